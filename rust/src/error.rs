@@ -1,0 +1,78 @@
+//! The engine's one error type. The bindings map it to Python exceptions in one place
+//! (`lib.rs`), so every message here is written for the user: it names the parameter,
+//! the value it got and what is allowed.
+
+use std::fmt;
+
+/// Everything the engine can refuse.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    /// A parameter outside its allowed range: `name`, the value given, what is allowed.
+    InvalidParameter {
+        name: String,
+        value: String,
+        allowed: String,
+    },
+    /// A specification that does not parse (unknown key, unknown type name, wrong type).
+    InvalidSpec { path: String, message: String },
+}
+
+impl EngineError {
+    /// Shorthand for [`EngineError::InvalidParameter`].
+    pub fn param(name: impl Into<String>, value: impl fmt::Display, allowed: impl Into<String>) -> Self {
+        EngineError::InvalidParameter {
+            name: name.into(),
+            value: value.to_string(),
+            allowed: allowed.into(),
+        }
+    }
+}
+
+impl fmt::Display for EngineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EngineError::InvalidParameter { name, value, allowed } => {
+                write!(f, "{name} = {value} is not allowed: {allowed}")
+            }
+            EngineError::InvalidSpec { path, message } => {
+                if path.is_empty() || path == "." {
+                    write!(f, "invalid spec: {message}")
+                } else {
+                    write!(f, "invalid spec at {path}: {message}")
+                }
+            }
+        }
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// Result alias used across the engine.
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Check that a float is finite, naming it otherwise.
+pub fn finite(name: &str, x: f64) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(EngineError::param(name, x, "must be a finite number"))
+    }
+}
+
+/// Check that a probability lies in [0, 1].
+pub fn probability(name: &str, p: f64) -> Result<f64> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(EngineError::param(name, p, "must be a probability in [0, 1]"))
+    }
+}
+
+/// Check that an integer lies in [lo, hi].
+pub fn int_in(name: &str, x: usize, lo: usize, hi: usize) -> Result<usize> {
+    if (lo..=hi).contains(&x) {
+        Ok(x)
+    } else {
+        Err(EngineError::param(name, x, format!("must be an integer in [{lo}, {hi}]")))
+    }
+}

@@ -1,0 +1,262 @@
+//! Task families: a distribution over SCMs plus how tasks draw interventional rows, and
+//! the batched, parallel task sampler.
+
+use crate::dist::Dist;
+use crate::error::{int_in, EngineError, Result};
+use crate::graph::GraphSpec;
+use crate::mechanism::MechanismSpec;
+use crate::noise::NoiseSpec;
+use crate::scm::{Interventions, Scm};
+use crate::seed::{task_seed, Rng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Most variables a task may have.
+pub const MAX_NODES: usize = 1000;
+/// Most samples per task.
+pub const MAX_SAMPLES: usize = 10_000_000;
+/// Most float cells one call may return (4 GiB of f32).
+pub const MAX_CELLS: usize = 1 << 30;
+
+/// How the interventional rows of a task are drawn: each such row sets one node, chosen
+/// uniformly, to a value drawn from `value`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InterventionSpec {
+    pub value: Dist,
+}
+
+/// A distribution over SCMs: node count uniform on `nodes = [min, max]`, then a graph,
+/// then per node a mechanism and a noise law.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FamilySpec {
+    pub nodes: [usize; 2],
+    pub graph: GraphSpec,
+    pub mechanism: MechanismSpec,
+    pub noise: NoiseSpec,
+    pub interventions: InterventionSpec,
+}
+
+/// Stacked tasks, padded to `d_max` variables.
+pub struct TaskBatch {
+    pub count: usize,
+    pub n: usize,
+    pub d_max: usize,
+    /// (count, n, d_max) f32.
+    pub data: Vec<f32>,
+    /// (count, n, d_max), 1 where do() set the value.
+    pub mask: Vec<u8>,
+    /// (count, d_max, d_max), A[i, j] = 1 for i -> j.
+    pub adjacency: Vec<u8>,
+    /// (count,) the number of variables of each task.
+    pub n_nodes: Vec<u32>,
+}
+
+impl FamilySpec {
+    /// Parse a JSON spec (as the Python layer sends it) and validate it.
+    pub fn from_json(json: &str) -> Result<FamilySpec> {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        let spec: FamilySpec = serde_path_to_error::deserialize(de).map_err(|e| EngineError::InvalidSpec {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Check every parameter, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let [lo, hi] = self.nodes;
+        int_in("nodes[0] (min nodes)", lo, 1, MAX_NODES)?;
+        int_in("nodes[1] (max nodes)", hi, lo, MAX_NODES)?;
+        self.graph.validate("graph")?;
+        self.graph.validate_nodes("graph", lo)?;
+        self.graph.validate_nodes("graph", hi)?;
+        self.mechanism.validate("mechanism")?;
+        self.noise.validate("noise")?;
+        self.interventions.value.validate("interventions.value")
+    }
+
+    /// The SCM of seed `seed`: a pure function of (spec, seed).
+    pub fn sample_scm(&self, seed: u64) -> Scm {
+        self.sample_scm_with(&mut Rng::new(seed))
+    }
+
+    fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
+        let [lo, hi] = self.nodes;
+        let d = lo + rng.below(hi - lo + 1);
+        let dag = self.graph.sample(d, rng);
+        let mechanisms = dag.parents.iter().map(|pa| self.mechanism.instantiate(pa.len(), rng)).collect();
+        let noises = (0..d).map(|_| self.noise.instantiate(rng)).collect();
+        Scm { dag, mechanisms, noises }
+    }
+
+    /// Write one task (the SCM of `seed`, `n_obs` observational rows then `n_int` rows with
+    /// one random single-node intervention each) into padded slots. Returns its node count.
+    fn sample_task(&self, seed: u64, n_obs: usize, n_int: usize, slot: TaskSlot<'_>) -> usize {
+        let mut rng = Rng::new(seed);
+        let scm = self.sample_scm_with(&mut rng);
+        let (d, n, stride) = (scm.d(), n_obs + n_int, slot.d_max);
+        for (i, row) in slot.adjacency.chunks_exact_mut(stride).take(d).enumerate() {
+            row[..d].copy_from_slice(&scm.dag.adj[i * d..(i + 1) * d]);
+        }
+        if n_int == 0 {
+            scm.sample_into(n, Interventions::None, &mut rng, slot.data, stride);
+            return d;
+        }
+        let mut mask = vec![0u8; n * d];
+        let mut values = vec![0f32; n * d];
+        for r in n_obs..n {
+            let i = rng.below(d);
+            mask[r * d + i] = 1;
+            values[r * d + i] = self.interventions.value.sample(&mut rng) as f32;
+            slot.mask[r * stride + i] = 1;
+        }
+        let ivs = Interventions::PerRow { mask: &mask, values: &values };
+        scm.sample_into(n, ivs, &mut rng, slot.data, stride);
+        d
+    }
+
+    /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on the current
+    /// rayon pool. Task k depends only on (spec, base_seed, k), never on the split.
+    pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize) -> Result<TaskBatch> {
+        let n = check_batch(count, n_obs, n_int, self.nodes[1])?;
+        let d_max = self.nodes[1];
+        let mut batch = TaskBatch {
+            count,
+            n,
+            d_max,
+            data: vec![0f32; count * n * d_max],
+            mask: vec![0u8; count * n * d_max],
+            adjacency: vec![0u8; count * d_max * d_max],
+            n_nodes: vec![0u32; count],
+        };
+        batch
+            .data
+            .par_chunks_mut(n * d_max)
+            .zip(batch.mask.par_chunks_mut(n * d_max))
+            .zip(batch.adjacency.par_chunks_mut(d_max * d_max))
+            .zip(batch.n_nodes.par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (((data, mask), adjacency), nodes))| {
+                let seed = task_seed(base_seed, start.wrapping_add(k as u64));
+                let slot = TaskSlot { data, mask, adjacency, d_max };
+                *nodes = self.sample_task(seed, n_obs, n_int, slot) as u32;
+            });
+        Ok(batch)
+    }
+}
+
+/// The output slices of one task inside a batch.
+struct TaskSlot<'a> {
+    data: &'a mut [f32],
+    mask: &'a mut [u8],
+    adjacency: &'a mut [u8],
+    d_max: usize,
+}
+
+/// Check the sizes of a batch request; returns rows per task.
+fn check_batch(count: usize, n_obs: usize, n_int: usize, d_max: usize) -> Result<usize> {
+    int_in("count", count, 1, MAX_CELLS)?;
+    int_in("n_obs", n_obs, 0, MAX_SAMPLES)?;
+    int_in("n_int", n_int, 0, MAX_SAMPLES)?;
+    let n = int_in("n_obs + n_int", n_obs + n_int, 1, MAX_SAMPLES)?;
+    let cells = count.saturating_mul(n).saturating_mul(d_max);
+    if cells > MAX_CELLS {
+        return Err(EngineError::param(
+            "count * (n_obs + n_int) * max nodes",
+            cells,
+            format!("must be at most {MAX_CELLS} cells (4 GiB); request fewer tasks per call"),
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::mechanism::{Activation, Nonlinearity};
+
+    pub fn spec_with(mechanism: MechanismSpec) -> FamilySpec {
+        FamilySpec {
+            nodes: [12, 12],
+            graph: GraphSpec::Er { edge_prob: None, edges_per_node: Some(2.0) },
+            mechanism,
+            noise: NoiseSpec::Gaussian { scale: Dist::Uniform { low: 0.5, high: 1.0 } },
+            interventions: InterventionSpec { value: Dist::Uniform { low: -2.0, high: 2.0 } },
+        }
+    }
+
+    pub fn all_mechanisms() -> Vec<MechanismSpec> {
+        let w = Dist::SignedUniform { low: 0.5, high: 1.5 };
+        let b = Dist::Uniform { low: -0.5, high: 0.5 };
+        let mut v = vec![
+            MechanismSpec::Linear { weights: w.clone(), bias: b.clone() },
+            MechanismSpec::Gp {
+                features: 64,
+                length_scale: Dist::Uniform { low: 0.5, high: 2.0 },
+                output_scale: Dist::Fixed { value: 1.0 },
+            },
+            MechanismSpec::Square { weights: w.clone() },
+            MechanismSpec::Periodic { weights: w.clone(), frequency: Dist::Uniform { low: 0.5, high: 2.0 } },
+            MechanismSpec::LogisticMap { weights: w.clone(), rate: Dist::Uniform { low: 3.6, high: 4.0 } },
+            MechanismSpec::Heteroscedastic { weights: w.clone(), bias: b.clone(), scale_weights: w.clone() },
+        ];
+        for act in [Activation::Relu, Activation::LeakyRelu, Activation::Tanh, Activation::Sigmoid] {
+            for noise_input in [false, true] {
+                v.push(MechanismSpec::Mlp {
+                    hidden: 8,
+                    activation: act,
+                    weights: Dist::Gaussian { mean: 0.0, std: 1.0 },
+                    bias: b.clone(),
+                    noise_input,
+                });
+            }
+        }
+        for g in [Nonlinearity::Cube, Nonlinearity::Sigmoid, Nonlinearity::Tanh] {
+            v.push(MechanismSpec::Pnl { nonlinearity: g, weights: w.clone(), bias: b.clone() });
+        }
+        v
+    }
+
+    #[test]
+    fn batch_split_and_thread_count_do_not_change_bytes() {
+        let spec = spec_with(all_mechanisms().remove(0));
+        let whole = spec.sample_tasks(5, 10, 6, 20, 5).unwrap();
+        let head = spec.sample_tasks(5, 10, 2, 20, 5).unwrap();
+        let tail = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(|| spec.sample_tasks(5, 12, 4, 20, 5).unwrap());
+        let joined: Vec<f32> = head.data.iter().chain(&tail.data).copied().collect();
+        assert_eq!(whole.data.len(), joined.len());
+        assert!(whole.data.iter().zip(&joined).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!(whole.adjacency, [head.adjacency, tail.adjacency].concat());
+        assert_eq!(whole.mask, [head.mask, tail.mask].concat());
+    }
+
+    #[test]
+    fn task_rows_carry_one_intervention_each() {
+        let spec = spec_with(all_mechanisms().remove(0));
+        let b = spec.sample_tasks(1, 0, 3, 7, 9).unwrap();
+        for t in 0..3 {
+            for r in 0..16 {
+                let set: usize = b.mask[(t * 16 + r) * 12..(t * 16 + r + 1) * 12].iter().map(|&m| m as usize).sum();
+                assert_eq!(set, usize::from(r >= 7));
+            }
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_path() {
+        let bad = r#"{"nodes": [5, 5], "graph": {"type": "er", "edge_prob": 0.5, "edges_per_node": null},
+            "mechanism": {"type": "linaer"}, "noise": {"type": "gaussian", "scale": {"type": "fixed", "value": 1}},
+            "interventions": {"value": {"type": "fixed", "value": 0}}}"#;
+        let e = FamilySpec::from_json(bad).unwrap_err().to_string();
+        assert!(e.contains("mechanism") && e.contains("linaer") && e.contains("linear"), "{e}");
+        let e = check_batch(0, 10, 0, 5).unwrap_err().to_string();
+        assert!(e.contains("count = 0"), "{e}");
+    }
+}

@@ -1,0 +1,507 @@
+//! Random DAG generators.
+//!
+//! Every generator builds edges `u -> v` with `u < v` in its own construction labels (so the
+//! construction order is topological), then [`Dag::from_edges`] relabels the nodes by a
+//! uniformly random permutation: index order is then not a topological order, and a
+//! learner cannot read the answer off the variable positions. Undirected models
+//! (Watts-Strogatz, SBM, geometric) are oriented from lower to higher construction label,
+//! which after the relabelling is a uniformly random acyclic orientation.
+
+use crate::dist::validate_mixture_weights;
+use crate::error::{int_in, probability, EngineError, Result};
+use crate::seed::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A graph family. Node counts come from the task family, not from here.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum GraphSpec {
+    /// Erdos-Renyi: each pair is an edge with `edge_prob`, or with the probability that
+    /// gives `edges_per_node * d` expected edges. Exactly one of the two is set.
+    Er {
+        edge_prob: Option<f64>,
+        edges_per_node: Option<f64>,
+    },
+    /// Barabasi-Albert preferential attachment with `m` edges per new node, edges from old to
+    /// new nodes (hubs are causes); `transpose` reverses every edge (hubs are effects).
+    Sf { m: usize, transpose: bool },
+    /// Watts-Strogatz: ring lattice with `k` neighbours (k/2 per side), each edge rewired with
+    /// `rewire_prob`, as networkx's `watts_strogatz_graph`.
+    Ws { k: usize, rewire_prob: f64 },
+    /// Stochastic block model with `blocks` equal blocks.
+    Sbm { blocks: usize, p_in: f64, p_out: f64 },
+    /// Random geometric graph: points uniform in the unit square, edges within `radius`.
+    Grg { radius: f64 },
+    /// 0 -> 1 -> ... -> d-1.
+    Chain,
+    /// One cause with d-1 effects.
+    Fork,
+    /// d-1 causes of one effect.
+    Collider,
+    /// source -> d-2 parallel mediators -> sink.
+    Diamond,
+    /// floor((d-1)/2) sources -> hub -> the other nodes (sinks), plus source i -> sink i.
+    Butterfly,
+    /// `layers` consecutive layers; edges only from a layer to the next, each with
+    /// `edge_prob`, and every node after the first layer keeps at least one parent.
+    Layered { layers: usize, edge_prob: f64 },
+    /// A rooted out-tree in which every node has `branching` children (the last level partly).
+    Hierarchical { branching: usize },
+    /// round(cause_fraction * d) causes (at least 1, at most d-1) and the rest effects; each
+    /// cause -> effect pair is an edge with `edge_prob`, every effect keeps a parent.
+    Bipartite { cause_fraction: f64, edge_prob: f64 },
+    /// One component drawn per graph with probability proportional to `weights`.
+    Mixture {
+        components: Vec<GraphSpec>,
+        weights: Vec<f64>,
+    },
+}
+
+/// A DAG with a dense adjacency `adj[i * d + j] = 1` for i -> j.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Dag {
+    pub d: usize,
+    pub adj: Vec<u8>,
+    /// A topological order (causes before effects).
+    pub order: Vec<usize>,
+    /// Parents of each node in ascending index order.
+    pub parents: Vec<Vec<usize>>,
+}
+
+impl Dag {
+    /// Relabel construction-order edges (u < v) by a random permutation.
+    pub fn from_edges(d: usize, edges: &[(usize, usize)], rng: &mut Rng) -> Dag {
+        let perm = rng.permutation(d);
+        let mut adj = vec![0u8; d * d];
+        for &(u, v) in edges {
+            debug_assert!(u < v);
+            adj[perm[u] * d + perm[v]] = 1;
+        }
+        Dag::with_order(d, adj, perm)
+    }
+
+    /// A DAG from an adjacency and a topological order that the caller guarantees.
+    pub fn with_order(d: usize, adj: Vec<u8>, order: Vec<usize>) -> Dag {
+        let parents = (0..d)
+            .map(|j| (0..d).filter(|&i| adj[i * d + j] != 0).collect())
+            .collect();
+        Dag { d, adj, order, parents }
+    }
+
+    /// A DAG from any adjacency; fails if it has a cycle or a self-loop.
+    pub fn from_adjacency(d: usize, adj: Vec<u8>) -> Result<Dag> {
+        let mut indegree: Vec<usize> = (0..d).map(|j| (0..d).filter(|&i| adj[i * d + j] != 0).count()).collect();
+        let mut ready: Vec<usize> = (0..d).rev().filter(|&j| indegree[j] == 0).collect();
+        let mut order = Vec::with_capacity(d);
+        while let Some(i) = ready.pop() {
+            order.push(i);
+            for j in (0..d).rev() {
+                if adj[i * d + j] != 0 {
+                    indegree[j] -= 1;
+                    if indegree[j] == 0 {
+                        ready.push(j);
+                    }
+                }
+            }
+        }
+        if order.len() != d {
+            return Err(EngineError::param("adjacency", "a graph with a cycle", "must be a DAG (no cycles, no self-loops)"));
+        }
+        Ok(Dag::with_order(d, adj, order))
+    }
+
+    /// Number of edges.
+    pub fn n_edges(&self) -> usize {
+        self.adj.iter().map(|&a| a as usize).sum()
+    }
+}
+
+impl GraphSpec {
+    /// Check parameters that do not depend on the node count.
+    pub fn validate(&self, path: &str) -> Result<()> {
+        let p = |f: &str| format!("{path}.{f}");
+        match self {
+            GraphSpec::Er { edge_prob, edges_per_node } => match (edge_prob, edges_per_node) {
+                (Some(q), None) => {
+                    probability(&p("edge_prob"), *q)?;
+                }
+                (None, Some(k)) => {
+                    if !k.is_finite() || *k < 0.0 {
+                        return Err(EngineError::param(p("edges_per_node"), k, "must be finite and >= 0"));
+                    }
+                }
+                _ => {
+                    return Err(EngineError::param(
+                        path,
+                        "edge_prob and edges_per_node",
+                        "set exactly one of edge_prob and edges_per_node",
+                    ))
+                }
+            },
+            GraphSpec::Sf { m, .. } => {
+                int_in(&p("m"), *m, 1, usize::MAX)?;
+            }
+            GraphSpec::Ws { k, rewire_prob } => {
+                int_in(&p("k"), *k, 2, usize::MAX)?;
+                probability(&p("rewire_prob"), *rewire_prob)?;
+            }
+            GraphSpec::Sbm { blocks, p_in, p_out } => {
+                int_in(&p("blocks"), *blocks, 1, usize::MAX)?;
+                probability(&p("p_in"), *p_in)?;
+                probability(&p("p_out"), *p_out)?;
+            }
+            GraphSpec::Grg { radius } => {
+                if !radius.is_finite() || *radius < 0.0 {
+                    return Err(EngineError::param(p("radius"), radius, "must be finite and >= 0"));
+                }
+            }
+            GraphSpec::Layered { layers, edge_prob } => {
+                int_in(&p("layers"), *layers, 1, usize::MAX)?;
+                probability(&p("edge_prob"), *edge_prob)?;
+            }
+            GraphSpec::Hierarchical { branching } => {
+                int_in(&p("branching"), *branching, 1, usize::MAX)?;
+            }
+            GraphSpec::Bipartite { cause_fraction, edge_prob } => {
+                probability(&p("cause_fraction"), *cause_fraction)?;
+                probability(&p("edge_prob"), *edge_prob)?;
+            }
+            GraphSpec::Mixture { components, weights } => {
+                validate_mixture_weights(path, components.len(), weights)?;
+                for (i, c) in components.iter().enumerate() {
+                    c.validate(&format!("{path}.components[{i}]"))?;
+                }
+            }
+            GraphSpec::Chain | GraphSpec::Fork | GraphSpec::Collider | GraphSpec::Diamond | GraphSpec::Butterfly => {}
+        }
+        Ok(())
+    }
+
+    /// Check that `d` nodes are enough (and not too many) for this family.
+    pub fn validate_nodes(&self, path: &str, d: usize) -> Result<()> {
+        let min = match self {
+            GraphSpec::Fork | GraphSpec::Collider => 2,
+            GraphSpec::Diamond | GraphSpec::Butterfly => 3,
+            GraphSpec::Ws { k, .. } => k + 1,
+            GraphSpec::Sf { m, .. } => m + 1,
+            GraphSpec::Layered { layers, .. } => *layers,
+            GraphSpec::Bipartite { .. } => 2,
+            GraphSpec::Mixture { components, .. } => {
+                for (i, c) in components.iter().enumerate() {
+                    c.validate_nodes(&format!("{path}.components[{i}]"), d)?;
+                }
+                return self.er_probability_fits(path, d);
+            }
+            _ => 1,
+        };
+        if d < min {
+            let what = match self {
+                GraphSpec::Ws { .. } => format!("{path}.k"),
+                GraphSpec::Sf { .. } => format!("{path}.m"),
+                GraphSpec::Layered { .. } => format!("{path}.layers"),
+                _ => "nodes".to_string(),
+            };
+            return Err(EngineError::param(
+                what,
+                format!("(with {d} nodes)"),
+                format!("this graph type needs at least {min} nodes, got {d}"),
+            ));
+        }
+        self.er_probability_fits(path, d)
+    }
+
+    fn er_probability_fits(&self, path: &str, d: usize) -> Result<()> {
+        if let GraphSpec::Er { edges_per_node: Some(k), .. } = self {
+            let p = er_probability(*k, d);
+            if p > 1.0 {
+                return Err(EngineError::param(
+                    format!("{path}.edges_per_node"),
+                    k,
+                    format!("must be at most (d - 1) / 2 = {} for d = {d} nodes", (d as f64 - 1.0) / 2.0),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Draw a DAG on `d` nodes (parameters already validated).
+    pub fn sample(&self, d: usize, rng: &mut Rng) -> Dag {
+        let edges = match self {
+            GraphSpec::Mixture { components, weights } => {
+                return components[rng.categorical(weights)].sample(d, rng);
+            }
+            GraphSpec::Er { edge_prob, edges_per_node } => {
+                let p = edge_prob.unwrap_or_else(|| er_probability(edges_per_node.unwrap_or(0.0), d));
+                pairs_with(d, rng, |_, _| p)
+            }
+            GraphSpec::Sf { m, transpose } => {
+                let edges = barabasi_albert(d, *m, rng);
+                if *transpose {
+                    // Reverse every edge, then flip labels so that u < v still holds.
+                    edges.into_iter().map(|(u, v)| (d - 1 - v, d - 1 - u)).collect()
+                } else {
+                    edges
+                }
+            }
+            GraphSpec::Ws { k, rewire_prob } => watts_strogatz(d, *k, *rewire_prob, rng),
+            GraphSpec::Sbm { blocks, p_in, p_out } => {
+                let b = (*blocks).min(d);
+                pairs_with(d, rng, |i, j| if i * b / d == j * b / d { *p_in } else { *p_out })
+            }
+            GraphSpec::Grg { radius } => {
+                let pts: Vec<(f64, f64)> = (0..d).map(|_| (rng.uniform(), rng.uniform())).collect();
+                let r2 = radius * radius;
+                let mut e = Vec::new();
+                for v in 0..d {
+                    for u in 0..v {
+                        let (dx, dy) = (pts[u].0 - pts[v].0, pts[u].1 - pts[v].1);
+                        if dx * dx + dy * dy <= r2 {
+                            e.push((u, v));
+                        }
+                    }
+                }
+                e
+            }
+            GraphSpec::Chain => (1..d).map(|v| (v - 1, v)).collect(),
+            GraphSpec::Fork => (1..d).map(|v| (0, v)).collect(),
+            GraphSpec::Collider => (0..d - 1).map(|u| (u, d - 1)).collect(),
+            GraphSpec::Diamond => (1..d - 1).flat_map(|m| [(0, m), (m, d - 1)]).collect(),
+            GraphSpec::Butterfly => butterfly(d),
+            GraphSpec::Layered { layers, edge_prob } => layered(d, *layers, *edge_prob, rng),
+            GraphSpec::Hierarchical { branching } => (1..d).map(|v| ((v - 1) / branching, v)).collect(),
+            GraphSpec::Bipartite { cause_fraction, edge_prob } => {
+                let causes = ((cause_fraction * d as f64).round() as usize).clamp(1, d - 1);
+                let groups = [(0..causes).collect::<Vec<_>>(), (causes..d).collect()];
+                connect_groups(&groups[0], &groups[1], *edge_prob, rng)
+            }
+        };
+        Dag::from_edges(d, &edges, rng)
+    }
+}
+
+/// Edge probability giving `k * d` expected edges among d (d - 1) / 2 pairs.
+fn er_probability(k: f64, d: usize) -> f64 {
+    if d < 2 {
+        0.0
+    } else {
+        2.0 * k / (d as f64 - 1.0)
+    }
+}
+
+/// Every pair u < v is an edge with probability `p(u, v)`.
+fn pairs_with(d: usize, rng: &mut Rng, p: impl Fn(usize, usize) -> f64) -> Vec<(usize, usize)> {
+    let mut e = Vec::new();
+    for v in 1..d {
+        for u in 0..v {
+            if rng.bernoulli(p(u, v)) {
+                e.push((u, v));
+            }
+        }
+    }
+    e
+}
+
+/// Preferential attachment as networkx's `barabasi_albert_graph`: a star on m + 1 nodes,
+/// then each new node picks m distinct targets with probability proportional to degree.
+fn barabasi_albert(d: usize, m: usize, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let mut edges: Vec<(usize, usize)> = (1..=m).map(|v| (0, v)).collect();
+    let mut repeated: Vec<usize> = Vec::with_capacity(2 * m * d);
+    for &(u, v) in &edges {
+        repeated.push(u);
+        repeated.push(v);
+    }
+    let mut chosen = vec![false; d];
+    let mut targets = Vec::with_capacity(m);
+    for source in (m + 1)..d {
+        targets.clear();
+        while targets.len() < m {
+            let t = repeated[rng.below(repeated.len())];
+            if !chosen[t] {
+                chosen[t] = true;
+                targets.push(t);
+            }
+        }
+        for &t in &targets {
+            chosen[t] = false;
+            edges.push((t, source));
+            repeated.push(t);
+            repeated.push(source);
+        }
+    }
+    edges
+}
+
+/// Watts-Strogatz small world, following networkx's `watts_strogatz_graph`.
+fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let mut g = vec![false; d * d];
+    let mut degree = vec![0usize; d];
+    let set = |g: &mut Vec<bool>, degree: &mut Vec<usize>, u: usize, v: usize, on: bool| {
+        if g[u * d + v] != on {
+            g[u * d + v] = on;
+            g[v * d + u] = on;
+            let delta = if on { 1 } else { usize::MAX };
+            degree[u] = degree[u].wrapping_add(delta);
+            degree[v] = degree[v].wrapping_add(delta);
+        }
+    };
+    if k >= d - 1 {
+        for v in 1..d {
+            for u in 0..v {
+                set(&mut g, &mut degree, u, v, true);
+            }
+        }
+    } else {
+        for j in 1..=k / 2 {
+            for u in 0..d {
+                set(&mut g, &mut degree, u, (u + j) % d, true);
+            }
+        }
+        for j in 1..=k / 2 {
+            for u in 0..d {
+                let v = (u + j) % d;
+                if rng.uniform() < p {
+                    let mut w = rng.below(d);
+                    let mut rewire = true;
+                    while w == u || g[u * d + w] {
+                        if degree[u] >= d - 1 {
+                            rewire = false;
+                            break;
+                        }
+                        w = rng.below(d);
+                    }
+                    if rewire {
+                        set(&mut g, &mut degree, u, v, false);
+                        set(&mut g, &mut degree, u, w, true);
+                    }
+                }
+            }
+        }
+    }
+    let mut e = Vec::new();
+    for v in 1..d {
+        for u in 0..v {
+            if g[u * d + v] {
+                e.push((u, v));
+            }
+        }
+    }
+    e
+}
+
+fn butterfly(d: usize) -> Vec<(usize, usize)> {
+    let sources = (d - 1) / 2;
+    let hub = sources;
+    let sinks: Vec<usize> = (hub + 1..d).collect();
+    let mut e: Vec<(usize, usize)> = (0..sources).map(|s| (s, hub)).collect();
+    e.extend(sinks.iter().map(|&t| (hub, t)));
+    e.extend((0..sources.min(sinks.len())).map(|i| (i, sinks[i])));
+    e
+}
+
+/// Edges from each cause to each effect with probability p; each effect keeps a parent.
+fn connect_groups(causes: &[usize], effects: &[usize], p: f64, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let mut e = Vec::new();
+    for &v in effects {
+        let before = e.len();
+        for &u in causes {
+            if rng.bernoulli(p) {
+                e.push((u, v));
+            }
+        }
+        if e.len() == before {
+            e.push((causes[rng.below(causes.len())], v));
+        }
+    }
+    e
+}
+
+fn layered(d: usize, layers: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usize)> {
+    let bounds: Vec<usize> = (0..=layers).map(|l| l * d / layers).collect();
+    let mut e = Vec::new();
+    for l in 1..layers {
+        let causes: Vec<usize> = (bounds[l - 1]..bounds[l]).collect();
+        let effects: Vec<usize> = (bounds[l]..bounds[l + 1]).collect();
+        e.extend(connect_groups(&causes, &effects, p, rng));
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_acyclic(g: &Dag) -> bool {
+        Dag::from_adjacency(g.d, g.adj.clone()).is_ok()
+    }
+
+    fn all_specs() -> Vec<GraphSpec> {
+        vec![
+            GraphSpec::Er { edge_prob: Some(0.3), edges_per_node: None },
+            GraphSpec::Er { edge_prob: None, edges_per_node: Some(2.0) },
+            GraphSpec::Sf { m: 2, transpose: false },
+            GraphSpec::Sf { m: 2, transpose: true },
+            GraphSpec::Ws { k: 4, rewire_prob: 0.3 },
+            GraphSpec::Sbm { blocks: 3, p_in: 0.6, p_out: 0.05 },
+            GraphSpec::Grg { radius: 0.3 },
+            GraphSpec::Chain,
+            GraphSpec::Fork,
+            GraphSpec::Collider,
+            GraphSpec::Diamond,
+            GraphSpec::Butterfly,
+            GraphSpec::Layered { layers: 3, edge_prob: 0.5 },
+            GraphSpec::Hierarchical { branching: 2 },
+            GraphSpec::Bipartite { cause_fraction: 0.4, edge_prob: 0.5 },
+        ]
+    }
+
+    #[test]
+    fn every_generator_gives_a_dag_with_a_valid_order() {
+        let mut rng = Rng::new(1);
+        for spec in all_specs() {
+            for d in [5, 12, 31] {
+                let g = spec.sample(d, &mut rng);
+                assert!(is_acyclic(&g), "{spec:?}");
+                let mut pos = vec![0; d];
+                for (t, &i) in g.order.iter().enumerate() {
+                    pos[i] = t;
+                }
+                for i in 0..d {
+                    for j in 0..d {
+                        if g.adj[i * d + j] == 1 {
+                            assert!(pos[i] < pos[j], "{spec:?}: order violates {i}->{j}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fork_and_collider_have_one_hub() {
+        let mut rng = Rng::new(2);
+        let g = GraphSpec::Fork.sample(6, &mut rng);
+        let out: Vec<usize> = (0..6).map(|i| (0..6).map(|j| g.adj[i * 6 + j] as usize).sum()).collect();
+        assert_eq!(out.iter().filter(|&&o| o == 5).count(), 1);
+        assert_eq!(g.n_edges(), 5);
+        let g = GraphSpec::Collider.sample(6, &mut rng);
+        assert_eq!(g.parents.iter().filter(|p| p.len() == 5).count(), 1);
+        assert_eq!(g.n_edges(), 5);
+    }
+
+    #[test]
+    fn ba_edge_count_is_exact() {
+        let mut rng = Rng::new(3);
+        let g = GraphSpec::Sf { m: 3, transpose: false }.sample(40, &mut rng);
+        assert_eq!(g.n_edges(), 3 + (40 - 4) * 3);
+    }
+
+    #[test]
+    fn node_count_checks_name_the_parameter() {
+        let e = GraphSpec::Sf { m: 5, transpose: false }.validate_nodes("graph", 5).unwrap_err();
+        assert!(e.to_string().contains("graph.m"), "{e}");
+        let e = GraphSpec::Er { edge_prob: None, edges_per_node: Some(5.0) }
+            .validate_nodes("graph", 5)
+            .unwrap_err();
+        assert!(e.to_string().contains("graph.edges_per_node"), "{e}");
+    }
+}

@@ -1,0 +1,376 @@
+//! causal-meta's engine: random SCMs and their data, fast.
+//!
+//! The modules below are plain Rust with no Python in them (tested by `cargo test`).
+//! This file is the thin PyO3 layer: argument conversion, GIL release around long work,
+//! zero-copy hand-over of buffers to numpy, and the one place where engine errors and
+//! panics become Python exceptions.
+
+pub mod dist;
+pub mod error;
+pub mod family;
+pub mod fastmath;
+pub mod graph;
+pub mod mechanism;
+pub mod noise;
+pub mod parallel;
+pub mod scm;
+pub mod seed;
+
+use error::EngineError;
+use family::FamilySpec;
+use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use scm::{Interventions, Scm};
+use seed::Rng;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Below this many cells a sampling call is cheaper than releasing the GIL.
+const DETACH_MIN_CELLS: usize = 4096;
+
+fn to_py(e: EngineError) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// Run engine code, turning engine errors into ValueError and any panic into RuntimeError,
+/// so that no Rust panic ever reaches Python as a PanicException or an abort.
+fn guarded<T>(f: impl FnOnce() -> error::Result<T>) -> PyResult<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(to_py),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            Err(PyRuntimeError::new_err(format!("internal error in the causal-meta engine (please report it): {msg}")))
+        }
+    }
+}
+
+/// Sample tasks `start .. start + count` of the stream `base_seed` in parallel.
+///
+/// Returns `(data, mask, adjacency, n_nodes)`: float32 `(count, n, d_max)`, uint8
+/// `(count, n, d_max)`, uint8 `(count, d_max, d_max)` and int64 `(count,)`, where
+/// `n = n_obs + n_int` and tasks with fewer than `d_max` variables are zero-padded.
+#[pyfunction]
+#[pyo3(signature = (family_json, base_seed, start, count, n_obs, n_int, threads=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+fn sample_tasks<'py>(
+    py: Python<'py>,
+    family_json: &str,
+    base_seed: u64,
+    start: u64,
+    count: usize,
+    n_obs: usize,
+    n_int: usize,
+    threads: Option<usize>,
+) -> PyResult<(
+    Bound<'py, PyArray3<f32>>,
+    Bound<'py, PyArray3<u8>>,
+    Bound<'py, PyArray3<u8>>,
+    Bound<'py, PyArray1<i64>>,
+)> {
+    let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    let batch = py.detach(|| guarded(|| parallel::install(threads, || spec.sample_tasks(base_seed, start, count, n_obs, n_int))))?;
+    let (c, n, d) = (batch.count, batch.n, batch.d_max);
+    let shape_err = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+    let data = Array3::from_shape_vec((c, n, d), batch.data).map_err(shape_err)?;
+    let mask = Array3::from_shape_vec((c, n, d), batch.mask).map_err(shape_err)?;
+    let adj = Array3::from_shape_vec((c, d, d), batch.adjacency).map_err(shape_err)?;
+    let nodes = Array1::from_iter(batch.n_nodes.into_iter().map(i64::from));
+    Ok((data.into_pyarray(py), mask.into_pyarray(py), adj.into_pyarray(py), nodes.into_pyarray(py)))
+}
+
+/// The seed of task `index` of stream `base_seed` (what `sample_tasks` uses internally).
+#[pyfunction]
+fn task_seed(base_seed: u64, index: u64) -> u64 {
+    seed::task_seed(base_seed, index)
+}
+
+/// Whether the AVX2 build of the hot loops is in use on this CPU.
+#[pyfunction]
+fn simd_enabled() -> bool {
+    fastmath::simd_enabled()
+}
+
+/// Force the plain (non-AVX2) path with `False`, or back to detection with `True`.
+/// Both paths return the same bytes; benchmarks use this to compare their speed.
+#[pyfunction]
+fn set_simd(enabled: bool) {
+    fastmath::set_simd(enabled)
+}
+
+/// Panics inside the engine on purpose: lets the tests show that a panic surfaces as a
+/// RuntimeError instead of aborting the interpreter.
+#[pyfunction]
+fn _panic_for_test() -> PyResult<()> {
+    guarded(|| -> error::Result<()> { panic!("deliberate test panic") })
+}
+
+/// Rebuild a pickled Scm.
+#[pyfunction]
+fn _scm_from_state(state: &[u8]) -> PyResult<PyScm> {
+    let (scm, rng): (Scm, Rng) = serde_json::from_slice(state)
+        .map_err(|e| PyValueError::new_err(format!("corrupt Scm pickle state: {e}")))?;
+    Ok(PyScm { scm, rng })
+}
+
+/// A structural causal model drawn by the engine. See `causal_meta.scm` for the docs.
+#[pyclass(name = "Scm", module = "causal_meta._core")]
+pub struct PyScm {
+    scm: Scm,
+    /// The SCM's own noise stream, used by `sample` when no seed is given.
+    rng: Rng,
+}
+
+/// Seed of an SCM's own noise stream, distinct from the seed that drew the SCM.
+fn noise_stream_seed(seed: u64) -> u64 {
+    seed::task_seed(seed, u64::MAX)
+}
+
+impl PyScm {
+    fn parse_do(&self, n: usize, do_: Option<&Bound<'_, PyAny>>) -> PyResult<DoArg> {
+        let Some(obj) = do_ else { return Ok(DoArg::None) };
+        if obj.is_none() {
+            return Ok(DoArg::None);
+        }
+        if let Ok(dict) = obj.cast::<PyDict>() {
+            let mut pairs = Vec::with_capacity(dict.len());
+            for (k, v) in dict.iter() {
+                let node: i64 = k.extract().map_err(|_| PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}")))?;
+                let value: f64 = v.extract().map_err(|_| PyTypeError::new_err(format!("do: values must be numbers, got {v} for node {node}")))?;
+                if node < 0 || node as usize >= self.scm.d() {
+                    return Err(PyValueError::new_err(format!(
+                        "do node = {node} is not allowed: must be a node index in [0, {}]",
+                        self.scm.d() - 1
+                    )));
+                }
+                pairs.push((node as usize, value as f32));
+            }
+            return Ok(DoArg::All(pairs));
+        }
+        if let Ok(tuple) = obj.cast::<PyTuple>() {
+            if tuple.len() == 2 {
+                let d = self.scm.d();
+                let mask = read_2d::<bool>(&tuple.get_item(0)?)
+                    .map(|(s, v)| (s, v.into_iter().map(u8::from).collect()))
+                    .or_else(|_| read_2d::<u8>(&tuple.get_item(0)?))
+                    .map_err(|_| PyTypeError::new_err("do=(mask, values): mask must be a 2-d bool or uint8 numpy array"))?;
+                let values = read_2d::<f32>(&tuple.get_item(1)?)
+                    .or_else(|_| read_2d::<f64>(&tuple.get_item(1)?).map(|(s, v)| (s, v.into_iter().map(|x| x as f32).collect())))
+                    .map_err(|_| PyTypeError::new_err("do=(mask, values): values must be a 2-d float32 or float64 numpy array"))?;
+                for (name, shape) in [("mask", mask.0), ("values", values.0)] {
+                    if shape != [n, d] {
+                        return Err(PyValueError::new_err(format!(
+                            "do {name} shape = {shape:?} is not allowed: must be (n, d) = ({n}, {d})"
+                        )));
+                    }
+                }
+                return Ok(DoArg::PerRow(mask.1, values.1));
+            }
+        }
+        Err(PyTypeError::new_err(format!(
+            "do must be None, a dict {{node: value}} or a tuple (mask, values) of (n, d) arrays, got {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+/// Parsed `do=` argument, owning its buffers.
+enum DoArg {
+    None,
+    All(Vec<(usize, f32)>),
+    PerRow(Vec<u8>, Vec<f32>),
+}
+
+impl DoArg {
+    fn view(&self) -> Interventions<'_> {
+        match self {
+            DoArg::None => Interventions::None,
+            DoArg::All(p) => Interventions::AllRows(p),
+            DoArg::PerRow(m, v) => Interventions::PerRow { mask: m, values: v },
+        }
+    }
+}
+
+fn read_2d<T: numpy::Element + Copy>(obj: &Bound<'_, PyAny>) -> PyResult<([usize; 2], Vec<T>)> {
+    let arr: PyReadonlyArray2<T> = obj.extract()?;
+    let view = arr.as_array();
+    Ok(([view.nrows(), view.ncols()], view.iter().copied().collect()))
+}
+
+#[pymethods]
+impl PyScm {
+    /// Draw the SCM of `seed` from a family (JSON spec). Pure function of (family, seed).
+    #[staticmethod]
+    fn from_family(family_json: &str, seed: u64) -> PyResult<PyScm> {
+        let spec = guarded(|| FamilySpec::from_json(family_json))?;
+        let scm = guarded(|| Ok(spec.sample_scm(seed)))?;
+        Ok(PyScm { scm, rng: Rng::new(noise_stream_seed(seed)) })
+    }
+
+    /// Number of variables.
+    #[getter]
+    fn d(&self) -> usize {
+        self.scm.d()
+    }
+
+    /// Adjacency (d, d) uint8 with A[i, j] = 1 for i -> j.
+    #[getter]
+    fn adjacency<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+        let d = self.scm.d();
+        let a = Array2::from_shape_vec((d, d), self.scm.dag.adj.clone()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        Ok(a.into_pyarray(py))
+    }
+
+    /// A topological order: every cause comes before its effects.
+    #[getter]
+    fn topological_order(&self) -> Vec<usize> {
+        self.scm.dag.order.clone()
+    }
+
+    /// Parents of node `i` in ascending order.
+    fn parents(&self, i: i64) -> PyResult<Vec<usize>> {
+        let d = self.scm.d();
+        if i < 0 || i as usize >= d {
+            return Err(PyValueError::new_err(format!("node = {i} is not allowed: must be in [0, {}]", d - 1)));
+        }
+        Ok(self.scm.dag.parents[i as usize].clone())
+    }
+
+    /// Whether every mechanism is linear with additive noise.
+    #[getter]
+    fn is_linear(&self) -> bool {
+        self.scm.is_linear()
+    }
+
+    /// Name of each node's mechanism ("linear", "mlp", "gp", ...).
+    #[getter]
+    fn mechanism_names(&self) -> Vec<&'static str> {
+        self.scm.mechanisms.iter().map(mechanism::Mechanism::name).collect()
+    }
+
+    /// Name of each node's noise law ("gaussian", "laplace", "cauchy", "uniform").
+    #[getter]
+    fn noise_names(&self) -> Vec<&'static str> {
+        self.scm.noises.iter().map(|n| n.kind.name()).collect()
+    }
+
+    /// Each node's noise scale (see NoiseSpec for what scale means per law).
+    #[getter]
+    fn noise_scales(&self) -> Vec<f32> {
+        self.scm.noises.iter().map(|n| n.scale).collect()
+    }
+
+    /// `(W, b)` of a linear SCM: x = W^T x + b + noise, W[i, j] the weight of edge i -> j.
+    /// Raises ValueError if a mechanism is not linear.
+    fn linear_parameters<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>)> {
+        let d = self.scm.d();
+        let mut w = Array2::<f64>::zeros((d, d));
+        let mut b = Array1::<f64>::zeros(d);
+        for (j, m) in self.scm.mechanisms.iter().enumerate() {
+            let mechanism::Mechanism::Linear { w: wj, b: bj } = m else {
+                return Err(PyValueError::new_err(format!(
+                    "linear_parameters: node {j} has a {} mechanism; only SCMs whose mechanisms are all linear have them",
+                    m.name()
+                )));
+            };
+            for (&p, &wp) in self.scm.dag.parents[j].iter().zip(wj) {
+                w[[p, j]] = f64::from(wp);
+            }
+            b[j] = f64::from(*bj);
+        }
+        Ok((w.into_pyarray(py), b.into_pyarray(py)))
+    }
+
+    /// Reset the SCM's own noise stream (used when `sample` gets no seed).
+    fn seed_noise(&mut self, seed: u64) {
+        self.rng = Rng::new(noise_stream_seed(seed));
+    }
+
+    /// Draw `n` rows, optionally under interventions; see `causal_meta.scm.Scm.sample`.
+    #[pyo3(signature = (n, r#do=None, seed=None))]
+    fn sample<'py>(
+        &mut self,
+        py: Python<'py>,
+        n: i64,
+        r#do: Option<&Bound<'py, PyAny>>,
+        seed: Option<u64>,
+    ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>)> {
+        if n < 1 || n as usize > family::MAX_SAMPLES {
+            return Err(PyValueError::new_err(format!(
+                "n = {n} is not allowed: must be an integer in [1, {}]",
+                family::MAX_SAMPLES
+            )));
+        }
+        let n = n as usize;
+        let d = self.scm.d();
+        let do_arg = self.parse_do(n, r#do)?;
+        let ivs = do_arg.view();
+        guarded(|| ivs.validate(d, n))?;
+        let mut out = vec![0f32; n * d];
+        let mut local;
+        let rng = match seed {
+            Some(s) => {
+                local = Rng::new(s);
+                &mut local
+            }
+            None => &mut self.rng,
+        };
+        let scm = &self.scm;
+        let mut run = || guarded(|| {
+            scm.sample_into(n, ivs, rng, &mut out, d);
+            Ok(())
+        });
+        if n * d >= DETACH_MIN_CELLS {
+            py.detach(run)?;
+        } else {
+            run()?;
+        }
+        let mut mask = vec![0u8; n * d];
+        match &do_arg {
+            DoArg::None => {}
+            DoArg::All(pairs) => {
+                for r in 0..n {
+                    for &(i, _) in pairs {
+                        mask[r * d + i] = 1;
+                    }
+                }
+            }
+            DoArg::PerRow(m, _) => mask.copy_from_slice(m),
+        }
+        let err = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+        let data = Array2::from_shape_vec((n, d), out).map_err(err)?;
+        let mask = Array2::from_shape_vec((n, d), mask).map_err(err)?;
+        Ok((data.into_pyarray(py), mask.into_pyarray(py)))
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let state = serde_json::to_vec(&(&self.scm, &self.rng)).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let ctor = py.import("causal_meta._core")?.getattr("_scm_from_state")?;
+        Ok((ctor, (PyBytes::new(py, &state),)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Scm(d={}, edges={}, linear={})", self.scm.d(), self.scm.dag.n_edges(), self.scm.is_linear())
+    }
+}
+
+/// The extension module `causal_meta._core`.
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sample_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(task_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(set_simd, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(_scm_from_state, m)?)?;
+    m.add_class::<PyScm>()?;
+    m.add("MAX_NODES", family::MAX_NODES)?;
+    m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
+    Ok(())
+}
