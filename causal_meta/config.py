@@ -50,9 +50,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import (
     ConfigAttributeError,
     ConfigKeyError,
@@ -62,7 +62,9 @@ from omegaconf.errors import (
 )
 
 __all__ = [
+    "CONFIG_FILE",
     "ConfigError",
+    "RUNS_ROOT",
     "describe",
     "list_presets",
     "load",
@@ -98,7 +100,7 @@ _HYDRA_SETTINGS = (
 # Config groups that only mean something to Hydra's multirun machinery.
 _MULTIRUN_GROUPS = ("hydra/launcher", "hydra/sweeper")
 
-_SCHEMA_NAMES: dict[type, str] = {}
+_SCHEMAS: dict[str, type] = {}
 
 
 class ConfigError(ValueError):
@@ -141,23 +143,26 @@ def register(name: str, schema: type) -> None:
     """
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
         raise TypeError(f"register({name!r}, ...) needs a dataclass, got {schema!r}")
-    for known, known_name in _SCHEMA_NAMES.items():
-        if known_name == name and known is not schema:
-            raise ValueError(
-                f"config schema name {name!r} is already taken by {known.__qualname__}"
-            )
+    previous = _SCHEMAS.get(name)
+    # The same class may come back through a module reload; another class may not.
+    if previous is not None and _qualified(previous) != _qualified(schema):
+        raise ValueError(f"config schema name {name!r} is taken by {_qualified(previous)}")
     ConfigStore.instance().store(name=name, node=schema)
-    _SCHEMA_NAMES[schema] = name
+    _SCHEMAS[name] = schema
+
+
+def _qualified(schema: type) -> str:
+    return f"{schema.__module__}.{schema.__qualname__}"
 
 
 def _schema_name(schema: type) -> str:
-    try:
-        return _SCHEMA_NAMES[schema]
-    except KeyError:
-        raise ValueError(
-            f"{schema.__qualname__} is not registered: call "
-            f"causal_meta.config.register(NAME, {schema.__qualname__}) first"
-        ) from None
+    for name, known in _SCHEMAS.items():
+        if known is schema:
+            return name
+    raise ValueError(
+        f"{schema.__qualname__} is not registered: call "
+        f"causal_meta.config.register(NAME, {schema.__qualname__}) first"
+    )
 
 
 # --------------------------------------------------------------------------- loading
@@ -221,7 +226,7 @@ def load_saved(path: str | os.PathLike[str], schema: type[T]) -> T:
     try:
         cfg = OmegaConf.merge(OmegaConf.structured(schema), data)
     except OmegaConfBaseException as err:
-        raise _from_omegaconf(err, where=str(path)) from err
+        raise _prefixed(_from_omegaconf(err), str(path)) from err
     assert isinstance(cfg, DictConfig)
     return _to_typed(cfg)
 
@@ -297,7 +302,7 @@ def _override_key(override: str) -> str:
 def _split_hydra(full: DictConfig) -> tuple[DictConfig, DictConfig]:
     hydra_cfg = full.hydra
     task = copy.deepcopy(full)
-    with OmegaConf.read_write(task), OmegaConf.open_dict(task):
+    with read_write(task), open_dict(task):
         del task["hydra"]
     return task, hydra_cfg
 
@@ -360,47 +365,47 @@ def _join(path: str, key: Any, parent: DictConfig | ListConfig) -> str:
 
 
 def _translate(err: Exception, where: str = "") -> ConfigError:
-    """Turn a Hydra or OmegaConf error into a ConfigError with the key at fault."""
+    """Turn a Hydra or OmegaConf error into a ConfigError with the key at fault.
+
+    ``where`` (e.g. "preset 'avici'") prefixes the message when the fault is not in an
+    override the user just typed.
+    """
     cause: BaseException | None = err
     while cause is not None:
         if isinstance(cause, OmegaConfBaseException) and cause.full_key is not None:
-            return _from_omegaconf(cause, where)
-        cause = cause.__cause__
+            return _prefixed(_from_omegaconf(cause), where)
+        cause = cause.__cause__ or cause.__context__
     message = str(err)
+    if isinstance(err, OverrideParseException):
+        message = f"cannot parse override '{err.override}': {message}"
     if isinstance(err, MissingConfigException) and "hydra/launcher" in message:
         message += (
             "\nLauncher plugins are optional: the Slurm one comes with "
             "pip install 'causal-meta[slurm]'"
         )
-    return ConfigError(f"{where}: {message}" if where else message)
+    return _prefixed(ConfigError(message), where)
 
 
-def _from_omegaconf(err: OmegaConfBaseException, where: str = "") -> ConfigError:
+def _from_omegaconf(err: OmegaConfBaseException) -> ConfigError:
     path = err.full_key or ""
     shown = path or "(top level)"
     owner = err.object_type
     schema_owner = isinstance(owner, type) and dataclasses.is_dataclass(owner)
+    hints = typing.get_type_hints(owner) if schema_owner else {}
+    if isinstance(err, (ConfigKeyError, ConfigAttributeError)) and schema_owner:
+        return _unknown_key(path, str(err.key), owner)
     if isinstance(err, MissingMandatoryValue):
-        message = f"{shown}: no value given (???); set it with {path}=VALUE"
-    elif isinstance(err, (ConfigKeyError, ConfigAttributeError)) and schema_owner:
-        return _prefixed(_unknown_key(path, str(err.key), owner), where)
-    elif isinstance(err, ValidationError) and schema_owner and _has_field(owner, err.key):
-        expected = _type_name(typing.get_type_hints(owner)[err.key])
-        value = err.value
-        message = f"{shown}: got {value!r} ({type(value).__name__}), expected {expected}"
+        problem = f"no value given (???); set it with {path}=VALUE"
+    elif isinstance(err, ValidationError) and err.key in hints:
+        expected = _type_name(hints[err.key])
+        problem = f"got {err.value!r} ({type(err.value).__name__}), expected {expected}"
     else:
-        message = f"{shown}: {str(err.msg or err).splitlines()[0]}"
-    return _prefixed(ConfigError(message, path), where)
+        problem = str(err.msg or err).splitlines()[0]
+    return ConfigError(f"{shown}: {problem}", path)
 
 
 def _prefixed(error: ConfigError, where: str) -> ConfigError:
-    if not where:
-        return error
-    return ConfigError(f"{where}: {error}", error.path)
-
-
-def _has_field(owner: type, key: Any) -> bool:
-    return any(f.name == key for f in dataclasses.fields(owner))
+    return ConfigError(f"{where}: {error}", error.path) if where else error
 
 
 def _unknown_key(path: str, key: str, owner: type) -> ConfigError:
@@ -454,7 +459,8 @@ def _rows(node: DictConfig, path: str) -> Iterator[tuple[str, str, str, str]]:
         if not (OmegaConf.is_missing(node, f.name) or OmegaConf.is_interpolation(node, f.name)):
             child = node[f.name]
         child_type = OmegaConf.get_type(child) if isinstance(child, DictConfig) else None
-        if isinstance(child, DictConfig) and dataclasses.is_dataclass(child_type):
+        if dataclasses.is_dataclass(child_type):
+            assert isinstance(child, DictConfig)
             yield key, _type_name(child_type), "", help_text
             yield from _rows(child, key)
         else:
@@ -564,13 +570,15 @@ def main(
         cli = _parse_cli(args, default_preset)
         if cli.help:
             print(_help(schema, cli, config_package, default_preset))
-        elif cli.multirun:
+            return
+        if cli.multirun:
             _multirun(schema, run, cli, config_package)
-        else:
-            _single_run(schema, run, cli, config_package)
+            return
+        cfg, run_dir = _prepare_single_run(schema, cli, config_package)
     except ConfigError as err:
         print(f"error: {err}\n(see --help)", file=sys.stderr)
         raise SystemExit(2) from err
+    run(cfg, run_dir)
 
 
 def _parse_cli(args: Sequence[str], default_preset: str | None) -> _Cli:
@@ -607,9 +615,8 @@ def _set_preset(current: str | None, new: str) -> str:
     return new
 
 
-def _single_run(
-    schema: type[T], run: Callable[[T, Path], object], cli: _Cli, config_package: str
-) -> None:
+def _prepare_single_run(schema: type[T], cli: _Cli, config_package: str) -> tuple[T, Path]:
+    """Validated config and its run directory, with ``config.yaml`` already written."""
     for override in cli.overrides:
         if _override_key(override) in _MULTIRUN_GROUPS:
             raise ConfigError(
@@ -618,9 +625,9 @@ def _single_run(
             )
     cfg, hydra_cfg = _compose_checked(schema, cli.preset, cli.overrides, config_package)
     typed = _to_typed(cfg)
-    run_dir = Path(hydra_cfg.run.dir)
+    run_dir = Path(hydra_cfg.run.dir).absolute()
     save_resolved(typed, run_dir)
-    run(typed, run_dir)
+    return typed, run_dir
 
 
 def _multirun(
@@ -662,7 +669,7 @@ def _sweep_jobs(overrides: Sequence[str], config_package: str) -> list[list[str]
         try:
             parsed = parser.parse_overrides(list(overrides))
         except HydraException as err:
-            raise ConfigError(str(err)) from err
+            raise _translate(err) from err
     fixed = [o for o in parsed if not o.is_sweep_override()]
     if any(o.key_or_group == "hydra/sweeper" for o in parsed):
         return [[_text(o) for o in fixed]]
@@ -671,7 +678,7 @@ def _sweep_jobs(overrides: Sequence[str], config_package: str) -> list[list[str]
     try:
         (jobs,) = BasicSweeper.split_arguments(for_task, max_batch_size=None)
     except HydraException as err:
-        raise ConfigError(str(err)) from err
+        raise _translate(err) from err
     return [[*hydra_own, *job] for job in jobs]
 
 

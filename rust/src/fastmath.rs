@@ -171,13 +171,32 @@ impl LaneRng {
         out
     }
 
+    /// Split one step into two 24-bit halves per lane (as f32 counts 0 .. 2^24) plus the
+    /// low 8 bits of each lane's second half, kept apart so that the f32 arithmetic that
+    /// follows runs on full-width vectors.
+    #[inline(always)]
+    fn halves(&mut self) -> ([f32; LANES], [f32; LANES], [u32; LANES]) {
+        let bits = self.step();
+        let mut hi = [0f32; LANES];
+        let mut lo = [0f32; LANES];
+        let mut low8 = [0u32; LANES];
+        for l in 0..LANES {
+            let h = (bits[l] >> 32) as u32;
+            let w = bits[l] as u32;
+            hi[l] = (h >> 8) as i32 as f32;
+            lo[l] = (w >> 8) as i32 as f32;
+            low8[l] = w & 0xFF;
+        }
+        (hi, lo, low8)
+    }
+
     /// 16 uniforms on the open interval (0, 1) with 24 random bits each.
     #[inline(always)]
     fn uniform_block(&mut self, out: &mut [f32; 2 * LANES]) {
-        let bits = self.step();
+        let (hi, lo, _) = self.halves();
         for l in 0..LANES {
-            out[l] = ((bits[l] >> 40) as i32 as f32 + 0.5) * TWO_M24;
-            out[LANES + l] = (((bits[l] >> 8) & 0xFF_FFFF) as i32 as f32 + 0.5) * TWO_M24;
+            out[l] = (hi[l] + 0.5) * TWO_M24;
+            out[LANES + l] = (lo[l] + 0.5) * TWO_M24;
         }
     }
 
@@ -186,15 +205,13 @@ impl LaneRng {
     /// tails beyond 5.9 sigma (probability 4e-9) are never drawn.
     #[inline(always)]
     fn normal_block(&mut self, out: &mut [f32; 2 * LANES]) {
-        let bits = self.step();
+        let (hi, lo, low8) = self.halves();
         for l in 0..LANES {
-            let u1 = ((bits[l] >> 40) as i32 as f32 + 0.5) * TWO_M24;
-            let f = (((bits[l] >> 8) & 0xFF_FFFF) as i32 as f32 * TWO_M24 - 0.5)
-                * std::f32::consts::FRAC_PI_2;
-            let quadrant = (bits[l] & 3) as u32;
+            let u1 = (hi[l] + 0.5) * TWO_M24;
+            let f = (lo[l] * TWO_M24 - 0.5) * std::f32::consts::FRAC_PI_2;
             let r = (-2.0 * ln_f32(u1)).sqrt();
             let (s, c) = sincos_octant(f);
-            let (s, c) = rotate_quadrant(s, c, quadrant);
+            let (s, c) = rotate_quadrant(s, c, low8[l] & 3);
             out[l] = r * c;
             out[LANES + l] = r * s;
         }

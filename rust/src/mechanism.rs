@@ -247,13 +247,21 @@ fn affine(parents: Parents<'_>, w: &[f32], b: f32, out: &mut [f32]) {
     }
 }
 
+/// out[r] += w * act(z[r]), with the activation chosen once outside the row loop so that
+/// the loop vectorises.
 #[inline(always)]
-fn activate(act: Activation, z: f32) -> f32 {
+fn add_activated(act: Activation, w: f32, z: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    fn run(w: f32, z: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+        for (o, &s) in out.iter_mut().zip(z) {
+            *o += w * f(s);
+        }
+    }
     match act {
-        Activation::Relu => z.max(0.0),
-        Activation::LeakyRelu => z.max(0.1 * z),
-        Activation::Tanh => tanh_f32(z),
-        Activation::Sigmoid => sigmoid_f32(z),
+        Activation::Relu => run(w, z, out, |s| s.max(0.0)),
+        Activation::LeakyRelu => run(w, z, out, |s| s.max(0.1 * s)),
+        Activation::Tanh => run(w, z, out, tanh_f32),
+        Activation::Sigmoid => run(w, z, out, sigmoid_f32),
     }
 }
 
@@ -302,9 +310,7 @@ impl Mechanism {
                             *s += wn * e;
                         }
                     }
-                    for (o, &s) in out.iter_mut().zip(scratch.iter()) {
-                        *o += w2u * activate(*act, s);
-                    }
+                    add_activated(*act, w2u, scratch, out);
                 }
             }
             Mechanism::Rff { omega, phase, amp } => {

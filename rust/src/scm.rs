@@ -7,6 +7,7 @@ use crate::mechanism::{Mechanism, Parents};
 use crate::noise::Noise;
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 
 /// Perfect interventions do(X_i = v) for one call to [`Scm::sample_into`].
 #[derive(Clone, Copy, Debug)]
@@ -70,12 +71,82 @@ pub struct Scm {
     pub noises: Vec<Noise>,
 }
 
-/// Reusable buffers of one sampling call (columns, noise, two row buffers).
+/// Buffers of one sampling call: node columns, noise, and two row buffers.
+#[derive(Default)]
 struct Workspace {
     cols: Vec<f32>,
     noise: Vec<f32>,
     out: Vec<f32>,
     scratch: Vec<f32>,
+}
+
+impl Workspace {
+    /// Size the buffers for d nodes and n rows. Stale contents are fine: every cell is
+    /// written before it is read.
+    fn fit(&mut self, d: usize, n: usize) {
+        self.cols.resize(d * n, 0.0);
+        self.noise.resize(d * n, 0.0);
+        self.out.resize(n, 0.0);
+        self.scratch.resize(n, 0.0);
+    }
+}
+
+/// Largest workspace (in cells) kept alive per thread between calls; bigger calls allocate
+/// their own so that one huge request does not pin its memory forever.
+const KEEP_WORKSPACE_CELLS: usize = 1 << 20;
+
+thread_local! {
+    static WORKSPACE: RefCell<Workspace> = RefCell::new(Workspace::default());
+}
+
+/// Copy column-major node values into row-major output rows of width `stride`.
+#[inline(always)]
+fn write_rows<const SIMD: bool>(cols: &[f32], n: usize, d: usize, out: &mut [f32], stride: usize) {
+    assert!(cols.len() >= n * d && out.len() >= (n - 1) * stride + d);
+    let (mut rows_done, mut cols_done) = (0, 0);
+    #[cfg(target_arch = "x86_64")]
+    if SIMD {
+        rows_done = n / 8 * 8;
+        cols_done = d / 8 * 8;
+        for r0 in (0..rows_done).step_by(8) {
+            for i0 in (0..cols_done).step_by(8) {
+                // SAFETY: SIMD is only true on the AVX2 path, and the assert above keeps the
+                // 8 x 8 tile inside both buffers.
+                unsafe { transpose8x8(cols.as_ptr().add(i0 * n + r0), n, out.as_mut_ptr().add(r0 * stride + i0), stride) };
+            }
+        }
+    }
+    for r in 0..n {
+        let first = if r < rows_done { cols_done } else { 0 };
+        for i in first..d {
+            out[r * stride + i] = cols[i * n + r];
+        }
+    }
+}
+
+/// Transpose one 8 x 8 tile: src rows are `src_stride` apart, dst rows `dst_stride` apart.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+    use std::arch::x86_64::*;
+    let r: [__m256; 8] = std::array::from_fn(|k| _mm256_loadu_ps(src.add(k * src_stride)));
+    let lo = |a, b| _mm256_unpacklo_ps(a, b);
+    let hi = |a, b| _mm256_unpackhi_ps(a, b);
+    let t = [lo(r[0], r[1]), hi(r[0], r[1]), lo(r[2], r[3]), hi(r[2], r[3]), lo(r[4], r[5]), hi(r[4], r[5]), lo(r[6], r[7]), hi(r[6], r[7])];
+    let q = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    for m in 0..4 {
+        _mm256_storeu_ps(dst.add(m * dst_stride), _mm256_permute2f128_ps::<0x20>(q[m], q[m + 4]));
+        _mm256_storeu_ps(dst.add((m + 4) * dst_stride), _mm256_permute2f128_ps::<0x31>(q[m], q[m + 4]));
+    }
 }
 
 impl Scm {
@@ -100,25 +171,39 @@ impl Scm {
             unsafe { self.sample_avx2(n, ivs, rng, out, stride) };
             return;
         }
-        let _ = simd_enabled;
-        self.sample_generic(n, ivs, rng, out, stride);
+        self.sample_generic::<false>(n, ivs, rng, out, stride);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn sample_avx2(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
-        self.sample_generic(n, ivs, rng, out, stride)
+        self.sample_generic::<true>(n, ivs, rng, out, stride)
     }
 
     #[inline(always)]
-    fn sample_generic(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+    fn sample_generic<const SIMD: bool>(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+        // The buffers are moved out of the thread-local rather than borrowed in a closure:
+        // closures do not inherit the caller's target features, so work done inside
+        // `with(|..| ..)` would lose the AVX2 code generation.
+        let mut ws = WORKSPACE.with(RefCell::take);
+        self.sample_with::<SIMD>(&mut ws, n, ivs, rng, out, stride);
+        if ws.cols.len() <= KEEP_WORKSPACE_CELLS {
+            WORKSPACE.with(|slot| slot.replace(ws));
+        }
+    }
+
+    #[inline(always)]
+    fn sample_with<const SIMD: bool>(
+        &self,
+        ws: &mut Workspace,
+        n: usize,
+        ivs: Interventions<'_>,
+        rng: &mut Rng,
+        out: &mut [f32],
+        stride: usize,
+    ) {
         let d = self.d();
-        let mut ws = Workspace {
-            cols: vec![0f32; d * n],
-            noise: vec![0f32; d * n],
-            out: vec![0f32; n],
-            scratch: vec![0f32; n],
-        };
+        ws.fit(d, n);
         let mut lanes = LaneRng::from_rng(rng);
         for (i, nz) in self.noises.iter().enumerate() {
             nz.fill(&mut lanes, &mut ws.noise[i * n..(i + 1) * n]);
@@ -139,12 +224,7 @@ impl Scm {
             }
             ws.cols[j * n..(j + 1) * n].copy_from_slice(&ws.out);
         }
-        for r in 0..n {
-            let row = &mut out[r * stride..r * stride + d];
-            for (i, x) in row.iter_mut().enumerate() {
-                *x = ws.cols[i * n + r];
-            }
-        }
+        write_rows::<SIMD>(&ws.cols, n, d, out, stride);
     }
 }
 

@@ -1,0 +1,65 @@
+"""Type stubs of the Rust extension (kept in sync with rust/src/lib.rs by hand)."""
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_NODES: int
+MAX_SAMPLES: int
+
+def sample_tasks(
+    family_json: str,
+    base_seed: int,
+    start: int,
+    count: int,
+    n_obs: int,
+    n_int: int,
+    threads: int | None = None,
+) -> tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64]
+]: ...
+def task_seed(base_seed: int, index: int) -> int: ...
+def simd_enabled() -> bool: ...
+def set_simd(enabled: bool) -> None: ...
+def _panic_for_test() -> None: ...
+def _scm_from_state(state: bytes) -> Scm: ...
+
+class Scm:
+    """A structural causal model drawn by the engine; picklable."""
+
+    @staticmethod
+    def from_family(family_json: str, seed: int) -> Scm: ...
+    @property
+    def d(self) -> int: ...
+    @property
+    def adjacency(self) -> npt.NDArray[np.uint8]:
+        """(d, d) with A[i, j] = 1 for i -> j."""
+    @property
+    def topological_order(self) -> list[int]: ...
+    def parents(self, i: int) -> list[int]: ...
+    @property
+    def is_linear(self) -> bool: ...
+    @property
+    def mechanism_names(self) -> list[str]: ...
+    @property
+    def noise_names(self) -> list[str]: ...
+    @property
+    def noise_scales(self) -> list[float]: ...
+    def linear_parameters(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(W, b) with x = W^T x + b + noise; ValueError unless every mechanism is linear."""
+    def seed_noise(self, seed: int) -> None:
+        """Reset the SCM's own noise stream, used by `sample` when no seed is given."""
+    def sample(
+        self,
+        n: int,
+        do: dict[int, float] | tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+        seed: int | None = None,
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+        """Draw n rows -> (data (n, d) float32, mask (n, d) uint8).
+
+        do: None; a dict {node: value} applied to every row; or (mask, values), two (n, d)
+        arrays that set X_i = values[r, i] where mask[r, i]. seed: a fresh noise stream for
+        this call; None draws from the SCM's own stream (advancing it).
+        """
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...

@@ -1,0 +1,1 @@
+"""Presets used only by tests/test_config.py (schema: ``toy_schema`` defined there)."""
