@@ -5,7 +5,7 @@ Conventions (DESIGN.md): ``A[i, j] = 1`` means the edge i -> j; data are float32
 
 Seeding: task ``k`` of a stream is a pure function of ``(family, base_seed, k)``, so the
 same call gives the same bytes whatever the thread count or the way a range of tasks is
-split into calls. On x86-64 CPUs with AVX2 the engine runs vectorised clones of its loops;
+split into calls. On x86-64 CPUs with AVX2 or AVX-512 the engine runs vectorised clones of its loops;
 they return the same bytes as the plain build (the engine never fuses multiply-adds).
 Normal noise is drawn by Box-Muller from 24-bit uniforms, which bounds it to |z| < 5.9.
 
@@ -21,11 +21,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from causal_meta import _core
-from causal_meta._core import Scm, set_simd, simd_enabled, task_seed
+from causal_meta._core import Scm, set_simd, simd_level, task_seed
 from causal_meta.specs import Family, parse_family
 
 __all__ = ["Scm", "TaskBatch", "family_json", "sample_scm", "sample_tasks", "set_simd",
-           "simd_enabled", "task_seed"]
+           "simd_level", "task_seed"]
 
 
 class TaskBatch(NamedTuple):

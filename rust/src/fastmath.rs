@@ -4,8 +4,8 @@
 //! an RFF task fell from about 10 ms to 0.5 ms with a range-reduced polynomial cosine).
 //! Everything here is plain arithmetic on `f32` bit patterns with no data-dependent
 //! branches, so LLVM vectorises the loops that call it. Rust never contracts `a * b + c`
-//! into an FMA, so the AVX2 build of these loops (see [`simd_enabled`]) returns the same
-//! bits as the baseline build; a test in `scm.rs` checks that.
+//! into an FMA, so the AVX2 and AVX-512 builds of these loops return the same
+//! bits as the baseline build; a test in `scm.rs` checks that (see [`simd_level`]).
 //!
 //! Accuracy (checked against libm in the tests below): absolute error below 2e-6 for
 //! `ln`, `exp` (relative), `sin`/`cos` on |x| < 1e4, `tanh` and `sigmoid`.
@@ -132,11 +132,12 @@ pub fn softplus_f32(x: f32) -> f32 {
     x.max(0.0) + ln_f32(1.0 + exp_f32(-x.abs()))
 }
 
-/// Number of independent xoshiro256++ lanes; eight u64 lanes fill two AVX2 registers.
-pub const LANES: usize = 8;
+/// Number of independent xoshiro256++ lanes: 16 u64 lanes fill two AVX-512 registers (four
+/// AVX2 ones). The count is fixed for every code path, so all paths draw the same stream.
+pub const LANES: usize = 16;
 
-/// Eight xoshiro256++ generators stepped together in structure-of-arrays form, so that
-/// one step is a handful of vector instructions. Each step yields 16 normals or uniforms.
+/// Sixteen xoshiro256++ generators stepped together in structure-of-arrays form, so that
+/// one step is a handful of vector instructions. Each step yields 32 normals or uniforms.
 pub struct LaneRng {
     s: [[u64; LANES]; 4],
 }
@@ -190,7 +191,7 @@ impl LaneRng {
         (hi, lo, low8)
     }
 
-    /// 16 uniforms on the open interval (0, 1) with 24 random bits each.
+    /// 32 uniforms on the open interval (0, 1) with 24 random bits each.
     #[inline(always)]
     fn uniform_block(&mut self, out: &mut [f32; 2 * LANES]) {
         let (hi, lo, _) = self.halves();
@@ -200,7 +201,7 @@ impl LaneRng {
         }
     }
 
-    /// 16 standard normals by Box-Muller: radius from 24 bits, angle from 24 bits plus a
+    /// 32 standard normals by Box-Muller: radius from 24 bits, angle from 24 bits plus a
     /// 2-bit quadrant. The smallest radius draw bounds |z| by sqrt(2 ln 2^25) = 5.9, so
     /// tails beyond 5.9 sigma (probability 4e-9) are never drawn.
     #[inline(always)]
@@ -223,8 +224,7 @@ impl LaneRng {
         let mut block = [0f32; 2 * LANES];
         let mut chunks = out.chunks_exact_mut(2 * LANES);
         for chunk in &mut chunks {
-            self.normal_block(&mut block);
-            chunk.copy_from_slice(&block);
+            self.normal_block(chunk.try_into().expect("chunk of 2 * LANES"));
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
@@ -239,8 +239,7 @@ impl LaneRng {
         let mut block = [0f32; 2 * LANES];
         let mut chunks = out.chunks_exact_mut(2 * LANES);
         for chunk in &mut chunks {
-            self.uniform_block(&mut block);
-            chunk.copy_from_slice(&block);
+            self.uniform_block(chunk.try_into().expect("chunk of 2 * LANES"));
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
@@ -250,38 +249,62 @@ impl LaneRng {
     }
 }
 
-// 0 = not probed yet, 1 = plain code, 2 = AVX2 clones.
+/// Which clone of the hot loops runs. Detected once at run time, so a wheel built on a
+/// newer CPU still runs on an older one (the plain path needs only SSE2). All levels
+/// return the same bytes: Rust never fuses multiply-adds, and the lane count is fixed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimdLevel {
+    Plain = 1,
+    Avx2 = 2,
+    Avx512 = 3,
+}
+
+// 0 = not probed yet, else a SimdLevel.
 static SIMD_STATE: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the AVX2 clones of the hot loops run. Detected once at run time, so a wheel
-/// built on a newer CPU still runs on an older one (the plain path is SSE2 only).
-pub fn simd_enabled() -> bool {
+/// The level in use.
+pub fn simd_level() -> SimdLevel {
     match SIMD_STATE.load(Ordering::Relaxed) {
         0 => {
-            let on = detect_avx2();
-            SIMD_STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-            on
+            let level = detect();
+            SIMD_STATE.store(level as u8, Ordering::Relaxed);
+            level
         }
-        s => s == 2,
+        2 => SimdLevel::Avx2,
+        3 => SimdLevel::Avx512,
+        _ => SimdLevel::Plain,
     }
 }
 
-/// Force the plain path (`false`) or re-enable detection (`true`). For tests and benchmarks
-/// that compare the two paths; both give the same bytes.
+/// Force the plain path (`false`) or go back to the best the CPU has (`true`). For tests
+/// and benchmarks that compare the paths.
 pub fn set_simd(enabled: bool) {
-    let state = if enabled && detect_avx2() { 2 } else { 1 };
-    SIMD_STATE.store(state, Ordering::Relaxed);
+    let level = if enabled { detect() } else { SimdLevel::Plain };
+    SIMD_STATE.store(level as u8, Ordering::Relaxed);
 }
 
-fn detect_avx2() -> bool {
+/// Run at `level` if the CPU supports it (returns whether it does); for the tests that
+/// check every level against the plain path.
+pub fn force_level(level: SimdLevel) -> bool {
+    if level > detect() {
+        return false;
+    }
+    SIMD_STATE.store(level as u8, Ordering::Relaxed);
+    true
+}
+
+fn detect() -> SimdLevel {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512vl") && has!("avx512dq") && has!("avx512bw") {
+            return SimdLevel::Avx512;
+        }
+        if has!("avx2") {
+            return SimdLevel::Avx2;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    SimdLevel::Plain
 }
 
 #[cfg(test)]

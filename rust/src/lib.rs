@@ -90,13 +90,17 @@ fn task_seed(base_seed: u64, index: u64) -> u64 {
     seed::task_seed(base_seed, index)
 }
 
-/// Whether the AVX2 build of the hot loops is in use on this CPU.
+/// Which build of the hot loops runs on this CPU: "avx512", "avx2" or "plain".
 #[pyfunction]
-fn simd_enabled() -> bool {
-    fastmath::simd_enabled()
+fn simd_level() -> &'static str {
+    match fastmath::simd_level() {
+        fastmath::SimdLevel::Avx512 => "avx512",
+        fastmath::SimdLevel::Avx2 => "avx2",
+        fastmath::SimdLevel::Plain => "plain",
+    }
 }
 
-/// Force the plain (non-AVX2) path with `False`, or back to detection with `True`.
+/// Force the plain (SSE2) path with `False`, or back to the best the CPU has with `True`.
 /// Both paths return the same bytes; benchmarks use this to compare their speed.
 #[pyfunction]
 fn set_simd(enabled: bool) {
@@ -365,7 +369,7 @@ impl PyScm {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
-    m.add_function(wrap_pyfunction!(simd_enabled, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_scm_from_state, m)?)?;

@@ -1,7 +1,7 @@
 //! A drawn structural causal model and ancestral sampling under interventions.
 
 use crate::error::{EngineError, Result};
-use crate::fastmath::{simd_enabled, LaneRng};
+use crate::fastmath::{simd_level, LaneRng, SimdLevel};
 use crate::graph::Dag;
 use crate::mechanism::{Mechanism, Parents};
 use crate::noise::Noise;
@@ -165,13 +165,20 @@ impl Scm {
     /// Noise is drawn for every cell, intervened or not: with the same generator state, an
     /// intervention leaves the values of non-descendants bit for bit unchanged.
     pub fn sample_into(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
-        #[cfg(target_arch = "x86_64")]
-        if simd_enabled() {
-            // SAFETY: simd_enabled() is true only when the CPU reports AVX2.
-            unsafe { self.sample_avx2(n, ivs, rng, out, stride) };
-            return;
+        match simd_level() {
+            // SAFETY: simd_level() reports a level only when the CPU has its features.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe { self.sample_avx512(n, ivs, rng, out, stride) },
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => unsafe { self.sample_avx2(n, ivs, rng, out, stride) },
+            _ => self.sample_generic::<false>(n, ivs, rng, out, stride),
         }
-        self.sample_generic::<false>(n, ivs, rng, out, stride);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+    unsafe fn sample_avx512(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+        self.sample_generic::<true>(n, ivs, rng, out, stride)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -232,7 +239,7 @@ impl Scm {
 mod tests {
     use super::*;
     use crate::family::tests::spec_with;
-    use crate::fastmath::set_simd;
+    use crate::fastmath::{force_level, set_simd};
     use crate::mechanism::MechanismSpec;
 
     fn draw(scm: &Scm, n: usize, ivs: Interventions<'_>, seed: u64) -> Vec<f32> {
@@ -242,16 +249,21 @@ mod tests {
     }
 
     #[test]
-    fn simd_and_plain_paths_give_the_same_bytes() {
+    fn every_simd_level_gives_the_plain_bytes() {
         for mech in crate::family::tests::all_mechanisms() {
             let scm = spec_with(mech.clone()).sample_scm(4);
-            set_simd(true);
-            let fast = draw(&scm, 300, Interventions::None, 1);
-            set_simd(false);
-            let plain = draw(&scm, 300, Interventions::None, 1);
-            set_simd(true);
-            let same = fast.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits());
-            assert!(same, "{mech:?}");
+            for n in [1, 13, 300] {
+                assert!(force_level(SimdLevel::Plain));
+                let plain = draw(&scm, n, Interventions::None, 1);
+                for level in [SimdLevel::Avx2, SimdLevel::Avx512] {
+                    if force_level(level) {
+                        let fast = draw(&scm, n, Interventions::None, 1);
+                        let same = fast.iter().zip(&plain).all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(same, "{level:?} differs from plain for {mech:?}, n = {n}");
+                    }
+                }
+                set_simd(true);
+            }
         }
     }
 
