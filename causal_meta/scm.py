@@ -24,7 +24,7 @@ from causal_meta import _core
 from causal_meta._core import Scm, set_simd, simd_level, task_seed
 from causal_meta.specs import Family, parse_family
 
-__all__ = ["Scm", "TaskBatch", "family_json", "sample_scm", "sample_tasks", "set_simd",
+__all__ = ["Scm", "TaskBatch", "family_json", "sample_graphs", "sample_scm", "sample_tasks", "set_simd",
            "simd_level", "task_seed"]
 
 
@@ -85,3 +85,11 @@ def sample_tasks(
         if value < 0:
             raise ValueError(f"{name} = {value} is not allowed: must be >= 0")
     return TaskBatch(*_core.sample_tasks(family_json(family), base_seed, start, count, n_obs, n_int, threads))
+
+
+def sample_graphs(
+    family: Family | Mapping[str, Any] | str, base_seed: int, start: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Only the graphs of tasks ``start .. start + count``: ``(adjacency, n_nodes)``, equal to
+    what :func:`sample_tasks` returns for them but without drawing mechanisms or data."""
+    return _core.sample_graphs(family_json(family), base_seed, start, count)

@@ -3,7 +3,7 @@
 
 use crate::dist::Dist;
 use crate::error::{int_in, EngineError, Result};
-use crate::graph::GraphSpec;
+use crate::graph::{Dag, GraphSpec};
 use crate::mechanism::MechanismSpec;
 use crate::noise::NoiseSpec;
 use crate::scm::{Interventions, Scm};
@@ -83,10 +83,21 @@ impl FamilySpec {
         self.sample_scm_with(&mut Rng::new(seed))
     }
 
-    fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
+    /// The graph of the SCM of `seed`, without drawing mechanisms (the graph is drawn
+    /// first from the same generator, so it equals `sample_scm(seed).dag`).
+    pub fn sample_dag(&self, seed: u64) -> Dag {
+        self.sample_dag_with(&mut Rng::new(seed))
+    }
+
+    fn sample_dag_with(&self, rng: &mut Rng) -> Dag {
         let [lo, hi] = self.nodes;
         let d = lo + rng.below(hi - lo + 1);
-        let dag = self.graph.sample(d, rng);
+        self.graph.sample(d, rng)
+    }
+
+    fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
+        let dag = self.sample_dag_with(rng);
+        let d = dag.d;
         let mechanisms = dag.parents.iter().map(|pa| self.mechanism.instantiate(pa.len(), rng)).collect();
         let noises = (0..d).map(|_| self.noise.instantiate(rng)).collect();
         Scm { dag, mechanisms, noises }
@@ -98,9 +109,7 @@ impl FamilySpec {
         let mut rng = Rng::new(seed);
         let scm = self.sample_scm_with(&mut rng);
         let (d, n, stride) = (scm.d(), n_obs + n_int, slot.d_max);
-        for (i, row) in slot.adjacency.chunks_exact_mut(stride).take(d).enumerate() {
-            row[..d].copy_from_slice(&scm.dag.adj[i * d..(i + 1) * d]);
-        }
+        write_padded(&scm.dag, slot.adjacency, stride);
         if n_int == 0 {
             scm.sample_into(n, Interventions::None, &mut rng, slot.data, stride);
             return d;
@@ -145,6 +154,36 @@ impl FamilySpec {
                 *nodes = self.sample_task(seed, n_obs, n_int, slot) as u32;
             });
         Ok(batch)
+    }
+}
+
+impl FamilySpec {
+    /// Graphs of tasks `start .. start + count` (as in [`FamilySpec::sample_tasks`]) without
+    /// their mechanisms or data: (adjacency padded to (count, d_max, d_max), node counts).
+    /// Much cheaper than sampling the tasks, for checks such as train/test disjointness.
+    pub fn sample_graphs(&self, base_seed: u64, start: u64, count: usize) -> Result<(Vec<u8>, Vec<u32>)> {
+        int_in("count", count, 1, MAX_CELLS / (self.nodes[1] * self.nodes[1]))?;
+        let d_max = self.nodes[1];
+        let mut adjacency = vec![0u8; count * d_max * d_max];
+        let mut n_nodes = vec![0u32; count];
+        adjacency
+            .par_chunks_mut(d_max * d_max)
+            .zip(n_nodes.par_iter_mut())
+            .enumerate()
+            .for_each(|(k, (slot, nodes))| {
+                let dag = self.sample_dag(task_seed(base_seed, start.wrapping_add(k as u64)));
+                write_padded(&dag, slot, d_max);
+                *nodes = dag.d as u32;
+            });
+        Ok((adjacency, n_nodes))
+    }
+}
+
+/// Copy a DAG's adjacency into the top-left corner of a (d_max, d_max) slot.
+fn write_padded(dag: &Dag, slot: &mut [u8], d_max: usize) {
+    let d = dag.d;
+    for (i, row) in slot.chunks_exact_mut(d_max).take(d).enumerate() {
+        row[..d].copy_from_slice(&dag.adj[i * d..(i + 1) * d]);
     }
 }
 
@@ -235,6 +274,15 @@ pub(crate) mod tests {
         assert!(whole.data.iter().zip(&joined).all(|(a, b)| a.to_bits() == b.to_bits()));
         assert_eq!(whole.adjacency, [head.adjacency, tail.adjacency].concat());
         assert_eq!(whole.mask, [head.mask, tail.mask].concat());
+    }
+
+    #[test]
+    fn graphs_alone_equal_the_graphs_of_full_tasks() {
+        let spec = spec_with(all_mechanisms().remove(1));
+        let tasks = spec.sample_tasks(3, 40, 5, 4, 0).unwrap();
+        let (adjacency, n_nodes) = spec.sample_graphs(3, 40, 5).unwrap();
+        assert_eq!(tasks.adjacency, adjacency);
+        assert_eq!(tasks.n_nodes, n_nodes);
     }
 
     #[test]

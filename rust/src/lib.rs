@@ -84,6 +84,24 @@ fn sample_tasks<'py>(
     Ok((data.into_pyarray(py), mask.into_pyarray(py), adj.into_pyarray(py), nodes.into_pyarray(py)))
 }
 
+/// Graphs of tasks `start .. start + count` without mechanisms or data:
+/// `(adjacency (count, d_max, d_max) uint8, n_nodes (count,) int64)`.
+#[pyfunction]
+fn sample_graphs<'py>(
+    py: Python<'py>,
+    family_json: &str,
+    base_seed: u64,
+    start: u64,
+    count: usize,
+) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64>>)> {
+    let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    let (adj, n_nodes) = py.detach(|| guarded(|| spec.sample_graphs(base_seed, start, count)))?;
+    let d = spec.nodes[1];
+    let adj = Array3::from_shape_vec((count, d, d), adj).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let nodes = Array1::from_iter(n_nodes.into_iter().map(i64::from));
+    Ok((adj.into_pyarray(py), nodes.into_pyarray(py)))
+}
+
 /// The seed of task `index` of stream `base_seed` (what `sample_tasks` uses internally).
 #[pyfunction]
 fn task_seed(base_seed: u64, index: u64) -> u64 {
@@ -369,6 +387,7 @@ impl PyScm {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
