@@ -75,7 +75,8 @@ def sample_tasks(
     Each task draws an SCM, then ``n_obs`` observational rows followed by ``n_int`` rows
     that each intervene on one uniformly chosen node with a value from the family's
     ``interventions.value``. ``threads`` pins the engine to that many threads (default:
-    rayon's global pool, one thread per core). The GIL is released while sampling and the
+    one per core). The engine's pools are fork-safe: a forked DataLoader worker builds its
+    own. The GIL is released while sampling and the
     arrays are handed to numpy without a copy.
     """
     for name, value in (("base_seed", base_seed), ("start", start)):

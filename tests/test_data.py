@@ -137,3 +137,20 @@ def test_bad_loader_arguments_name_the_field() -> None:
         make_loader(spec, workers=-1)
     with pytest.raises(ValueError, match="rank = 2, world_size = 2"):
         TaskStream(spec, rank=2, world_size=2)
+
+
+def _sample_in_child(seed: int) -> bytes:
+    return sample_tasks(FAMILY, seed, 0, 4, 8).data.tobytes()
+
+
+@pytest.mark.timeout(120)
+def test_forked_process_after_engine_use_does_not_deadlock() -> None:
+    """A forked child inherits the parent's thread-pool bookkeeping but not its threads;
+    the engine must notice and build its own pools (DataLoader workers fork)."""
+    import multiprocessing
+
+    for threads in (None, 1, 2):
+        sample_tasks(FAMILY, 0, 0, 4, 8, threads=threads)  # start the parent's pools
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_sample_in_child, (3,)).get(timeout=60)
+    assert child == sample_tasks(FAMILY, 3, 0, 4, 8).data.tobytes()

@@ -95,7 +95,7 @@ fn sample_graphs<'py>(
     count: usize,
 ) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64>>)> {
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
-    let (adj, n_nodes) = py.detach(|| guarded(|| spec.sample_graphs(base_seed, start, count)))?;
+    let (adj, n_nodes) = py.detach(|| guarded(|| parallel::install(None, || spec.sample_graphs(base_seed, start, count))))?;
     let d = spec.nodes[1];
     let adj = Array3::from_shape_vec((count, d, d), adj).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     let nodes = Array1::from_iter(n_nodes.into_iter().map(i64::from));
