@@ -79,12 +79,6 @@ def sample_tasks(
     own. The GIL is released while sampling and the
     arrays are handed to numpy without a copy.
     """
-    for name, value in (("base_seed", base_seed), ("start", start)):
-        if not 0 <= value < 2**64:
-            raise ValueError(f"{name} = {value} is not allowed: must be an integer in [0, 2**64)")
-    for name, value in (("count", count), ("n_obs", n_obs), ("n_int", n_int)):
-        if value < 0:
-            raise ValueError(f"{name} = {value} is not allowed: must be >= 0")
     return TaskBatch(*_core.sample_tasks(family_json(family), base_seed, start, count, n_obs, n_int, threads))
 
 

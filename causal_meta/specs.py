@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar, Union
+
+from causal_meta._core import MAX_NODES
 
 # ---------------------------------------------------------------- distributions
 
@@ -131,7 +134,8 @@ class ScaleFree:
 
 @dataclass(frozen=True)
 class SmallWorld:
-    """Watts-Strogatz: ``k`` ring neighbours, each edge rewired with ``rewire_prob``."""
+    """Watts-Strogatz: a ring with k // 2 neighbours per side (an odd ``k`` acts as k - 1,
+    as in networkx), each edge rewired with ``rewire_prob``; needs k < d."""
 
     k: int = 4
     rewire_prob: float = 0.3
@@ -140,7 +144,7 @@ class SmallWorld:
 
 @dataclass(frozen=True)
 class StochasticBlock:
-    """Stochastic block model with ``blocks`` equal blocks."""
+    """Stochastic block model with ``blocks`` (at most d) contiguous, near-equal blocks."""
 
     blocks: int = 3
     p_in: float = 0.5
@@ -415,7 +419,7 @@ def _parse_tagged(kind: str, data: Any, path: str) -> Any:
     if dataclasses.is_dataclass(data) and isinstance(data, allowed):
         return data
     if kind == "distribution" and isinstance(data, (int, float)) and not isinstance(data, bool):
-        return Fixed(float(data))
+        return Fixed(_as_float(data, path))
     if not isinstance(data, Mapping) or "type" not in data:
         raise SpecError(f"{path}: expected a mapping with a 'type' key, got {data!r}")
     by_name = {cls.type: cls for cls in allowed}
@@ -492,7 +496,11 @@ def _parse_value(hint: Any, value: Any, path: str) -> Any:
 def _as_float(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{path} = {value!r} is not allowed: expected a number")
-    return float(value)
+    value = float(value)
+    if not math.isfinite(value):
+        # JSON cannot carry NaN or infinity to the engine, so they stop here.
+        raise SpecError(f"{path} = {value} is not allowed: must be a finite number")
+    return value
 
 
 def _as_list(value: Any, path: str) -> list[Any]:
@@ -503,21 +511,25 @@ def _as_list(value: Any, path: str) -> list[Any]:
 
 def _node_range(value: Any, path: str) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
-    ):
-        return (value[0], value[1])
-    raise SpecError(f"{path} = {value!r} is not allowed: expected an integer or [min, max] integers")
+        value = (value, value)
+    if not (isinstance(value, (list, tuple)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+        raise SpecError(f"{path} = {value!r} is not allowed: expected an integer or [min, max] integers")
+    for i, v in enumerate(value):
+        if not 1 <= v <= MAX_NODES:
+            raise SpecError(f"{path}[{i}] = {v} is not allowed: must be an integer in [1, {MAX_NODES}]")
+    return (value[0], value[1])
 
 
-def _to_plain(spec: Any) -> Any:
+def _to_plain(spec: Any, path: str = "family") -> Any:
     if dataclasses.is_dataclass(spec):
-        out = {f.name: _to_plain(getattr(spec, f.name)) for f in dataclasses.fields(spec)}
+        out = {f.name: _to_plain(getattr(spec, f.name), f"{path}.{f.name}") for f in dataclasses.fields(spec)}
         tag = getattr(type(spec), "type", None)
         if tag is not None:
             out = {"type": tag, **out}
         return out
     if isinstance(spec, (list, tuple)):
-        return [_to_plain(v) for v in spec]
+        return [_to_plain(v, f"{path}[{i}]") for i, v in enumerate(spec)]
+    if isinstance(spec, float):
+        return _as_float(spec, path)  # specs built in code skip parsing; check here too
     return spec

@@ -50,12 +50,17 @@ impl std::error::Error for EngineError {}
 /// Result alias used across the engine.
 pub type Result<T> = std::result::Result<T, EngineError>;
 
-/// Check that a float is finite, naming it otherwise.
+/// Largest magnitude of a parameter: the sampler works in float32, so anything larger
+/// would silently become infinite.
+pub const MAX_PARAMETER: f64 = f32::MAX as f64;
+
+/// Check that a float is finite and representable in float32, naming it otherwise.
 pub fn finite(name: &str, x: f64) -> Result<f64> {
-    if x.is_finite() {
+    if x.is_finite() && x.abs() <= MAX_PARAMETER {
         Ok(x)
     } else {
-        Err(EngineError::param(name, x, "must be a finite number"))
+        // Debug formatting keeps 1e300 short (Display would print all 301 digits).
+        Err(EngineError::param(name, format!("{x:?}"), "must be a finite number within float32 range (|x| <= 3.4e38)"))
     }
 }
 

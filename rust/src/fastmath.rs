@@ -102,10 +102,25 @@ pub fn sincos_f32(x: f32) -> (f32, f32) {
     rotate_quadrant(s, c, quadrant)
 }
 
-/// cos x; see [`sincos_f32`].
+/// cos x alone, about twice as cheap as [`sincos_f32`] (the GP mechanism's hot loop):
+/// reduce to r in [-pi, pi] by whole turns (Cody-Waite with the pi/2 split times 4, which
+/// is exact), then cos r = 1 - 2 sin^2(r/2) with one odd polynomial on [-pi/2, pi/2].
+/// Absolute error below 1e-6 for |x| up to about 1e4.
 #[inline(always)]
 pub fn cos_f32(x: f32) -> f32 {
-    sincos_f32(x).1
+    let t = x * (0.5 * std::f32::consts::FRAC_1_PI) + MAGIC_ROUND;
+    let q = t - MAGIC_ROUND;
+    let r = ((x - q * (4.0 * PIO2_1)) - q * (4.0 * PIO2_2)) - q * (4.0 * PIO2_3);
+    let h = 0.5 * r;
+    let h2 = h * h;
+    // Taylor series of sin to degree 11: truncation error (pi/2)^13 / 13! = 6e-8.
+    let p = -1.0 / 39_916_800.0;
+    let p = p * h2 + 1.0 / 362_880.0;
+    let p = p * h2 - 1.0 / 5040.0;
+    let p = p * h2 + 1.0 / 120.0;
+    let p = p * h2 - 1.0 / 6.0;
+    let s = (p * h2) * h + h;
+    1.0 - 2.0 * (s * s)
 }
 
 /// sin x; see [`sincos_f32`].
@@ -341,6 +356,14 @@ mod tests {
             let xd = x as f64;
             assert!((s as f64 - xd.sin()).abs() < 2e-6, "sin({x})");
             assert!((c as f64 - xd.cos()).abs() < 2e-6, "cos({x})");
+        }
+    }
+
+    #[test]
+    fn cos_matches_libm() {
+        for x in grid(-1e4, 1e4, 400_000).chain(grid(-10.0, 10.0, 100_000)) {
+            let err = (cos_f32(x) as f64 - (x as f64).cos()).abs();
+            assert!(err < 1e-6, "cos({x}) err {err}");
         }
     }
 

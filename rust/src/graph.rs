@@ -25,10 +25,10 @@ pub enum GraphSpec {
     /// Barabasi-Albert preferential attachment with `m` edges per new node, edges from old to
     /// new nodes (hubs are causes); `transpose` reverses every edge (hubs are effects).
     Sf { m: usize, transpose: bool },
-    /// Watts-Strogatz: ring lattice with `k` neighbours (k/2 per side), each edge rewired with
-    /// `rewire_prob`, as networkx's `watts_strogatz_graph`.
+    /// Watts-Strogatz: ring lattice with floor(k/2) neighbours per side (an odd k acts as
+    /// k - 1), each edge rewired with `rewire_prob`, as networkx's `watts_strogatz_graph`.
     Ws { k: usize, rewire_prob: f64 },
-    /// Stochastic block model with `blocks` equal blocks.
+    /// Stochastic block model with `blocks` (at most d) contiguous, near-equal blocks.
     Sbm { blocks: usize, p_in: f64, p_out: f64 },
     /// Random geometric graph: points uniform in the unit square, edges within `radius`.
     Grg { radius: f64 },
@@ -179,33 +179,36 @@ impl GraphSpec {
 
     /// Check that `d` nodes are enough (and not too many) for this family.
     pub fn validate_nodes(&self, path: &str, d: usize) -> Result<()> {
+        // (parameter, its value, the largest value d nodes allow) for size parameters.
+        let sized = match self {
+            GraphSpec::Sf { m, .. } => Some(("m", *m, d.saturating_sub(1), "m < d")),
+            GraphSpec::Ws { k, .. } => Some(("k", *k, d.saturating_sub(1), "k < d")),
+            GraphSpec::Layered { layers, .. } => Some(("layers", *layers, d, "layers <= d")),
+            GraphSpec::Sbm { blocks, .. } => Some(("blocks", *blocks, d, "blocks <= d")),
+            _ => None,
+        };
+        if let Some((name, value, most, rule)) = sized {
+            if value > most {
+                return Err(EngineError::param(
+                    format!("{path}.{name}"),
+                    value,
+                    format!("needs {rule}: at most {most} for a family with {d} nodes"),
+                ));
+            }
+        }
         let min = match self {
-            GraphSpec::Fork | GraphSpec::Collider => 2,
+            GraphSpec::Fork | GraphSpec::Collider | GraphSpec::Bipartite { .. } => 2,
             GraphSpec::Diamond | GraphSpec::Butterfly => 3,
-            GraphSpec::Ws { k, .. } => k + 1,
-            GraphSpec::Sf { m, .. } => m + 1,
-            GraphSpec::Layered { layers, .. } => *layers,
-            GraphSpec::Bipartite { .. } => 2,
             GraphSpec::Mixture { components, .. } => {
                 for (i, c) in components.iter().enumerate() {
                     c.validate_nodes(&format!("{path}.components[{i}]"), d)?;
                 }
-                return self.er_probability_fits(path, d);
+                1
             }
             _ => 1,
         };
         if d < min {
-            let what = match self {
-                GraphSpec::Ws { .. } => format!("{path}.k"),
-                GraphSpec::Sf { .. } => format!("{path}.m"),
-                GraphSpec::Layered { .. } => format!("{path}.layers"),
-                _ => "nodes".to_string(),
-            };
-            return Err(EngineError::param(
-                what,
-                format!("(with {d} nodes)"),
-                format!("this graph type needs at least {min} nodes, got {d}"),
-            ));
+            return Err(EngineError::param("nodes", d, format!("{path} of this type needs at least {min} nodes")));
         }
         self.er_probability_fits(path, d)
     }
@@ -245,7 +248,7 @@ impl GraphSpec {
             }
             GraphSpec::Ws { k, rewire_prob } => watts_strogatz(d, *k, *rewire_prob, rng),
             GraphSpec::Sbm { blocks, p_in, p_out } => {
-                let b = (*blocks).min(d);
+                let b = *blocks;
                 pairs_with(d, rng, |i, j| if i * b / d == j * b / d { *p_in } else { *p_out })
             }
             GraphSpec::Grg { radius } => {
@@ -344,35 +347,28 @@ fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usiz
             degree[v] = degree[v].wrapping_add(delta);
         }
     };
-    if k >= d - 1 {
-        for v in 1..d {
-            for u in 0..v {
-                set(&mut g, &mut degree, u, v, true);
-            }
+    // Validation guarantees k < d, so the lattice is never the complete graph.
+    for j in 1..=k / 2 {
+        for u in 0..d {
+            set(&mut g, &mut degree, u, (u + j) % d, true);
         }
-    } else {
-        for j in 1..=k / 2 {
-            for u in 0..d {
-                set(&mut g, &mut degree, u, (u + j) % d, true);
-            }
-        }
-        for j in 1..=k / 2 {
-            for u in 0..d {
-                let v = (u + j) % d;
-                if rng.uniform() < p {
-                    let mut w = rng.below(d);
-                    let mut rewire = true;
-                    while w == u || g[u * d + w] {
-                        if degree[u] >= d - 1 {
-                            rewire = false;
-                            break;
-                        }
-                        w = rng.below(d);
+    }
+    for j in 1..=k / 2 {
+        for u in 0..d {
+            let v = (u + j) % d;
+            if rng.uniform() < p {
+                let mut w = rng.below(d);
+                let mut rewire = true;
+                while w == u || g[u * d + w] {
+                    if degree[u] >= d - 1 {
+                        rewire = false;
+                        break;
                     }
-                    if rewire {
-                        set(&mut g, &mut degree, u, v, false);
-                        set(&mut g, &mut degree, u, w, true);
-                    }
+                    w = rng.below(d);
+                }
+                if rewire {
+                    set(&mut g, &mut degree, u, v, false);
+                    set(&mut g, &mut degree, u, w, true);
                 }
             }
         }
@@ -498,7 +494,9 @@ mod tests {
     #[test]
     fn node_count_checks_name_the_parameter() {
         let e = GraphSpec::Sf { m: 5, transpose: false }.validate_nodes("graph", 5).unwrap_err();
-        assert!(e.to_string().contains("graph.m"), "{e}");
+        assert!(e.to_string().contains("graph.m = 5") && e.to_string().contains("at most 4"), "{e}");
+        let e = GraphSpec::Sbm { blocks: 9, p_in: 0.5, p_out: 0.1 }.validate_nodes("graph", 5).unwrap_err();
+        assert!(e.to_string().contains("graph.blocks = 9"), "{e}");
         let e = GraphSpec::Er { edge_prob: None, edges_per_node: Some(5.0) }
             .validate_nodes("graph", 5)
             .unwrap_err();

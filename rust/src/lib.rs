@@ -22,13 +22,41 @@ use numpy::ndarray::{Array1, Array2, Array3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use scm::{Interventions, Scm};
 use seed::Rng;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
 const DETACH_MIN_CELLS: usize = 4096;
+
+/// Allowed range of seeds and stream positions, as written in messages.
+const U64_RANGE: &str = "[0, 2**64)";
+
+/// Read an integer argument in [lo, hi] (bools refused, numpy integers accepted through
+/// `__index__`), with errors that name the argument, its value and the allowed range;
+/// PyO3's own conversion errors name none of them.
+fn int_arg(name: &str, obj: &Bound<'_, PyAny>, lo: u64, hi: u64) -> PyResult<u64> {
+    let index = if obj.is_instance_of::<PyBool>() { None } else { obj.call_method0("__index__").ok() };
+    let Some(index) = index else {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an integer, got {} {}",
+            obj.get_type().name()?,
+            obj.repr()?
+        )));
+    };
+    match index.extract::<u64>() {
+        Ok(v) if (lo..=hi).contains(&v) => Ok(v),
+        _ => {
+            let allowed = if hi == u64::MAX { U64_RANGE.to_string() } else { format!("[{lo}, {hi}]") };
+            Err(PyValueError::new_err(format!("{name} = {} is not allowed: must be an integer in {allowed}", index.str()?)))
+        }
+    }
+}
+
+fn usize_arg(name: &str, obj: &Bound<'_, PyAny>, lo: usize, hi: usize) -> PyResult<usize> {
+    int_arg(name, obj, lo as u64, hi as u64).map(|v| v as usize)
+}
 
 fn to_py(e: EngineError) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -61,18 +89,24 @@ fn guarded<T>(f: impl FnOnce() -> error::Result<T>) -> PyResult<T> {
 fn sample_tasks<'py>(
     py: Python<'py>,
     family_json: &str,
-    base_seed: u64,
-    start: u64,
-    count: usize,
-    n_obs: usize,
-    n_int: usize,
-    threads: Option<usize>,
+    base_seed: &Bound<'py, PyAny>,
+    start: &Bound<'py, PyAny>,
+    count: &Bound<'py, PyAny>,
+    n_obs: &Bound<'py, PyAny>,
+    n_int: &Bound<'py, PyAny>,
+    threads: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(
     Bound<'py, PyArray3<f32>>,
     Bound<'py, PyArray3<u8>>,
     Bound<'py, PyArray3<u8>>,
     Bound<'py, PyArray1<i64>>,
 )> {
+    let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
+    let start = int_arg("start", start, 0, u64::MAX)?;
+    let count = usize_arg("count", count, 1, family::MAX_CELLS)?;
+    let n_obs = usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?;
+    let n_int = usize_arg("n_int", n_int, 0, family::MAX_SAMPLES)?;
+    let threads = threads.filter(|t| !t.is_none()).map(|t| usize_arg("threads", t, 1, parallel::MAX_THREADS)).transpose()?;
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
     let batch = py.detach(|| guarded(|| parallel::install(threads, || spec.sample_tasks(base_seed, start, count, n_obs, n_int))))?;
     let (c, n, d) = (batch.count, batch.n, batch.d_max);
@@ -90,10 +124,13 @@ fn sample_tasks<'py>(
 fn sample_graphs<'py>(
     py: Python<'py>,
     family_json: &str,
-    base_seed: u64,
-    start: u64,
-    count: usize,
+    base_seed: &Bound<'py, PyAny>,
+    start: &Bound<'py, PyAny>,
+    count: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64>>)> {
+    let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
+    let start = int_arg("start", start, 0, u64::MAX)?;
+    let count = usize_arg("count", count, 1, family::MAX_CELLS)?;
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
     let (adj, n_nodes) = py.detach(|| guarded(|| parallel::install(None, || spec.sample_graphs(base_seed, start, count))))?;
     let d = spec.nodes[1];
@@ -104,8 +141,8 @@ fn sample_graphs<'py>(
 
 /// The seed of task `index` of stream `base_seed` (what `sample_tasks` uses internally).
 #[pyfunction]
-fn task_seed(base_seed: u64, index: u64) -> u64 {
-    seed::task_seed(base_seed, index)
+fn task_seed(base_seed: &Bound<'_, PyAny>, index: &Bound<'_, PyAny>) -> PyResult<u64> {
+    Ok(seed::task_seed(int_arg("base_seed", base_seed, 0, u64::MAX)?, int_arg("index", index, 0, u64::MAX)?))
 }
 
 /// Which build of the hot loops runs on this CPU: "avx512", "avx2" or "plain".
@@ -164,6 +201,11 @@ impl PyScm {
             for (k, v) in dict.iter() {
                 let node: i64 = k.extract().map_err(|_| PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}")))?;
                 let value: f64 = v.extract().map_err(|_| PyTypeError::new_err(format!("do: values must be numbers, got {v} for node {node}")))?;
+                if value.is_finite() && value.abs() > error::MAX_PARAMETER {
+                    return Err(PyValueError::new_err(format!(
+                        "do value of node {node} = {value:?} is not allowed: must be finite and within float32 range (|v| <= 3.4e38)"
+                    )));
+                }
                 if node < 0 || node as usize >= self.scm.d() {
                     return Err(PyValueError::new_err(format!(
                         "do node = {node} is not allowed: must be a node index in [0, {}]",
@@ -228,7 +270,8 @@ fn read_2d<T: numpy::Element + Copy>(obj: &Bound<'_, PyAny>) -> PyResult<([usize
 impl PyScm {
     /// Draw the SCM of `seed` from a family (JSON spec). Pure function of (family, seed).
     #[staticmethod]
-    fn from_family(family_json: &str, seed: u64) -> PyResult<PyScm> {
+    fn from_family(family_json: &str, seed: &Bound<'_, PyAny>) -> PyResult<PyScm> {
+        let seed = int_arg("seed", seed, 0, u64::MAX)?;
         let spec = guarded(|| FamilySpec::from_json(family_json))?;
         let scm = guarded(|| Ok(spec.sample_scm(seed)))?;
         Ok(PyScm { scm, rng: Rng::new(noise_stream_seed(seed)) })
@@ -309,8 +352,9 @@ impl PyScm {
     }
 
     /// Reset the SCM's own noise stream (used when `sample` gets no seed).
-    fn seed_noise(&mut self, seed: u64) {
-        self.rng = Rng::new(noise_stream_seed(seed));
+    fn seed_noise(&mut self, seed: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.rng = Rng::new(noise_stream_seed(int_arg("seed", seed, 0, u64::MAX)?));
+        Ok(())
     }
 
     /// Draw `n` rows, optionally under interventions; see `causal_meta.scm.Scm.sample`.
@@ -318,17 +362,12 @@ impl PyScm {
     fn sample<'py>(
         &mut self,
         py: Python<'py>,
-        n: i64,
+        n: &Bound<'py, PyAny>,
         r#do: Option<&Bound<'py, PyAny>>,
-        seed: Option<u64>,
+        seed: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>)> {
-        if n < 1 || n as usize > family::MAX_SAMPLES {
-            return Err(PyValueError::new_err(format!(
-                "n = {n} is not allowed: must be an integer in [1, {}]",
-                family::MAX_SAMPLES
-            )));
-        }
-        let n = n as usize;
+        let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+        let seed = seed.filter(|s| !s.is_none()).map(|s| int_arg("seed", s, 0, u64::MAX)).transpose()?;
         let d = self.scm.d();
         let do_arg = self.parse_do(n, r#do)?;
         let ivs = do_arg.view();

@@ -286,10 +286,30 @@ impl Mechanism {
         matches!(self, Mechanism::Linear { .. })
     }
 
+    /// Whether the value is f(parents) + noise (then a root is a constant plus its noise).
+    fn additive(&self) -> bool {
+        !matches!(self, Mechanism::Mlp { noise_input: true, .. } | Mechanism::Pnl { .. } | Mechanism::Hetero { .. })
+    }
+
     /// Write the node's values for all rows into `out`. `parents[p]` is the column of the
     /// p-th parent, `noise` the node's scaled noise, `scratch` a buffer of the same length.
     #[inline(always)]
     pub fn eval(&self, parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+        if parents.is_empty() && self.additive() {
+            // A root's f() is one constant: evaluate it on one row instead of n (a GP root
+            // would otherwise take F cosines per row).
+            let (mut c, mut s) = ([0f32], [0f32]);
+            self.eval_rows(parents, &[0.0], &mut c, &mut s);
+            for (o, &e) in out.iter_mut().zip(noise) {
+                *o = c[0] + e;
+            }
+            return;
+        }
+        self.eval_rows(parents, noise, out, scratch);
+    }
+
+    #[inline(always)]
+    fn eval_rows(&self, parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
         match self {
             Mechanism::Linear { w, b } => {
                 affine(parents, w, *b, out);
