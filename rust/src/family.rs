@@ -98,7 +98,7 @@ impl FamilySpec {
     fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
         let dag = self.sample_dag_with(rng);
         let d = dag.d;
-        let mechanisms = dag.parents.iter().map(|pa| self.mechanism.instantiate(pa.len(), rng)).collect();
+        let mechanisms = (0..d).map(|j| self.mechanism.instantiate(dag.parents(j).len(), rng)).collect();
         let noises = (0..d).map(|_| self.noise.instantiate(rng)).collect();
         Scm { dag, mechanisms, noises }
     }

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 const MAGIC_ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer
 const TWO_M24: f32 = 1.0 / 16_777_216.0;
-const LN2: f32 = std::f32::consts::LN_2;
 const FRAC_2_PI: f32 = std::f32::consts::FRAC_2_PI;
 // pi/2 split in three parts with trailing zero bits (Cody-Waite), so q * PIO2_1 is exact.
 const PIO2_1: f32 = 1.570_312_5;
@@ -24,20 +23,28 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// Natural logarithm of a positive, normal `x`.
+///
+/// x = m 2^e with m in [sqrt(1/2), sqrt(2)), then ln(1 + f) for f = m - 1 by the degree-9
+/// minimax polynomial of Cephes' `logf` (Moshier). No division: a vector divide costs as
+/// much as the whole polynomial, and this is the inner loop of every normal draw.
 #[inline(always)]
 pub fn ln_f32(x: f32) -> f32 {
-    // x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then ln m = 2 atanh((m - 1) / (m + 1)).
     let bits = x.to_bits() as i32;
     let e = (bits - 0x3f35_04f3) >> 23;
-    let m = f32::from_bits((bits - (e << 23)) as u32);
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let p = 2.0 / 9.0;
-    let p = p * s2 + 2.0 / 7.0;
-    let p = p * s2 + 2.0 / 5.0;
-    let p = p * s2 + 2.0 / 3.0;
-    let p = p * s2 + 2.0;
-    e as f32 * LN2 + s * p
+    let f = f32::from_bits((bits - (e << 23)) as u32) - 1.0;
+    let z = f * f;
+    let p = 7.037_683_6e-2;
+    let p = p * f - 1.151_461_0e-1;
+    let p = p * f + 1.167_699_9e-1;
+    let p = p * f - 1.242_014_1e-1;
+    let p = p * f + 1.424_932_3e-1;
+    let p = p * f - 1.666_805_8e-1;
+    let p = p * f + 2.000_071_5e-1;
+    let p = p * f - 2.499_999_4e-1;
+    let p = p * f + 3.333_333_1e-1;
+    let ef = e as f32;
+    let y = (p * f) * z + ef * LN2_LO - 0.5 * z;
+    (f + y) + ef * LN2_HI
 }
 
 /// e^x, saturating outside [-87, 88] (no infinities, no denormals).

@@ -64,8 +64,11 @@ pub struct Dag {
     pub adj: Vec<u8>,
     /// A topological order (causes before effects).
     pub order: Vec<usize>,
-    /// Parents of each node in ascending index order.
-    pub parents: Vec<Vec<usize>>,
+    /// Parents of all nodes, node by node in ascending index order (compressed rows: one
+    /// allocation per graph instead of one per node).
+    parent_list: Vec<usize>,
+    /// Node j's parents are `parent_list[parent_start[j]..parent_start[j + 1]]`.
+    parent_start: Vec<usize>,
 }
 
 impl Dag {
@@ -82,10 +85,20 @@ impl Dag {
 
     /// A DAG from an adjacency and a topological order that the caller guarantees.
     pub fn with_order(d: usize, adj: Vec<u8>, order: Vec<usize>) -> Dag {
-        let parents = (0..d)
-            .map(|j| (0..d).filter(|&i| adj[i * d + j] != 0).collect())
-            .collect();
-        Dag { d, adj, order, parents }
+        let mut parent_list = Vec::with_capacity(adj.iter().filter(|&&a| a != 0).count());
+        let mut parent_start = Vec::with_capacity(d + 1);
+        parent_start.push(0);
+        for j in 0..d {
+            parent_list.extend((0..d).filter(|&i| adj[i * d + j] != 0));
+            parent_start.push(parent_list.len());
+        }
+        Dag { d, adj, order, parent_list, parent_start }
+    }
+
+    /// Parents of node `j` in ascending index order.
+    #[inline]
+    pub fn parents(&self, j: usize) -> &[usize] {
+        &self.parent_list[self.parent_start[j]..self.parent_start[j + 1]]
     }
 
     /// A DAG from any adjacency; fails if it has a cycle or a self-loop.
@@ -293,7 +306,7 @@ fn er_probability(k: f64, d: usize) -> f64 {
 
 /// Every pair u < v is an edge with probability `p(u, v)`.
 fn pairs_with(d: usize, rng: &mut Rng, p: impl Fn(usize, usize) -> f64) -> Vec<(usize, usize)> {
-    let mut e = Vec::new();
+    let mut e = Vec::with_capacity(4 * d);
     for v in 1..d {
         for u in 0..v {
             if rng.bernoulli(p(u, v)) {
@@ -480,7 +493,7 @@ mod tests {
         assert_eq!(out.iter().filter(|&&o| o == 5).count(), 1);
         assert_eq!(g.n_edges(), 5);
         let g = GraphSpec::Collider.sample(6, &mut rng);
-        assert_eq!(g.parents.iter().filter(|p| p.len() == 5).count(), 1);
+        assert_eq!((0..6).filter(|&j| g.parents(j).len() == 5).count(), 1);
         assert_eq!(g.n_edges(), 5);
     }
 

@@ -303,7 +303,7 @@ impl PyScm {
         if i < 0 || i as usize >= d {
             return Err(PyValueError::new_err(format!("node = {i} is not allowed: must be in [0, {}]", d - 1)));
         }
-        Ok(self.scm.dag.parents[i as usize].clone())
+        Ok(self.scm.dag.parents(i as usize).to_vec())
     }
 
     /// Whether every mechanism is linear with additive noise.
@@ -343,7 +343,7 @@ impl PyScm {
                     m.name()
                 )));
             };
-            for (&p, &wp) in self.scm.dag.parents[j].iter().zip(wj) {
+            for (&p, &wp) in self.scm.dag.parents(j).iter().zip(wj) {
                 w[[p, j]] = f64::from(wp);
             }
             b[j] = f64::from(*bj);

@@ -220,7 +220,7 @@ impl Scm {
                 ws.cols[j * n..(j + 1) * n].fill(v);
                 continue;
             }
-            let parents = Parents::new(&ws.cols, n, &self.dag.parents[j]);
+            let parents = Parents::new(&ws.cols, n, self.dag.parents(j));
             self.mechanisms[j].eval(parents, &ws.noise[j * n..(j + 1) * n], &mut ws.out, &mut ws.scratch);
             if let Interventions::PerRow { mask, values } = ivs {
                 for r in 0..n {
@@ -283,7 +283,7 @@ mod tests {
         let mut desc = vec![false; d];
         desc[node] = true;
         for &j in &scm.dag.order {
-            if scm.dag.parents[j].iter().any(|&p| desc[p]) {
+            if scm.dag.parents(j).iter().any(|&p| desc[p]) {
                 desc[j] = true;
             }
         }
