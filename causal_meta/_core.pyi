@@ -22,6 +22,15 @@ def sample_tasks(
 def sample_graphs(
     family_json: str, base_seed: int, start: int, count: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
+def sample_interventions(
+    scms: list[Scm],
+    nodes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float32],
+    n: int,
+    d_max: int,
+) -> npt.NDArray[np.float32]:
+    """(N, n, d_max): block k equals scms[k].sample(n, do={nodes[k]: values[k]}) drawn from
+    that SCM's own noise stream (no do where nodes[k] < 0), zero-padded; in parallel."""
 def task_seed(base_seed: int, index: int) -> int: ...
 def simd_enabled() -> bool: ...
 def set_simd(enabled: bool) -> None: ...

@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use scm::{Interventions, Scm};
 use seed::Rng;
+use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
@@ -137,6 +138,66 @@ fn sample_graphs<'py>(
     let adj = Array3::from_shape_vec((count, d, d), adj).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     let nodes = Array1::from_iter(n_nodes.into_iter().map(i64::from));
     Ok((adj.into_pyarray(py), nodes.into_pyarray(py)))
+}
+
+/// One intervention per SCM, each drawn from that SCM's own noise stream, in parallel:
+/// row block k equals `scms[k].sample(n, do={nodes[k]: values[k]})` (or no `do` where
+/// `nodes[k] < 0`), zero-padded to `d_max` columns. The engine call behind vector envs.
+#[pyfunction]
+fn sample_interventions<'py>(
+    py: Python<'py>,
+    scms: Vec<PyRefMut<'py, PyScm>>,
+    nodes: numpy::PyReadonlyArray1<'py, i64>,
+    values: numpy::PyReadonlyArray1<'py, f32>,
+    n: &Bound<'py, PyAny>,
+    d_max: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyArray3<f32>>> {
+    let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let (nodes, values) = (nodes.as_array(), values.as_array());
+    let count = scms.len();
+    if nodes.len() != count || values.len() != count {
+        return Err(PyValueError::new_err(format!(
+            "nodes and values lengths = ({}, {}) are not allowed: must both equal len(scms) = {count}",
+            nodes.len(),
+            values.len()
+        )));
+    }
+    let mut jobs = Vec::with_capacity(count);
+    let mut scms = scms;
+    for (k, cell) in scms.iter_mut().enumerate() {
+        let d = cell.scm.d();
+        if d > d_max {
+            return Err(PyValueError::new_err(format!("d_max = {d_max} is not allowed: scms[{k}] has {d} nodes")));
+        }
+        let (node, value) = (nodes[k], values[k]);
+        if node >= d as i64 {
+            return Err(PyValueError::new_err(format!(
+                "nodes[{k}] = {node} is not allowed: must be < 0 (no intervention) or a node index in [0, {}]",
+                d - 1
+            )));
+        }
+        if node >= 0 && !value.is_finite() {
+            return Err(PyValueError::new_err(format!("values[{k}] = {value} is not allowed: must be finite")));
+        }
+        let PyScm { scm, rng } = &mut **cell;
+        jobs.push((&*scm, rng, (node >= 0).then_some((node as usize, value))));
+    }
+    let mut out = vec![0f32; count * n * d_max];
+    py.detach(|| {
+        guarded(|| {
+            parallel::install(None, || {
+                jobs.par_iter_mut().zip(out.par_chunks_mut(n * d_max)).for_each(|((scm, rng, pair), slot)| {
+                    let pairs = pair.as_slice();
+                    let ivs = if pairs.is_empty() { Interventions::None } else { Interventions::AllRows(pairs) };
+                    scm.sample_into(n, ivs, rng, slot, d_max);
+                });
+                Ok(())
+            })
+        })
+    })?;
+    let out = Array3::from_shape_vec((count, n, d_max), out).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(out.into_pyarray(py))
 }
 
 /// The seed of task `index` of stream `base_seed` (what `sample_tasks` uses internally).
@@ -427,6 +488,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sample_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
     m.add_function(wrap_pyfunction!(sample_graphs, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_interventions, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
