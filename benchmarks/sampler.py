@@ -35,14 +35,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402 - the variables above must be set before numpy loads
 import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
-from importlib import metadata  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import matplotlib  # noqa: E402
@@ -50,13 +43,12 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_info  # noqa: E402
 
+from _common import RESULTS, machine_info, rate  # noqa: E402
 from causal_meta.reference import sample_scm_reference, sample_tasks_reference  # noqa: E402
 from causal_meta.scm import family_json, sample_scm, sample_tasks, set_simd, simd_level  # noqa: E402
 from causal_meta.specs import Er, Family, Gp, Mlp  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 @dataclass(frozen=True)
@@ -82,21 +74,6 @@ CASES = [
 SIMD_CASES = ("a", "c")
 DO_GOAL_US = 5.0
 DO_FAMILY = Family(nodes=20, graph=ER20)
-
-
-def rate(call: Callable[[], int], seconds: float, repeats: int) -> float:
-    """Items per second of ``call`` (which returns how many items it made): one warm-up
-    call, blocks sized to last ``seconds / repeats``, the median over ``repeats`` blocks."""
-    start = time.perf_counter()
-    call()
-    once = max(time.perf_counter() - start, 1e-7)
-    calls = max(1, round(seconds / repeats / once))
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        items = sum(call() for _ in range(calls))
-        rates.append(items / (time.perf_counter() - start))
-    return statistics.median(rates)
 
 
 def engine_rate(case: Case, threads: int | None, seconds: float, repeats: int) -> float:
@@ -172,37 +149,6 @@ def measure_do(seconds: float, repeats: int) -> dict:
     return {"label": "d=20 linear SCM, sample(1, do={i: v})", "engine_us_per_call": engine_us,
             "reference_us_per_call": reference_us, "ratio": reference_us / engine_us,
             "goal_us_per_call": DO_GOAL_US, "goal_met": engine_us < DO_GOAL_US}
-
-
-def machine_info() -> dict:
-    """What the numbers depend on: CPU, cores, SIMD level, versions, BLAS threads, load."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {name: metadata.version(name) for name in ("causal-meta", "numpy", "scipy", "networkx")}
-    versions["python"] = platform.python_version()
-    try:
-        commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "simd_level": simd_level(),
-        "platform": platform.platform(),
-        "versions": versions,
-        "git_describe": commit,
-        "blas_threads": [pool["num_threads"] for pool in threadpool_info()],
-        "load_average_1min_at_start": os.getloadavg()[0],
-        "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def table(cases: list[dict], simd: list[dict], do: dict | None) -> str:

@@ -154,3 +154,11 @@ def test_forked_process_after_engine_use_does_not_deadlock() -> None:
     with multiprocessing.get_context("fork").Pool(1) as pool:
         child = pool.apply_async(_sample_in_child, (3,)).get(timeout=60)
     assert child == sample_tasks(FAMILY, 3, 0, 4, 8).data.tobytes()
+
+
+def test_normalize_data_matches_a_float64_reference() -> None:
+    raw = sample_tasks(FAMILY, 4, 0, 6, 300).data * 50.0 + 7.0  # large offset and scale
+    x = raw.astype(np.float64)
+    std = x.std(axis=1, keepdims=True)
+    reference = (x - x.mean(axis=1, keepdims=True)) / np.where(std > 1e-6, std, 1.0)
+    np.testing.assert_allclose(normalize_data(raw), reference, atol=1e-5)
