@@ -91,11 +91,13 @@ def to_torch(batch: TaskBatch, normalize: bool) -> dict[str, torch.Tensor]:
     ``adjacency`` float32 (B, d, d) targets, ``node_mask`` bool (B, d), ``n_nodes`` int64 (B,)."""
     data = normalize_data(batch.data) if normalize else batch.data
     if normalize:
-        data = data * batch.node_mask()[:, None, :]  # padding stays exactly 0
+        data *= batch.node_mask()[:, None, :]  # padding stays exactly 0
+    # Conversions happen in numpy and torch only wraps the buffers: a torch op here would
+    # wake torch's OpenMP pool, whose spinning threads then compete with the engine's.
     return {
         "data": torch.from_numpy(np.ascontiguousarray(data)),
-        "intervened": torch.from_numpy(batch.mask).bool(),
-        "adjacency": torch.from_numpy(batch.adjacency).float(),
+        "intervened": torch.from_numpy(batch.mask.view(np.bool_)),
+        "adjacency": torch.from_numpy(batch.adjacency.astype(np.float32)),
         "node_mask": torch.from_numpy(batch.node_mask()),
         "n_nodes": torch.from_numpy(batch.n_nodes),
     }
