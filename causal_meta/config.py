@@ -73,6 +73,7 @@ __all__ = [
     "option",
     "register",
     "save_resolved",
+    "to_plain",
 ]
 
 T = TypeVar("T")
@@ -206,7 +207,7 @@ def save_resolved(cfg: object, run_dir: str | os.PathLike[str]) -> Path:
     if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
         raise TypeError(f"save_resolved needs a config instance, got {cfg!r}")
     target = Path(run_dir) / CONFIG_FILE
-    text = yaml.safe_dump(_plain(cfg), sort_keys=False, allow_unicode=True)
+    text = yaml.safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True)
     _atomic_write(target, text)
     return target
 
@@ -500,18 +501,18 @@ def _render(value: Any) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
     """Schema instance -> plain YAML-safe data (Enum by name, Path as text)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.name
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: to_plain(v) for k, v in value.items()}
     return value
 
 

@@ -1,0 +1,560 @@
+"""Training checkpoints that survive crashes, load safely and resume exactly.
+
+The research code this project replaces wrote checkpoints in place, so a crash mid-write
+left a half file under the final name, and it pickled arbitrary objects, so opening a
+colleague's checkpoint could run their code. Here:
+
+* every file is written to a temporary name in the same directory, flushed, fsynced,
+  checked to load with ``torch.load(weights_only=True)`` and only then renamed over its
+  final name (the directory is fsynced too), so a final name always holds a complete file;
+* everything stored is tensors, numbers, strings, lists and dicts, RNG states included;
+* loading verifies the zip CRCs (catching truncation and bit rot), the format version, the
+  model name and the architecture-relevant config keys, and reports any failure as a
+  `CheckpointError` that names the file and what is wrong.
+
+Layout of a run's checkpoint directory (``runs/<name>/checkpoints/``): ``last.pt`` (the
+newest; resuming starts here), ``best.pt`` (the last one saved with ``is_best=True``) and
+``step_<N>.pt`` for the ``keep_last_k`` most recent steps. One write serves all three
+names: the extra names are hard links (or durable copies where the filesystem has none).
+Files are never modified in place, so sharing one inode is safe.
+
+A checkpoint (format version 1) is a dict::
+
+    format_version  int
+    step            int, the number of optimizer steps taken
+    state           the caller's training state; at least REQUIRED_STATE:
+                      model, optimizer, scheduler, scaler   state dicts (scaler may be {})
+                      stream   dict[str, int], the task-stream position, e.g. the next step
+                      rng      capture_rng_state()
+    config          the resolved config as plain dicts and lists
+    metadata        model_name, best_metric ({"name", "value"} or None), saved_at (Unix
+                    seconds), git_describe (or None), torch_version
+
+Only one process may write a run's checkpoints (rank 0 under DDP): saving removes
+temporary files left by an earlier crash, which would break a concurrent writer.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from causal_meta.config import to_plain
+
+__all__ = [
+    "BEST",
+    "FORMAT_VERSION",
+    "LAST",
+    "REQUIRED_STATE",
+    "SUPPORTED_VERSIONS",
+    "CheckpointError",
+    "CheckpointManager",
+    "capture_rng_state",
+    "find_resume",
+    "load_checkpoint",
+    "restore_rng_state",
+]
+
+FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+"""Format versions `load_checkpoint` reads; bump FORMAT_VERSION when the layout changes."""
+
+LAST = "last.pt"
+BEST = "best.pt"
+REQUIRED_STATE = ("model", "optimizer", "scheduler", "scaler", "stream", "rng")
+"""Keys every saved training state holds: what an exact resume cannot do without."""
+
+_STEP_FILE = re.compile(r"step_(\d+)\.pt")
+_TEMP_PREFIX = ".ckpt-"
+_TEMP_SUFFIX = ".tmp"
+
+RandomGenerator = np.random.Generator | torch.Generator
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used: unreadable, unsafe, or from another model or config.
+
+    ``path`` is the file at fault, or None when the problem is not tied to one file.
+    """
+
+    def __init__(self, message: str, path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+
+
+# --------------------------------------------------------------------------- RNG state
+
+
+def capture_rng_state(
+    generators: Mapping[str, RandomGenerator] | None = None,
+) -> dict[str, Any]:
+    """The state of every RNG a training step may draw from, in weights-only-safe types.
+
+    Covers Python's ``random``, numpy's global legacy RNG, torch's CPU generator, every
+    CUDA device's generator when CUDA is available, and the named numpy or torch
+    ``generators`` that a caller owns (an environment's ``np_random``, say). Numpy states
+    are stored as JSON text because they hold arrays and integers wider than 64 bits,
+    neither of which a weights-only load accepts.
+    """
+    version, internal, gauss_next = random.getstate()
+    return {
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+        "numpy": _numpy_state_text(np.random.get_state(legacy=False)),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "generators": {name: _capture_generator(gen) for name, gen in (generators or {}).items()},
+    }
+
+
+def restore_rng_state(
+    state: Mapping[str, Any],
+    generators: Mapping[str, RandomGenerator] | None = None,
+) -> None:
+    """Put every RNG back where `capture_rng_state` found it, so draws continue identically.
+
+    ``generators`` are restored in place and must carry the names they were captured
+    under. CUDA states are restored for the devices present; a mismatch in device count
+    only warns, because resuming a GPU run elsewhere is legitimate even if not bit-exact.
+    """
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["internal"]), python["gauss_next"]))
+    np.random.set_state(json.loads(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    _restore_cuda(state["cuda"])
+    for name, gen in (generators or {}).items():
+        _restore_generator(name, gen, state["generators"])
+
+
+def _numpy_state_text(state: Mapping[str, Any]) -> str:
+    return json.dumps(state, default=lambda array: array.tolist())
+
+
+def _capture_generator(gen: RandomGenerator) -> dict[str, Any]:
+    if isinstance(gen, torch.Generator):
+        return {"kind": "torch", "state": gen.get_state()}
+    if isinstance(gen, np.random.Generator):
+        return {"kind": "numpy", "state": _numpy_state_text(gen.bit_generator.state)}
+    raise TypeError(
+        f"cannot capture the state of a {type(gen).__name__}; "
+        "allowed: numpy.random.Generator, torch.Generator"
+    )
+
+
+def _restore_generator(
+    name: str, gen: RandomGenerator, saved: Mapping[str, Mapping[str, Any]]
+) -> None:
+    if name not in saved:
+        raise CheckpointError(
+            f"the checkpoint holds no state for generator {name!r}; it holds {sorted(saved)}"
+        )
+    entry = saved[name]
+    if isinstance(gen, torch.Generator) and entry["kind"] == "torch":
+        gen.set_state(entry["state"])
+    elif isinstance(gen, np.random.Generator) and entry["kind"] == "numpy":
+        gen.bit_generator.state = json.loads(entry["state"])
+    else:
+        raise CheckpointError(
+            f"generator {name!r} is a {type(gen).__name__}, but the checkpoint holds "
+            f"a {entry['kind']} generator state under that name"
+        )
+
+
+def _restore_cuda(states: Sequence[torch.Tensor]) -> None:
+    if not states:
+        return
+    available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if available != len(states):
+        warnings.warn(
+            f"the checkpoint holds CUDA RNG states for {len(states)} device(s) but "
+            f"{available} are available; restoring {min(available, len(states))}, so GPU "
+            "random draws will not continue the saved sequence exactly",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    for device, device_state in enumerate(states[:available]):
+        torch.cuda.set_rng_state(device_state, device)
+
+
+# --------------------------------------------------------------------------- saving
+
+
+class CheckpointManager:
+    """Writes the checkpoints of one run into ``directory``.
+
+    Construct it on every rank but call `save` on rank 0 only; nothing touches the disk
+    before the first save, so other ranks never create files.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], keep_last_k: int = 3) -> None:
+        if keep_last_k < 0:
+            raise ValueError(f"keep_last_k must be >= 0, got {keep_last_k}")
+        self.directory = Path(directory)
+        self.keep_last_k = keep_last_k
+
+    def save(
+        self,
+        state: Mapping[str, Any],
+        *,
+        step: int,
+        model_name: str,
+        config: object,
+        is_best: bool = False,
+        best_metric: tuple[str, float] | None = None,
+    ) -> Path:
+        """Write ``state`` as last.pt (and step_<N>.pt, and best.pt if ``is_best``).
+
+        ``state`` holds at least `REQUIRED_STATE`; ``config`` is a schema instance or a
+        plain dict, stored as plain data so that a later run can compare its own config
+        with it; ``best_metric`` is the best value so far with its name, so a resumed run
+        keeps judging ``is_best`` against it. Returns the path of last.pt.
+
+        Each name is replaced atomically, last.pt first, so a crash at any point leaves
+        every name holding a complete checkpoint and last.pt the newest. Afterwards only
+        the ``keep_last_k`` newest step files up to ``step`` are kept (0 keeps none); step
+        files beyond ``step`` come from a continuation abandoned by resuming from an
+        earlier checkpoint, and are removed so they are never mistaken for newer history.
+        A state that a weights-only load would refuse raises `CheckpointError` and leaves
+        the existing files untouched.
+        """
+        checkpoint = _assemble(state, step, model_name, config, best_metric)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _remove_leftover_temps(self.directory)
+        last = self.directory / LAST
+        _publish(_write_verified_temp(self.directory, checkpoint), last)
+        if self.keep_last_k:
+            _publish_alias(last, self.directory / f"step_{step}.pt")
+        if is_best:
+            _publish_alias(last, self.directory / BEST)
+        _prune_history(self.directory, step, self.keep_last_k)
+        return last
+
+
+def _assemble(
+    state: Mapping[str, Any],
+    step: int,
+    model_name: str,
+    config: object,
+    best_metric: tuple[str, float] | None,
+) -> dict[str, Any]:
+    missing = [key for key in REQUIRED_STATE if key not in state]
+    if missing:
+        raise ValueError(
+            f"the training state to checkpoint lacks {missing}; it must hold "
+            f"{list(REQUIRED_STATE)} for an exact resume"
+        )
+    return {
+        "format_version": FORMAT_VERSION,
+        "step": step,
+        "state": dict(state),
+        "config": to_plain(config),
+        "metadata": {
+            "model_name": model_name,
+            "best_metric": None
+            if best_metric is None
+            else {"name": best_metric[0], "value": float(best_metric[1])},
+            "saved_at": time.time(),
+            "git_describe": _git_describe(),
+            "torch_version": str(torch.__version__),  # a str subclass the safe loader refuses
+        },
+    }
+
+
+@functools.cache
+def _git_describe() -> str | None:
+    """The code version of this process, looked up once: the code that runs is the code
+    that was imported, even if the working tree changes later."""
+    try:
+        result = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--tags"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None
+
+
+def _remove_leftover_temps(directory: Path) -> None:
+    for leftover in directory.glob(f"{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+        leftover.unlink(missing_ok=True)
+
+
+def _write_verified_temp(directory: Path, checkpoint: dict[str, Any]) -> Path:
+    fd, name = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
+    temp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(checkpoint, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _verify_safe(temp, checkpoint["step"])
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _verify_safe(path: Path, step: int) -> None:
+    """Refuse, before it gets a final name, a file that a weights-only load rejects; the
+    memory map keeps this cheap, as tensor data is not read."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"the checkpoint for step {step} holds objects that "
+            "torch.load(weights_only=True) refuses (see the cause below); store only "
+            "tensors, numbers, strings, lists and dicts"
+        ) from err
+
+
+def _publish(temp: Path, target: Path) -> None:
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(target.parent)
+
+
+def _publish_alias(source: Path, target: Path) -> None:
+    temp = source.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
+    try:
+        try:
+            os.link(source, temp)
+        except OSError:  # a filesystem without hard links
+            _durable_copy(source, temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _publish(temp, target)
+
+
+def _durable_copy(source: Path, target: Path) -> None:
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+        dst.flush()
+        os.fsync(dst.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make renames in ``directory`` durable; without it a power cut can undo them."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune_history(directory: Path, step: int, keep: int) -> None:
+    history = _step_files(directory)
+    kept = [path for number, path in history if number <= step][:keep]
+    for _, path in history:
+        if path not in kept:
+            path.unlink(missing_ok=True)
+
+
+def _step_files(directory: Path) -> list[tuple[int, Path]]:
+    """The step_<N>.pt files, newest step first."""
+    found = [(_step_number(path), path) for path in directory.glob("step_*.pt")]
+    return sorted(((n, p) for n, p in found if n >= 0), reverse=True)
+
+
+def _step_number(path: Path) -> int:
+    match = _STEP_FILE.fullmatch(path.name)
+    return int(match.group(1)) if match else -1
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str],
+    *,
+    expected_model: str,
+    expected_config: object | None = None,
+    keys_to_check: Sequence[str] = ("model",),
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Read a checkpoint safely and check that it belongs to this run.
+
+    ``keys_to_check`` are dotted config keys (a section such as ``"model"`` covers every
+    key under it) whose values must equal those in ``expected_config``: the ones that
+    shape the network, so a checkpoint from another architecture fails here with the
+    differing keys instead of deep inside ``load_state_dict``. Keys outside them (learning
+    rate, logging, ...) may change on resume. ``expected_config`` may be a schema instance
+    or a plain dict; None skips the comparison. Returns the whole checkpoint; the
+    training state that was saved is under ``"state"``.
+    """
+    checkpoint = _read(Path(path), map_location=map_location, mmap=False)
+    _check_model(checkpoint, expected_model, path)
+    if expected_config is not None:
+        _check_config(checkpoint["config"], to_plain(expected_config), keys_to_check, path)
+    return checkpoint
+
+
+def find_resume(directory: str | os.PathLike[str]) -> Path | None:
+    """The checkpoint to resume from in a run's checkpoint ``directory``, or None if none.
+
+    last.pt if it reads; otherwise, with a warning, the newest readable step_<N>.pt.
+    When checkpoints exist but none reads, this raises instead of returning None: a
+    fresh start would overwrite them.
+    """
+    directory = Path(directory)
+    candidates = [directory / LAST, *(path for _, path in _step_files(directory))]
+    failures = []
+    for candidate in (path for path in candidates if path.exists()):
+        try:
+            _read(candidate, map_location="cpu", mmap=True)
+        except CheckpointError as err:
+            failures.append(str(err))
+            continue
+        if failures or candidate.name != LAST:
+            reason = "; ".join(failures) if failures else f"{directory / LAST} is missing"
+            warnings.warn(
+                f"resuming from {candidate} because {reason}", RuntimeWarning, stacklevel=2
+            )
+        return candidate
+    if failures:
+        raise CheckpointError(
+            f"no checkpoint in {directory} can be read: {'; '.join(failures)}. Move them "
+            "away or use another run directory to start afresh",
+            directory,
+        )
+    return None
+
+
+def _read(path: Path, *, map_location: str | torch.device, mmap: bool) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist", path)
+    try:
+        _check_crc(path)
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except CheckpointError:
+        raise
+    except Exception as err:
+        raise CheckpointError(
+            f"checkpoint {path} is truncated or corrupt and cannot be loaded "
+            f"({type(err).__name__}: {_first_line(err)})",
+            path,
+        ) from err
+    _check_version(checkpoint, path)
+    return checkpoint
+
+
+def _check_crc(path: Path) -> None:
+    """torch's reader does not verify the zip CRCs, so a flipped bit inside a tensor
+    would load silently; zipfile checks them."""
+    with zipfile.ZipFile(path) as archive:
+        bad_member = archive.testzip()
+    if bad_member is not None:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: member {bad_member!r} fails its CRC check", path
+        )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no message"
+
+
+def _check_version(checkpoint: object, path: Path) -> None:
+    if not isinstance(checkpoint, dict) or "format_version" not in checkpoint:
+        raise CheckpointError(
+            f"{path} is not a causal-meta checkpoint: it has no format_version", path
+        )
+    version = checkpoint["format_version"]
+    if version not in SUPPORTED_VERSIONS:
+        raise CheckpointError(
+            f"checkpoint {path} has format version {version!r}; this version of "
+            f"causal-meta reads format versions {list(SUPPORTED_VERSIONS)}",
+            path,
+        )
+
+
+def _check_model(
+    checkpoint: Mapping[str, Any], expected: str, path: str | os.PathLike[str]
+) -> None:
+    saved = checkpoint["metadata"]["model_name"]
+    if saved != expected:
+        raise CheckpointError(
+            f"checkpoint {path} was saved by model {saved!r}, but this run trains "
+            f"{expected!r}",
+            path,
+        )
+
+
+class _Absent:
+    """Marks a config key present on one side of a comparison only."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT = _Absent()
+
+
+def _check_config(
+    saved: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    keys: Sequence[str],
+    path: str | os.PathLike[str],
+) -> None:
+    differences = [
+        f"{key}: checkpoint {old!r}, this run {new!r}"
+        for key, old, new in _config_differences(saved, expected, keys)
+    ]
+    if differences:
+        raise CheckpointError(
+            f"checkpoint {path} was saved with another configuration; these keys must "
+            f"match to resume: {'; '.join(differences)}",
+            path,
+        )
+
+
+def _config_differences(
+    saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Sequence[str]
+) -> Iterator[tuple[str, Any, Any]]:
+    for key in keys:
+        old = dict(_leaves(_lookup(saved, key), key))
+        new = dict(_leaves(_lookup(expected, key), key))
+        for leaf in sorted(old.keys() | new.keys()):
+            before, after = old.get(leaf, _ABSENT), new.get(leaf, _ABSENT)
+            if before != after:
+                yield leaf, before, after
+
+
+def _lookup(config: Any, dotted: str) -> Any:
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
+
+
+def _leaves(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    """(dotted key, value) for every non-dict value under ``value``."""
+    if isinstance(value, Mapping) and value:
+        for key, child in value.items():
+            yield from _leaves(child, f"{prefix}.{key}")
+    else:
+        yield prefix, value

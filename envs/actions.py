@@ -1,0 +1,110 @@
+"""The action of a CausalBO environment: which variable to intervene on, and the value.
+
+One rule, used by the environment's ``step``, its what-if method, the vector
+environment and every baseline, so that training, evaluation and baselines cannot drift
+apart (the system this project replaces used different intervention ranges in training
+and evaluation, and let its random baseline intervene on the target).
+
+An action is a float vector of length ``max_nodes + 1``:
+
+* ``action[:max_nodes]`` score the variables. The chosen variable is the argmax of the
+  scores over the valid nodes: real (not padding), not the target, and manipulable
+  (every other node for curriculum SCMs; the published ones for named SCMs). Ties go to
+  the lowest index. The target and padded nodes can never be chosen.
+* ``action[max_nodes]`` is clipped to [-1, 1] (as stable-baselines3 clips Box actions)
+  and mapped affinely onto the chosen node's interval: -1 -> ``low[i]``, 1 -> ``high[i]``.
+
+A NaN or infinite entry, or a wrong shape, raises ValueError.
+
+The interval of node i, in the units of the SCM, is ``mean_i + r * std_i`` for r in the
+:class:`InterventionRange` [low, high], where mean and std are the node's observational
+moments: a range of [-2, 2] means "up to two observational standard deviations either
+way" whatever the scale of the variable. Named benchmark SCMs use their published
+intervention domains instead. The interval's ends are rounded to float32, the precision
+at which the engine sets values, so that every decoded value lies inside it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions"]
+
+
+@dataclass(frozen=True)
+class InterventionRange:
+    """Intervention values from ``low`` to ``high`` observational standard deviations
+    around each variable's observational mean."""
+
+    low: float = -2.0
+    high: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"intervention_range.{name} = {value!r} is not allowed: must be a finite number")
+        if not self.low < self.high:
+            raise ValueError(f"intervention_range = ({self.low}, {self.high}) is not allowed: needs low < high")
+
+    @classmethod
+    def of(cls, value: Any) -> InterventionRange:
+        """An InterventionRange from itself, ``w`` (meaning [-w, w]) or ``(low, high)``."""
+        if isinstance(value, InterventionRange):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return cls(-value, value)
+        if isinstance(value, (tuple, list)) and len(value) == 2:
+            return cls(*value)
+        raise ValueError(f"intervention_range = {value!r} is not allowed: expected a number w (for [-w, w]), "
+                         "a pair (low, high) or an InterventionRange")
+
+    def bounds(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-node (low, high) in the SCM's units."""
+        return mean + self.low * std, mean + self.high * std
+
+
+DEFAULT_INTERVENTION_RANGE = InterventionRange(-2.0, 2.0)
+"""Two observational standard deviations either side of the mean."""
+
+
+def check_actions(actions: Any, max_nodes: int, batch: bool = False) -> np.ndarray:
+    """``actions`` as float64: one (max_nodes + 1,) action, or (N, max_nodes + 1) with
+    ``batch``; ValueError for another shape or a non-finite entry."""
+    a = np.asarray(actions, dtype=np.float64)
+    if a.shape[-1:] != (max_nodes + 1,) or a.ndim != 1 + batch:
+        shape = f"(N, max_nodes + 1) = (N, {max_nodes + 1})" if batch else f"(max_nodes + 1,) = ({max_nodes + 1},)"
+        raise ValueError(f"action shape = {a.shape} is not allowed: must be {shape}")
+    if not math.isfinite(a.sum()) and not np.isfinite(a).all():  # the sum is the cheap test
+        bad = np.argwhere(~np.isfinite(a))[0].tolist()
+        raise ValueError(f"action{bad} = {a[tuple(bad)]} is not allowed: every entry must be finite")
+    return a
+
+
+def decode_actions(a: np.ndarray, valid: np.ndarray, low: np.ndarray, high: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Chosen nodes (int64) and values of checked actions ``a`` ((N, D + 1)), given
+    per-environment masks ``valid`` (N, D) and bounds ``low``, ``high`` (N, D). The values
+    are float32, the precision at which the engine sets them."""
+    d = valid.shape[1]
+    nodes = np.where(valid, a[:, :d], -np.inf).argmax(axis=1)
+    rows = np.arange(len(nodes))
+    lo, hi = low[rows, nodes], high[rows, nodes]
+    values = lo + (np.minimum(np.maximum(a[:, d], -1.0), 1.0) + 1.0) / 2.0 * (hi - lo)
+    return nodes, values.astype(np.float32)
+
+
+def decode_action(a: np.ndarray, penalty: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[int, float]:
+    """:func:`decode_actions` for one checked action ``a`` ((D + 1,)) and (D,) arrays, with
+    the same arithmetic in Python floats (a single step cannot afford the batch overhead).
+    ``penalty`` is 0 for valid nodes and -inf for the others (cached per episode): adding
+    it to the finite scores masks exactly as ``np.where(valid, scores, -inf)`` does."""
+    d = len(penalty)
+    node = int((a[:d] + penalty).argmax())
+    lo, hi = float(low[node]), float(high[node])
+    value = lo + (min(max(float(a[d]), -1.0), 1.0) + 1.0) / 2.0 * (hi - lo)
+    return node, float(np.float32(value))

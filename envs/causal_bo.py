@@ -1,0 +1,328 @@
+"""CausalBO-v0: choose interventions do(X_i = v) on a hidden SCM to minimise a target.
+
+## Description
+
+Each episode draws a hidden structural causal model (SCM) from the family of the current
+curriculum level (:mod:`envs.curriculum`), or takes a named benchmark SCM
+(:mod:`envs.named`), and picks a target variable that has at least one parent. The
+agent sees ``n_obs`` observational samples, then performs one intervention per step and
+sees its sample(s). Its goal is to find the intervention that makes the target small.
+
+## Action Space
+
+``Box(-1, 1, (max_nodes + 1,), float32)``. The first ``max_nodes`` entries score the
+variables and the argmax over the valid nodes (real, not the target, manipulable) is
+chosen, ties to the lowest index; the target and padded nodes are never chosen. The last
+entry is clipped to [-1, 1] and mapped affinely onto the chosen node's interval, -1 to
+its low end and 1 to its high end. The interval is ``mean_i + r * std_i`` for r in the
+``intervention_range`` (default [-2, 2], :data:`envs.actions.DEFAULT_INTERVENTION_RANGE`),
+with the node's observational mean and standard deviation; named SCMs use their
+published domains. A NaN or infinite entry or a wrong shape raises ValueError. The rule
+lives in :mod:`envs.actions`, shared with the what-if method, the vector environment
+and the baselines.
+
+## Observation Space
+
+A ``Dict`` with fixed shapes, padded to ``max_nodes`` variables and ``T = n_obs +
+horizon * samples_per_step`` rows (the longest history):
+
+| key          | space                                   | meaning                                   |
+|--------------|-----------------------------------------|-------------------------------------------|
+| "samples"    | Box(-100, 100, (T, max_nodes), float32) | the values, standardised (below)          |
+| "intervened" | MultiBinary((T, max_nodes))             | 1 where do() set the value                |
+| "row_mask"   | MultiBinary(T)                          | 1 for rows filled so far                  |
+| "node_mask"  | MultiBinary(max_nodes)                  | 1 for the SCM's real variables            |
+| "target"     | MultiBinary(max_nodes)                  | one-hot of the target variable            |
+
+Rows are filled in order: the observational samples first, then ``samples_per_step``
+rows per step. (The values key is "samples", not "values": stable-baselines3 keeps one
+module per key in a torch ``ModuleDict``, whose ``values`` method the key would shadow.)
+Values are standardised by each variable's observational mean and
+standard deviation, ``(x - mean) / std``, clipped to [-100, 100]; padding is 0. The
+moments are exact for linear SCMs and estimated from 2048 observational samples
+otherwise. Standardising removes the scale cues that would give away the causal order.
+
+## Rewards
+
+``reward = w_target * r_target + w_parent * is_parent + w_info * info_gain`` with
+defaults 0.9, 0.1 and 0.0, where
+
+* ``r_target = -clip((y - mean_Y) / std_Y, -5, 5)``: y is the target's value (the mean
+  over the step's samples), standardised by its observational moments, negated so that
+  lower targets pay more, and clipped so that one extreme sample cannot dominate;
+* ``is_parent`` is 1 if the chosen variable is a true parent of the target, else 0;
+* ``info_gain`` is the drop in entropy (nats) of the surrogate's parent posterior over
+  the valid nodes, sum_i H(Bernoulli(p_i)), caused by the step's samples; 0 without a
+  ``surrogate``.
+
+## Info
+
+Every step reports, in the SCM's units: ``node`` and ``value`` (the intervention),
+``target_value`` (y) and ``best_target_value`` (the lowest y so far), ``is_parent``,
+``expected_target`` (E[Y | do(node = value)]), the optimal single-node intervention
+``optimal_node``, ``optimal_value``, ``optimal_expected_target`` with its Monte Carlo
+``optimal_stderr``, ``simple_regret`` (the lowest expected_target so far minus the
+optimum), ``cumulative_regret`` (the sum of expected_target minus the optimum) and
+``info_gain``; reset reports ``level``, ``target`` and the optimum. The optimum is exact
+for linear SCMs; otherwise it is a grid search over ``optimum_grid`` values per node
+with ``optimum_samples`` Monte Carlo samples each and common random numbers
+(:mod:`envs.optimum`); that costs (ancestors of the target) x ``optimum_grid`` engine
+calls per reset, tens of milliseconds at levels 12-15. With ``optimum_samples=0`` it is
+skipped for nonlinear SCMs (for training runs that do not read regrets) and the optimum
+and regrets are NaN.
+
+## Starting State
+
+``reset(seed=s)`` seeds the environment's generator ``np_random`` and draws a base seed
+from it; episode k after that has the seed ``task_seed(base, k)``, which draws its SCM
+and, through the same hash, its target, noise stream and Monte Carlo seeds
+(:mod:`envs.episode`). An episode is thus a pure function of (seed, episode index) and
+of the actions; ``reset()`` without a seed moves on to the next episode, and what-if
+calls (which draw from ``np_random``) change no episode. ``reset(options={"level": k})``
+switches the curriculum level from this episode on.
+
+## Episode End
+
+The episode never terminates. It is truncated after ``horizon`` steps by the TimeLimit
+wrapper that registration adds (20 by default, 30 in the production setting:
+``gymnasium.make("CausalBO-v0", horizon=30, max_episode_steps=30)``). Stepping past
+``horizon`` raises RuntimeError, as the history would not fit the observation.
+
+## Arguments
+
+* ``level`` (1-15, default 1): curriculum level; ``mechanism``, ``noise``, ``nodes``
+  override it (:mod:`envs.curriculum`).
+* ``benchmark``: ``"toy_graph"`` or ``"psa"`` for a named SCM instead of the curriculum.
+* ``max_nodes``: padded width (default: the level's largest node count); give the
+  largest width needed when levels change through ``reset`` options.
+* ``n_obs`` (10), ``samples_per_step`` (1), ``horizon`` (20).
+* ``intervention_range``: w, (low, high) or an InterventionRange (default [-2, 2]).
+* ``w_target``, ``w_parent``, ``w_info``: reward weights (0.9, 0.1, 0.0).
+* ``surrogate``: a callable observation -> (max_nodes,) parent probabilities of the
+  target, or None.
+* ``optimum_grid`` (17), ``optimum_samples`` (128): the Monte Carlo optimum.
+* ``render_mode``: ``"rgb_array"`` or ``"ansi"``.
+
+The environment also offers :meth:`CausalBOEnv.what_if`, which scores a group of
+candidate actions from the current state without advancing it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from causal_meta.scm import task_seed
+from envs.actions import check_actions, decode_action, decode_actions
+from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
+from envs.episode import TARGET_CLIP, Episode, row_mean, standardise, start_episodes, target_reward
+
+__all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "ParentSurrogate", "WhatIf", "parent_entropy"]
+
+SEED_BOUND = 2**63
+"""Base seeds are drawn from [0, SEED_BOUND)."""
+
+
+class ParentSurrogate(Protocol):
+    """A model of the target's parents: observation -> (max_nodes,) probabilities."""
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+def parent_entropy(probs: np.ndarray, valid: np.ndarray) -> float:
+    """Sum of Bernoulli entropies (nats) of the parent probabilities of valid nodes."""
+    p = np.clip(probs[valid], 1e-12, 1.0 - 1e-12)
+    return float(-(p * np.log(p) + (1.0 - p) * np.log1p(-p)).sum())
+
+
+class WhatIf(NamedTuple):
+    """Scores of a group of candidate actions (arrays of length G)."""
+
+    rewards: np.ndarray
+    nodes: np.ndarray
+    values: np.ndarray
+    target_values: np.ndarray
+
+
+class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """Causal Bayesian optimisation on a hidden SCM; see the module docstring."""
+
+    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 2}
+
+    def __init__(self, level: int | None = None, *, surrogate: ParentSurrogate | None = None,
+                 render_mode: str | None = None, **kwargs: Any) -> None:
+        self.config = EnvConfig.build(level, **kwargs)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r} is not allowed: expected None or one of "
+                             f"{self.metadata['render_modes']}")
+        self.render_mode = render_mode
+        self.surrogate = surrogate
+        self.observation_space = self.config.observation_space()
+        self.action_space = self.config.action_space()
+        cfg = self.config
+        self._values = np.zeros((cfg.rows, cfg.max_nodes), np.float32)
+        self._intervened = np.zeros((cfg.rows, cfg.max_nodes), np.int8)
+        self._row_mask = np.zeros(cfg.rows, np.int8)
+        self._node_mask = np.zeros(cfg.max_nodes, np.int8)
+        self._target = np.zeros(cfg.max_nodes, np.int8)
+        self._level = cfg.level
+        self._base: int | None = None
+        self._next_episode = 0
+        self.episode: Episode | None = None
+        self.parent_probabilities: np.ndarray | None = None
+        """The surrogate's latest parent probabilities (None without a surrogate)."""
+        self.history: list[tuple[int, float, float]] = []
+        """(node, value, target value) of each step of the episode."""
+
+    # ------------------------------------------------------------------ episode
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._level = self.config.next_level(options, self._level)
+        if seed is not None or self._base is None:
+            self._base = int(self.np_random.integers(SEED_BOUND))
+            self._next_episode = 0
+        seed_k = task_seed(self._base, self._next_episode)
+        self.episode = ep = start_episodes(self.config, [self._level], [seed_k])[0]
+        self._next_episode += 1
+        d, n_obs = ep.d, self.config.n_obs
+        self._values.fill(0.0)
+        self._values[:n_obs] = standardise(ep.observations, ep.mean, ep.std)
+        self._intervened.fill(0)
+        self._row_mask.fill(0)
+        self._row_mask[:n_obs] = 1
+        self._node_mask.fill(0)
+        self._node_mask[:d] = 1
+        self._target.fill(0)
+        self._target[ep.target] = 1
+        self._mean_y, self._std_y = float(ep.mean[ep.target]), float(ep.std[ep.target])
+        self._penalty = np.where(ep.valid, 0.0, -np.inf)
+        self._steps = 0
+        self._best_y = math.inf
+        self._simple_regret = math.inf if ep.curves is not None else math.nan
+        self._cumulative_regret = 0.0 if ep.curves is not None else math.nan
+        self.history = []
+        obs = self._observation()
+        self._entropy = self._surrogate_entropy(obs)
+        node, value, expected, stderr = ep.optimum
+        self._optimum_info = {"optimal_node": node, "optimal_value": value, "optimal_expected_target": expected,
+                              "optimal_stderr": stderr}
+        return obs, {"level": self._level, "target": ep.target, **self._optimum_info}
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        ep = self.episode
+        if ep is None:
+            raise RuntimeError("step() called before reset()")
+        cfg = self.config
+        if self._steps >= cfg.horizon:
+            raise RuntimeError(f"step {self._steps + 1} is past horizon = {cfg.horizon}: build the environment with "
+                               "horizon equal to the TimeLimit's max_episode_steps")
+        node, value = decode_action(check_actions(action, cfg.max_nodes), self._penalty, ep.low, ep.high)
+        data = ep.scm.sample(cfg.samples_per_step, do={node: value})[0]
+        y = row_mean(data[:, ep.target])
+        self._record(data, node)
+        r_target = -min(max((y - self._mean_y) / self._std_y, -TARGET_CLIP), TARGET_CLIP)  # target_reward, scalar
+        gain = self._info_gain()
+        is_parent = bool(ep.parents[node])
+        reward = cfg.w_target * r_target + cfg.w_parent * float(is_parent) + cfg.w_info * gain
+        self._best_y = min(self._best_y, y)
+        expected = math.nan
+        if ep.curves is not None:
+            expected = ep.curves.expected_at(node, value)
+            regret = expected - ep.optimum[2]
+            self._simple_regret = min(self._simple_regret, regret)
+            self._cumulative_regret += regret
+        self.history.append((node, value, y))
+        info = {"level": self._level, "node": node, "value": value, "target_value": y,
+                "best_target_value": self._best_y, "is_parent": is_parent, "expected_target": expected,
+                **self._optimum_info, "simple_regret": self._simple_regret,
+                "cumulative_regret": self._cumulative_regret, "info_gain": gain}
+        return self._observation(), reward, False, False, info
+
+    def _record(self, data: np.ndarray, node: int) -> None:
+        """Write a step's samples into the next rows of the observation buffers."""
+        ep, m = self.episode, self.config.samples_per_step
+        r = self.config.n_obs + self._steps * m
+        self._values[r:r + m, :ep.d] = standardise(data, ep.mean[:ep.d], ep.std[:ep.d])
+        self._intervened[r:r + m, node] = 1
+        self._row_mask[r:r + m] = 1
+        self._steps += 1
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        # Copies: Gymnasium requires fresh arrays on every call, as users keep them.
+        return {"samples": self._values.copy(), "intervened": self._intervened.copy(),
+                "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(), "target": self._target.copy()}
+
+    # ------------------------------------------------------------------ surrogate
+
+    def _surrogate_entropy(self, obs: dict[str, np.ndarray]) -> float:
+        if self.surrogate is None:
+            return 0.0
+        self.parent_probabilities = _check_probabilities(self.surrogate(obs), self.config.max_nodes)
+        return parent_entropy(self.parent_probabilities, self.episode.valid)
+
+    def _info_gain(self) -> float:
+        """Entropy drop of the surrogate's posterior after the step just recorded."""
+        if self.surrogate is None:
+            return 0.0
+        before, self._entropy = self._entropy, self._surrogate_entropy(self._observation())
+        return before - self._entropy
+
+    # ------------------------------------------------------------------ what-if
+
+    def what_if(self, actions: np.ndarray) -> WhatIf:
+        """Score candidate actions ((G, max_nodes + 1)) from the current state without
+        advancing it: each gets the reward its step would give, under fresh noise drawn
+        from the env's generator. All G candidates share that noise (common random
+        numbers), so their rewards differ by their interventions, not by luck; the
+        episode's own noise stream is untouched. Deterministic under the env's seed."""
+        ep = self.episode
+        if ep is None:
+            raise RuntimeError("what_if() called before reset()")
+        cfg = self.config
+        a = check_actions(actions, cfg.max_nodes, batch=True)
+        shape = (len(a), cfg.max_nodes)
+        nodes, values = decode_actions(a, np.broadcast_to(ep.valid, shape), np.broadcast_to(ep.low, shape),
+                                       np.broadcast_to(ep.high, shape))
+        seed = int(self.np_random.integers(SEED_BOUND))
+        ys = np.empty(len(a))
+        gains = np.zeros(len(a))
+        for k, (node, value) in enumerate(zip(nodes.tolist(), values.tolist())):
+            data = ep.scm.sample(cfg.samples_per_step, do={node: value}, seed=seed)[0]
+            ys[k] = row_mean(data[:, ep.target])
+            if self.surrogate is not None:
+                gains[k] = self._hypothetical_gain(data, node)
+        rewards = (cfg.w_target * target_reward(ys, self._mean_y, self._std_y)
+                   + cfg.w_parent * ep.parents[nodes].astype(np.float64) + cfg.w_info * gains)
+        return WhatIf(rewards, nodes, values, ys)
+
+    def _hypothetical_gain(self, data: np.ndarray, node: int) -> float:
+        ep, m = self.episode, self.config.samples_per_step
+        obs = self._observation()
+        r = self.config.n_obs + self._steps * m
+        obs["samples"][r:r + m, :ep.d] = standardise(data, ep.mean[:ep.d], ep.std[:ep.d])
+        obs["intervened"][r:r + m, node] = 1
+        obs["row_mask"][r:r + m] = 1
+        probs = _check_probabilities(self.surrogate(obs), self.config.max_nodes)
+        return self._entropy - parent_entropy(probs, ep.valid)
+
+    # ------------------------------------------------------------------ render
+
+    def render(self) -> np.ndarray | str | None:
+        if self.render_mode is None or self.episode is None:
+            return None
+        from envs import render  # matplotlib and networkx load only when rendering
+
+        return render.rgb_array(self) if self.render_mode == "rgb_array" else render.ansi(self)
+
+
+def _check_probabilities(probs: Any, max_nodes: int) -> np.ndarray:
+    p = np.asarray(probs, dtype=np.float64)
+    if p.shape != (max_nodes,) or not ((p >= 0.0) & (p <= 1.0)).all():
+        raise ValueError(f"surrogate output = {p!r} is not allowed: must be (max_nodes,) = ({max_nodes},) "
+                         "probabilities in [0, 1]")
+    return p

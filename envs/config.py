@@ -1,0 +1,143 @@
+"""The validated settings of a CausalBO environment, shared by the single and the
+vector environment so that both accept, and refuse, exactly the same arguments."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.actions import DEFAULT_INTERVENTION_RANGE, InterventionRange
+from envs.curriculum import check_level, level_family
+from envs.named import NAMED_SCMS
+
+__all__ = ["HORIZON", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "family_json"]
+
+HORIZON = 20
+"""Default number of interventions per episode."""
+PRODUCTION_HORIZON = 30
+"""Interventions per episode in the production setting."""
+VALUE_CLIP = 100.0
+"""Bound of the standardised observation values."""
+
+
+def _int_at_least(value: Any, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{field} = {value!r} is not allowed: must be an integer >= {minimum}")
+    return int(value)
+
+
+def _finite(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{field} = {value!r} is not allowed: must be a finite number")
+    return float(value)
+
+
+@lru_cache(maxsize=64)
+def family_json(level: int, mechanism: str | None, noise: str | None, nodes: Any) -> tuple[str, int]:
+    """The engine JSON of a level's family with overrides, and its largest node count."""
+    family = level_family(level, mechanism=mechanism, noise=noise, nodes=nodes)
+    return family.to_json(), family.max_nodes
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Environment settings; see :mod:`envs.causal_bo` for what each one means."""
+
+    level: int | None
+    benchmark: str | None
+    mechanism: str | None
+    noise: str | None
+    nodes: Any
+    max_nodes: int
+    n_obs: int
+    samples_per_step: int
+    horizon: int
+    intervention_range: InterventionRange
+    w_target: float
+    w_parent: float
+    w_info: float
+    optimum_grid: int
+    optimum_samples: int
+
+    @classmethod
+    def build(cls, level: int | None = None, *, benchmark: str | None = None, mechanism: str | None = None,
+              noise: str | None = None, nodes: int | tuple[int, int] | list[int] | None = None,
+              max_nodes: int | None = None, n_obs: int = 10, samples_per_step: int = 1, horizon: int = HORIZON,
+              intervention_range: Any = DEFAULT_INTERVENTION_RANGE, w_target: float = 0.9, w_parent: float = 0.1,
+              w_info: float = 0.0, optimum_grid: int = 17, optimum_samples: int = 128) -> EnvConfig:
+        """Check every argument, naming the field, the value and what is allowed."""
+        if isinstance(nodes, list):
+            nodes = tuple(nodes)  # hashable, for the family cache
+        if benchmark is not None:
+            if benchmark not in NAMED_SCMS:
+                raise ValueError(f"benchmark = {benchmark!r} is not allowed: expected one of {sorted(NAMED_SCMS)}")
+            curriculum = {"level": level, "mechanism": mechanism, "noise": noise, "nodes": nodes}
+            given = [k for k, v in curriculum.items() if v is not None]
+            if given or intervention_range is not DEFAULT_INTERVENTION_RANGE:
+                field = given[0] if given else "intervention_range"
+                raise ValueError(f"{field} is not allowed with benchmark = {benchmark!r}: a named SCM has a fixed "
+                                 "graph, mechanisms and published intervention domains")
+            widest = NAMED_SCMS[benchmark]().d
+        else:
+            level = check_level(1 if level is None else level)
+            if nodes is not None and not isinstance(nodes, str) and min(np.atleast_1d(nodes)) < 2:
+                raise ValueError(f"nodes = {nodes!r} is not allowed: needs at least 2 nodes, since the target "
+                                 "must have a parent")
+            widest = family_json(level, mechanism, noise, nodes)[1]
+        if max_nodes is None:
+            max_nodes = widest
+        elif _int_at_least(max_nodes, "max_nodes", 2) < widest:
+            raise ValueError(f"max_nodes = {max_nodes} is not allowed: the SCMs have up to {widest} nodes")
+        return cls(
+            level=level, benchmark=benchmark, mechanism=mechanism, noise=noise, nodes=nodes, max_nodes=max_nodes,
+            n_obs=_int_at_least(n_obs, "n_obs", 0),
+            samples_per_step=_int_at_least(samples_per_step, "samples_per_step", 1),
+            horizon=_int_at_least(horizon, "horizon", 1),
+            intervention_range=InterventionRange.of(intervention_range),
+            w_target=_finite(w_target, "w_target"), w_parent=_finite(w_parent, "w_parent"),
+            w_info=_finite(w_info, "w_info"),
+            optimum_grid=_int_at_least(optimum_grid, "optimum_grid", 2),
+            optimum_samples=0 if optimum_samples == 0 else _int_at_least(optimum_samples, "optimum_samples", 2),
+        )
+
+    @property
+    def rows(self) -> int:
+        """T: observational rows plus the rows of a full-length episode."""
+        return self.n_obs + self.horizon * self.samples_per_step
+
+    def family_json(self, level: int) -> str:
+        return family_json(level, self.mechanism, self.noise, self.nodes)[0]
+
+    def next_level(self, options: dict[str, Any] | None, level: int | None) -> int | None:
+        """The level after ``reset(options=...)``, or ValueError for a bad option."""
+        if not options:
+            return level
+        unknown = sorted(set(options) - {"level"})
+        if unknown:
+            raise ValueError(f"options key {unknown[0]!r} is not allowed: allowed keys are ['level']")
+        if self.benchmark is not None:
+            raise ValueError(f"options['level'] is not allowed with benchmark = {self.benchmark!r}")
+        new = check_level(options["level"], "options['level']")
+        width = family_json(new, self.mechanism, self.noise, self.nodes)[1]
+        if width > self.max_nodes:
+            raise ValueError(f"options['level'] = {new} is not allowed: its SCMs have up to {width} nodes but "
+                             f"max_nodes = {self.max_nodes}; build the environment with max_nodes >= {width}")
+        return new
+
+    def observation_space(self) -> spaces.Dict:
+        t, d = self.rows, self.max_nodes
+        return spaces.Dict({
+            "samples": spaces.Box(-VALUE_CLIP, VALUE_CLIP, (t, d), np.float32),
+            "intervened": spaces.MultiBinary((t, d)),
+            "row_mask": spaces.MultiBinary(t),
+            "node_mask": spaces.MultiBinary(d),
+            "target": spaces.MultiBinary(d),
+        })
+
+    def action_space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (self.max_nodes + 1,), np.float32)

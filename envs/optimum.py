@@ -1,0 +1,140 @@
+"""What the environment knows about its hidden SCM: observational moments and the
+expected target under every single-node intervention, exact for linear SCMs and
+estimated by Monte Carlo with common random numbers otherwise.
+
+Linear SCMs (x = W^T x + b + noise, zero-mean noise): with B = (I - W)^{-1}, B[j, k] is
+the total effect of j on k, the observational mean is B^T b and the variance of x_k is
+sum_j B[j, k]^2 var(noise_j). Under do(X_i = v) the paths through i are cut, which gives
+E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i): affine in v, so its minimum over an
+interval sits at an end. These are computed for a batch of SCMs at once (the vector
+environment starts many episodes per step), with arithmetic that does not depend on the
+batch size, so that a batch of one gives the same bits.
+
+Other SCMs: moments come from ``REFERENCE_SAMPLES`` observational rows, and
+E[Y | do(X_i = v)] is the mean of ``samples`` engine rows at each grid value of v.
+Every (node, value) pair is sampled from the same seed, so all estimates share their
+noise (common random numbers): their differences, and hence the location of the
+optimum, have far less variance than independent estimates would. Nodes that are not
+ancestors of the target cannot move it; they get the unintervened estimate under the
+same noise.
+
+Arrays are padded to a width D >= d. Curves are tabulated on a (D, G) grid of values
+evenly spaced from ``low`` to ``high``; rows of nodes that may not be chosen hold +inf,
+so that they never look optimal. Between grid points the curve is linear
+(:meth:`ResponseCurves.expected_at`), which is exact for linear SCMs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["REFERENCE_SAMPLES", "ResponseCurves", "ancestors", "grid", "linear_expected", "linear_moments",
+           "mc_curves", "mc_moments", "noise_variances"]
+
+REFERENCE_SAMPLES = 2048
+"""Observational rows behind the Monte Carlo moments of a nonlinear SCM."""
+
+_NOISE_VARIANCE = {"gaussian": 1.0, "uniform": 1.0, "laplace": 2.0}
+"""var(noise) / scale^2 per noise law (causal_meta.specs defines each law's scale)."""
+
+_MIN_STD = 1e-12
+
+
+@dataclass(frozen=True)
+class ResponseCurves:
+    """One episode's tabulated E[target | do(X_i = v)], padded to width D."""
+
+    low: np.ndarray
+    """(D,) lowest intervention value per node."""
+    high: np.ndarray
+    """(D,) highest intervention value per node."""
+    grid: np.ndarray
+    """(D, G) the tabulated values of v."""
+    expected: np.ndarray
+    """(D, G) expected target at the grid values; +inf for nodes that may not be chosen."""
+    stderr: np.ndarray
+    """(D, G) Monte Carlo standard error of ``expected`` (0 when exact)."""
+
+    def expected_at(self, node: int, value: float) -> float:
+        """Expected target under do(X_node = value), linear between grid points. The
+        vector environment evaluates the same formula over arrays."""
+        last = self.expected.shape[1] - 1
+        pos = (value - self.low[node]) / (self.high[node] - self.low[node]) * last
+        k = min(int(pos), last - 1)
+        row = self.expected[node]
+        return float(row[k] + (pos - k) * (row[k + 1] - row[k]))
+
+
+def ancestors(scm: Any, node: int) -> np.ndarray:
+    """bool (d,): True for the strict ancestors of ``node``."""
+    out = np.zeros(scm.d, dtype=bool)
+    stack = list(scm.parents(node))
+    while stack:
+        i = stack.pop()
+        if not out[i]:
+            out[i] = True
+            stack.extend(scm.parents(i))
+    return out
+
+
+def grid(low: np.ndarray, high: np.ndarray, points: int) -> np.ndarray:
+    """(..., D, points) values evenly spaced from ``low`` to ``high`` (both (..., D))."""
+    return low[..., None] + (high - low)[..., None] * (np.arange(points) / (points - 1))
+
+
+def noise_variances(scm: Any) -> list[float]:
+    """Noise variance of each node of a finite-variance engine SCM."""
+    return [_NOISE_VARIANCE[name] * s * s for name, s in zip(scm.noise_names, scm.noise_scales)]
+
+
+def linear_moments(w: np.ndarray, b: np.ndarray, noise_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total effects (K, D, D), means and standard deviations (K, D) of K linear SCMs
+    given padded (K, D, D) weights, (K, D) biases and (K, D) noise variances (padding:
+    zero weights, unit variance)."""
+    effects = np.linalg.inv(np.eye(w.shape[-1]) - w)
+    mean = (effects * b[:, :, None]).sum(axis=1)
+    std = np.sqrt((np.square(effects) * noise_var[:, :, None]).sum(axis=1))
+    return effects, mean, np.where(std > _MIN_STD, std, 1.0)
+
+
+def linear_expected(effects: np.ndarray, mean: np.ndarray, target: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) at the (K, D, G) ``values``."""
+    rows = np.arange(len(target))
+    slope = effects[rows, :, target]
+    return mean[rows, target][:, None, None] + slope[:, :, None] * (values - mean[:, :, None])
+
+
+def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std ((width,), padded with 0 and 1) from ``REFERENCE_SAMPLES`` rows drawn
+    from a fresh stream ``seed``; the SCM's own stream is left where it is."""
+    data = scm.sample(REFERENCE_SAMPLES, seed=seed)[0].astype(np.float64)
+    mean, std = np.zeros(width), np.ones(width)
+    mean[: scm.d] = data.mean(axis=0)
+    sd = data.std(axis=0)
+    std[: scm.d] = np.where(sd > _MIN_STD, sd, 1.0)
+    return mean, std
+
+
+def mc_curves(scm: Any, target: int, values: np.ndarray, valid: np.ndarray, samples: int, seed: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Monte Carlo (expected, stderr) on the (D, G) grid ``values`` for the ``valid``
+    nodes, ``samples`` >= 2 rows per (node, value), common random numbers ``seed``."""
+    expected = np.full(values.shape, np.inf)
+    stderr = np.zeros(values.shape)
+
+    def estimate(do: dict[int, float] | None) -> tuple[float, float]:
+        y = scm.sample(samples, do=do, seed=seed)[0][:, target].astype(np.float64)
+        return float(y.mean()), float(y.std(ddof=1) / np.sqrt(samples))
+
+    upstream = np.zeros(len(valid), bool)
+    upstream[: scm.d] = ancestors(scm, target)
+    for i in np.flatnonzero(valid & upstream):
+        for g, v in enumerate(values[i].tolist()):
+            expected[i, g], stderr[i, g] = estimate({int(i): v})
+    inert = valid & ~upstream
+    if inert.any():
+        expected[inert], stderr[inert] = estimate(None)
+    return expected, stderr

@@ -1,0 +1,256 @@
+"""N CausalBO environments stepped together, with one engine call per step.
+
+``gymnasium.make_vec("CausalBO-v0", num_envs=N, vectorization_mode="vector_entry_point",
+...)`` builds a :class:`CausalBOVectorEnv`. It gives the same trajectories, bit for bit,
+as ``SyncVectorEnv`` over N single environments made with the same arguments and seeds
+(sub-environment i seeded ``seed + i``): episodes start through the same
+:func:`~envs.episode.start_episodes` (all sub-environments that reset in one call), and
+each step's arithmetic is the single
+environment's, vectorised over the sub-environments. The interventional samples of all
+N environments come from one ``causal_meta._core.sample_interventions`` call, which
+draws each SCM's rows from its own noise stream in parallel with the GIL released.
+
+Autoreset follows Gymnasium 1.x's default (``AutoresetMode.NEXT_STEP``): the step after
+an episode ends resets that sub-environment, ignores its action and returns its first
+observation with reward 0. Truncation after ``max_episode_steps`` (the horizon) is done
+here, as the TimeLimit wrapper does for a single environment. Infos are dicts of arrays
+with ``_key`` masks, as Gymnasium's vector environments build them.
+
+Not supported here (use ``SyncVectorEnv`` instead): a ``surrogate`` (it would be called
+once per sub-environment anyway), rendering, and the named SCMs (numpy, not engine SCMs).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from causal_meta._core import sample_interventions
+from causal_meta.scm import task_seed
+from envs.actions import check_actions, decode_actions
+from envs.causal_bo import SEED_BOUND
+from envs.config import HORIZON, EnvConfig
+from envs.episode import standardise, start_episodes, target_reward
+
+__all__ = ["CausalBOVectorEnv"]
+
+_STEP_KEYS = ("node", "value", "target_value", "best_target_value", "is_parent", "expected_target",
+              "simple_regret", "cumulative_regret", "info_gain")
+_OPTIMUM_KEYS = ("optimal_node", "optimal_value", "optimal_expected_target", "optimal_stderr")
+
+
+class CausalBOVectorEnv(VectorEnv):
+    """``num_envs`` CausalBO environments; keyword arguments as :class:`~envs.causal_bo.CausalBOEnv`."""
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int, level: int | None = None, *, max_episode_steps: int | None = None,
+                 **kwargs: Any) -> None:
+        for field in ("surrogate", "render_mode", "benchmark"):
+            if kwargs.get(field) is not None:
+                raise ValueError(f"{field} is not allowed in the vector environment: use "
+                                 "vectorization_mode='sync' for it")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r} is not allowed: must be an integer >= 1")
+        horizon = kwargs.pop("horizon", None)
+        if horizon is not None and max_episode_steps is not None and horizon != max_episode_steps:
+            raise ValueError(f"horizon = {horizon} is not allowed with max_episode_steps = {max_episode_steps}: "
+                             "the two must agree")
+        horizon = horizon or max_episode_steps or HORIZON
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("surrogate", "render_mode")}
+        self.config = cfg = EnvConfig.build(level, horizon=horizon, **kwargs)
+        self.num_envs = num_envs
+        self.render_mode = None
+        self.single_observation_space = cfg.observation_space()
+        self.single_action_space = cfg.action_space()
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+
+        n, t, d, g = num_envs, cfg.rows, cfg.max_nodes, cfg.optimum_grid
+        self._values = np.zeros((n, t, d), np.float32)
+        self._intervened = np.zeros((n, t, d), np.int8)
+        self._row_mask = np.zeros((n, t), np.int8)
+        self._node_mask = np.zeros((n, d), np.int8)
+        self._target_hot = np.zeros((n, d), np.int8)
+        # Per-episode constants (the fields of envs.episode.Episodes), padded to max_nodes.
+        self._valid = np.zeros((n, d), bool)
+        self._parents = np.zeros((n, d), bool)
+        self._low = np.zeros((n, d))
+        self._high = np.ones((n, d))
+        self._mean = np.zeros((n, d))
+        self._std = np.ones((n, d))
+        self._curves = np.full((n, d, g), np.inf)
+        self._has_curves = np.zeros(n, bool)
+        self._target = np.zeros(n, np.int64)
+        self._optimum = np.full((n, 4), math.nan)
+        self._levels = np.zeros(n, np.int64)
+        # Per-episode state.
+        self._steps = np.zeros(n, np.int64)
+        self._best = np.full(n, np.inf)
+        self._simple = np.full(n, np.inf)
+        self._cumulative = np.zeros(n)
+        self._autoreset = np.zeros(n, bool)
+        self._scms: list[Any] = [None] * n
+        self._bases: list[int | None] = [None] * n  # base seed of each sub-environment (None: never seeded)
+        self._next = [0] * n
+
+    # ------------------------------------------------------------------ reset
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        options = dict(options or {})
+        mask = options.pop("reset_mask", None)
+        mask = np.ones(self.num_envs, bool) if mask is None else np.asarray(mask, bool)
+        if mask.shape != (self.num_envs,):
+            raise ValueError(f"options['reset_mask'] shape = {mask.shape} is not allowed: must be ({self.num_envs},)")
+        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+        if seeds is None:
+            seeds = [None] * self.num_envs
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"seed list length = {len(seeds)} is not allowed: must be num_envs = {self.num_envs}")
+        envs = np.flatnonzero(mask)
+        for i in envs:
+            self._levels[i] = self.config.next_level(options, int(self._levels[i]) or self.config.level)
+            if seeds[i] is not None or self._bases[i] is None:  # as Env.reset seeds np_random
+                generator, _ = seeding.np_random(seeds[i])
+                self._bases[i] = int(generator.integers(SEED_BOUND))
+                self._next[i] = 0
+        self._start(envs)
+        self._autoreset[envs] = False
+        infos = self._infos(level_mask=mask, target_mask=mask, optimum_mask=mask)
+        return self._observation(), infos
+
+    def _start(self, envs: np.ndarray) -> None:
+        """Begin the next episode of the sub-environments ``envs``, as CausalBOEnv.reset
+        does for one."""
+        cfg = self.config
+        seeds = []
+        for i in envs:
+            seeds.append(task_seed(self._bases[i], self._next[i]))
+            self._next[i] += 1
+        eps = start_episodes(cfg, self._levels[envs].tolist(), seeds)
+        for k, i in enumerate(envs):
+            self._scms[i] = eps.scms[k]
+        d = np.array([scm.d for scm in eps.scms])
+        n_obs = cfg.n_obs
+        self._values[envs] = 0.0
+        self._values[envs, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
+        self._intervened[envs] = 0
+        self._row_mask[envs] = 0
+        self._row_mask[envs, :n_obs] = 1
+        self._node_mask[envs] = np.arange(cfg.max_nodes) < d[:, None]
+        self._target_hot[envs] = 0
+        self._target_hot[envs, eps.target] = 1
+        self._target[envs] = eps.target
+        self._valid[envs], self._parents[envs] = eps.valid, eps.parents
+        self._low[envs], self._high[envs] = eps.low, eps.high
+        self._mean[envs], self._std[envs] = eps.mean, eps.std
+        self._curves[envs], self._has_curves[envs] = eps.expected, eps.has_curves
+        self._optimum[envs] = eps.optimum
+        self._steps[envs] = 0
+        self._best[envs] = math.inf
+        self._simple[envs] = np.where(eps.has_curves, math.inf, math.nan)
+        self._cumulative[envs] = np.where(eps.has_curves, 0.0, math.nan)
+
+    # ------------------------------------------------------------------ step
+
+    def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
+                                                  dict[str, Any]]:
+        cfg = self.config
+        a = check_actions(actions, cfg.max_nodes, batch=True)
+        if a.shape[0] != self.num_envs:
+            raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, max_nodes + 1) = "
+                             f"({self.num_envs}, {cfg.max_nodes + 1})")
+        resetting = self._autoreset.copy()
+        if resetting.any():
+            self._start(np.flatnonzero(resetting))
+        idx = np.flatnonzero(~resetting)
+        rewards = np.zeros(self.num_envs)
+        step_info = {key: np.zeros(self.num_envs, dtype) for key, dtype in zip(
+            _STEP_KEYS, (np.int64, float, float, float, bool, float, float, float, float))}
+        if len(idx):
+            self._step(idx, a[idx], rewards, step_info)
+        truncated = self._steps >= cfg.horizon
+        truncated[resetting] = False
+        self._autoreset = truncated.copy()
+        everyone = np.ones(self.num_envs, bool)
+        infos = self._infos(level_mask=everyone, target_mask=resetting, optimum_mask=everyone)
+        if len(idx):
+            for key in _STEP_KEYS:
+                infos[key], infos[f"_{key}"] = step_info[key], ~resetting
+        return self._observation(), rewards, np.zeros(self.num_envs, bool), truncated, infos
+
+    def _step(self, idx: np.ndarray, a: np.ndarray, rewards: np.ndarray, info: dict[str, np.ndarray]) -> None:
+        """One intervention in each sub-environment of ``idx``; the single environment's
+        step, line for line, over arrays."""
+        cfg = self.config
+        m = cfg.samples_per_step
+        nodes, values32 = decode_actions(a, self._valid[idx], self._low[idx], self._high[idx])
+        scms = self._scms if len(idx) == self.num_envs else [self._scms[i] for i in idx]
+        data = sample_interventions(scms, nodes, values32, m, cfg.max_nodes)
+        values = values32.astype(np.float64)
+        target = self._target[idx]
+        y = data[np.arange(len(idx)), 0, target].astype(np.float64)
+        for r in range(1, m):
+            y += data[np.arange(len(idx)), r, target]
+        y /= m
+        rows = cfg.n_obs + self._steps[idx, None] * m + np.arange(m)  # (K, m)
+        self._values[idx[:, None], rows] = standardise(data, self._mean[idx, None], self._std[idx, None])
+        self._intervened[idx[:, None], rows, nodes[:, None]] = 1
+        self._row_mask[idx[:, None], rows] = 1
+        self._steps[idx] += 1
+
+        mean_y = self._mean[idx, target]
+        std_y = self._std[idx, target]
+        r_target = target_reward(y, mean_y, std_y)
+        is_parent = self._parents[idx, nodes]
+        # The last term is the single environment's info gain, always 0 without a surrogate.
+        rewards[idx] = cfg.w_target * r_target + cfg.w_parent * is_parent.astype(np.float64) + cfg.w_info * 0.0
+        self._best[idx] = np.minimum(self._best[idx], y)
+
+        expected = np.full(len(idx), math.nan)
+        curved = self._has_curves[idx]
+        if curved.any():
+            j, k_env = np.flatnonzero(curved), idx[curved]
+            node, value = nodes[curved], values[curved]
+            last = cfg.optimum_grid - 1
+            lo, hi = self._low[k_env, node], self._high[k_env, node]
+            pos = (value - lo) / (hi - lo) * last
+            k = np.minimum(pos.astype(np.int64), last - 1)
+            row = self._curves[k_env, node]
+            left = row[np.arange(len(k)), k]
+            expected[j] = left + (pos - k) * (row[np.arange(len(k)), k + 1] - left)
+            regret = expected[j] - self._optimum[k_env, 2]
+            self._simple[k_env] = np.minimum(self._simple[k_env], regret)
+            self._cumulative[k_env] += regret
+        for key, column in (("node", nodes), ("value", values), ("target_value", y),
+                            ("best_target_value", self._best[idx]), ("is_parent", is_parent),
+                            ("expected_target", expected), ("simple_regret", self._simple[idx]),
+                            ("cumulative_regret", self._cumulative[idx])):
+            info[key][idx] = column
+
+    # ------------------------------------------------------------------ helpers
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {"samples": self._values.copy(), "intervened": self._intervened.copy(),
+                "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(),
+                "target": self._target_hot.copy()}
+
+    def _infos(self, level_mask: np.ndarray, target_mask: np.ndarray, optimum_mask: np.ndarray) -> dict[str, Any]:
+        """The keys every info has (level, optimum) and the reset-only target, each zero
+        outside its mask and absent if its mask is empty, as Gymnasium merges the infos of
+        single environments."""
+        infos: dict[str, Any] = {}
+        columns = [("level", self._levels, level_mask), ("target", self._target, target_mask)]
+        columns += [(key, column.astype(np.int64) if key == "optimal_node" else column, optimum_mask)
+                    for key, column in zip(_OPTIMUM_KEYS, self._optimum.T)]
+        for key, column, mask in columns:
+            if mask.any():
+                infos[key] = np.where(mask, column, 0).astype(column.dtype)
+                infos[f"_{key}"] = mask.copy()
+        return infos

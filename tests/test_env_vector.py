@@ -1,0 +1,74 @@
+"""The vector environment equals N single environments, bit for bit, with Gymnasium
+1.x autoreset; and it refuses what it does not support."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import envs  # noqa: F401 - registers the ids
+from envs.vector import CausalBOVectorEnv
+
+N = 5
+
+
+def assert_same_batch(vec: dict, sync: dict, what: str) -> None:
+    assert vec.keys() == sync.keys(), what
+    for key in sync:
+        a, b = vec[key], sync[key]
+        assert a.dtype == b.dtype and a.shape == b.shape, f"{what}[{key}]: {a.dtype}{a.shape} vs {b.dtype}{b.shape}"
+        mask = sync.get(f"_{key}", np.ones(len(b), bool)) if not key.startswith("_") else np.ones(len(b), bool)
+        np.testing.assert_array_equal(a[mask], b[mask], err_msg=f"{what}[{key}]")
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"level": 5},
+    {"level": 2, "samples_per_step": 3, "n_obs": 0, "horizon": 4},
+    {"level": 13, "nodes": (6, 9), "optimum_samples": 4, "optimum_grid": 3, "horizon": 5},
+    {"level": 12, "nodes": (6, 8), "optimum_samples": 0, "horizon": 3, "intervention_range": (-1.0, 3.0)},
+], ids=["linear", "samples-per-step", "nonlinear", "no-optimum"])
+def test_vector_env_equals_sync_vector_env_of_single_envs(kwargs: dict) -> None:
+    horizon = kwargs.pop("horizon", 20)
+    make = dict(num_envs=N, max_episode_steps=horizon, horizon=horizon, **kwargs)
+    vec = gym.make_vec("CausalBO-v0", vectorization_mode="vector_entry_point", **make)
+    sync = gym.make_vec("CausalBO-v0", vectorization_mode="sync", **make)
+    assert isinstance(vec.unwrapped, CausalBOVectorEnv)
+    assert vec.single_observation_space == sync.single_observation_space
+    assert vec.single_action_space == sync.single_action_space
+    for out_v, out_s in zip(vec.reset(seed=21), sync.reset(seed=21)):
+        assert_same_batch(out_v, out_s, "reset")
+    rng = np.random.default_rng(0)
+    for t in range(3 * horizon + 2):
+        if t == horizon // 2 + 1:  # stagger the episodes: reset some sub-environments early
+            mask = np.array([True, False, True, False, False])
+            for out_v, out_s in zip(vec.reset(options={"reset_mask": mask}), sync.reset(options={"reset_mask": mask})):
+                assert_same_batch(out_v, out_s, f"partial reset {t}")
+        actions = rng.uniform(-1.2, 1.2, vec.action_space.shape).astype(np.float32)
+        obs_v, rew_v, term_v, trunc_v, info_v = vec.step(actions)
+        obs_s, rew_s, term_s, trunc_s, info_s = sync.step(actions)
+        assert_same_batch(obs_v, obs_s, f"obs {t}")
+        assert_same_batch(info_v, info_s, f"info {t}")
+        for a, b in ((rew_v, rew_s), (term_v, term_s), (trunc_v, trunc_s)):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b, err_msg=f"step {t}")
+
+
+def test_vector_env_level_option_and_errors() -> None:
+    vec = CausalBOVectorEnv(3, level=1, max_nodes=9)
+    _, info = vec.reset(seed=0, options={"level": 6})
+    np.testing.assert_array_equal(info["level"], [6, 6, 6])
+    with pytest.raises(ValueError, match=r"actions shape = \(2, 10\) is not allowed: must be \(num_envs, "):
+        vec.step(np.zeros((2, 10), np.float32))
+    with pytest.raises(ValueError, match=r"action\[1, 0\] = nan is not allowed"):
+        vec.step(np.array([[0.0] * 10, [np.nan] + [0.0] * 9, [0.0] * 10]))
+    with pytest.raises(ValueError, match="surrogate is not allowed in the vector environment"):
+        CausalBOVectorEnv(2, surrogate=lambda obs: obs)
+    with pytest.raises(ValueError, match="benchmark is not allowed in the vector environment"):
+        CausalBOVectorEnv(2, benchmark="psa")
+    with pytest.raises(ValueError, match="horizon = 30 is not allowed with max_episode_steps = 20"):
+        CausalBOVectorEnv(2, horizon=30, max_episode_steps=20)
+    with pytest.raises(ValueError, match=r"num_envs = 0 is not allowed"):
+        CausalBOVectorEnv(0)
+    with pytest.raises(ValueError, match=r"level = 16 is not allowed"):
+        gym.make_vec("CausalBO-v0", num_envs=2, vectorization_mode="vector_entry_point", level=16)
