@@ -1,0 +1,132 @@
+"""The configuration schema of `python -m agents.pretrain`: every key, its type, default
+and meaning. Presets live in ``agents/configs/*.yaml``; `causal_meta.config` composes
+them with Hydra and rejects unknown keys and wrong types.
+
+Every key here is read by the trainer (`causal_meta.train.loop`), the model factory or
+the evaluation; a key nothing reads does not belong here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import Enum
+
+from causal_meta.config import option, register
+
+SCHEMA_NAME = "pretrain_schema"
+
+
+class AmpDtype(Enum):
+    """Autocast precision. bf16 needs no loss scaling; fp16 uses a GradScaler."""
+
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """Which structure learner, and its architecture (AVICI's names)."""
+
+    name: str = option("avici", "model to train; selected by `python -m agents.pretrain NAME`")
+    d_model: int = option(128, "width of the embeddings and attention")
+    heads: int = option(8, "attention heads")
+    head_dim: int = option(32, "width of one attention head")
+    layers: int = option(6, "pairs of attention blocks (over variables, then over samples)")
+    ffn: int = option(512, "hidden width of each feed-forward block")
+    dropout: float = option(0.1, "dropout rate (costs 2-3x on CPU)")
+    key_size: int = option(128, "size of the u_i, v_j edge embeddings")
+    init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
+    power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
+
+    def __post_init__(self) -> None:
+        if self.name != "avici":
+            raise ValueError(f"name = {self.name!r} is not allowed: models available: ['avici']")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """The training task stream (`causal_meta.data.StreamSpec`)."""
+
+    family: str = option("train_competence", "training family: NAME, NAME/FAMILY or a YAML path")
+    batch_size: int = option(8, "tasks per step and rank")
+    n_obs: int = option(256, "observational rows per task")
+    n_int: int = option(0, "interventional rows per task (one random node each)")
+    normalize: bool = option(True, "standardise each variable over its rows")
+    seed: int = option(0, "base seed of the training stream (val/test seeds derive from it)")
+    workers: int = option(0, "DataLoader worker processes")
+    pin_memory: bool = option(False, "pin batches in page-locked memory (CUDA only)")
+    engine_threads: int | None = option(None, "engine threads per sampling call (None: all cores; 1 with workers)")
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """AdamW with a warmup + cosine schedule and gradient clipping."""
+
+    lr: float = option(1e-4, "peak learning rate")
+    beta1: float = option(0.9, "AdamW beta1")
+    beta2: float = option(0.999, "AdamW beta2")
+    eps: float = option(1e-8, "AdamW epsilon")
+    weight_decay: float = option(1e-4, "AdamW decoupled weight decay")
+    warmup_steps: int = option(0, "linear warmup steps from 0 to lr")
+    t_max: int | None = option(None, "cosine period in steps (None: trainer.steps)")
+    eta_min: float = option(0.0, "learning rate at the end of the cosine")
+    grad_clip: float = option(1.0, "max gradient norm; <= 0 turns clipping off")
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    """The loop: length, precision, logging, validation, checkpoints, robustness."""
+
+    steps: int = option(100_000, "optimiser steps")
+    device: str = option("auto", "'auto' (cuda if available), 'cpu' or 'cuda'")
+    amp: bool = option(False, "mixed precision autocast")
+    amp_dtype: AmpDtype = option(AmpDtype.bf16, "autocast dtype")
+    log_every: int = option(100, "steps between TensorBoard scalars")
+    val_every: int = option(1000, "steps between validations")
+    checkpoint_every: int = option(1000, "steps between checkpoints")
+    keep_last: int = option(3, "rolling history of step checkpoints")
+    regulariser_update_interval: int = option(250, "steps between dual-weight updates (0: never)")
+    dual_lr: float = option(1e-4, "dual ascent rate: dual += dual_lr * mean penalty")
+    max_nonfinite: int = option(20, "abort after this many non-finite losses in a row")
+    val_n_samples: int = option(32, "posterior graph samples per validation task")
+    val_tasks: int = option(64, "cap on validation tasks per family and check")
+    val_families: list[str] = option(["train_competence/er_linear"], "validation families")
+    best_metric: str = option("expected_edge_f1", "validation metric (mean over families) that picks best.pt")
+    progress: bool = option(True, "show a progress bar on rank 0")
+
+
+@dataclasses.dataclass
+class EvaluationConfig:
+    """After training: reload best.pt and evaluate on test families."""
+
+    suite: str = option("train_competence", "collection whose families are the test set")
+    tasks: int = option(64, "test tasks per family")
+    n_samples: int = option(100, "posterior graph samples per test task (inference.n_samples)")
+    plot_tasks: int = option(3, "tasks whose predicted vs true adjacency is plotted")
+    checkpoint: str | None = option(None, "evaluate this checkpoint only (no training)")
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """`python -m agents.pretrain`."""
+
+    model: ModelConfig = option(ModelConfig, "the structure learner")
+    data: DataConfig = option(DataConfig, "the training stream")
+    optim: OptimConfig = option(OptimConfig, "optimiser and schedule")
+    trainer: TrainerConfig = option(TrainerConfig, "the training loop")
+    evaluation: EvaluationConfig = option(EvaluationConfig, "final test evaluation")
+    seed: int = option(0, "seed of model initialisation and dropout")
+
+    def __post_init__(self) -> None:
+        positive = {"trainer.steps": self.trainer.steps, "trainer.log_every": self.trainer.log_every,
+                    "trainer.val_every": self.trainer.val_every, "trainer.checkpoint_every": self.trainer.checkpoint_every,
+                    "trainer.keep_last": self.trainer.keep_last, "trainer.max_nonfinite": self.trainer.max_nonfinite,
+                    "data.batch_size": self.data.batch_size, "evaluation.tasks": self.evaluation.tasks}
+        for key, value in positive.items():
+            if value < 1:
+                raise ValueError(f"{key} = {value} is not allowed: must be >= 1")
+        if self.trainer.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"trainer.device = {self.trainer.device!r} is not allowed: 'auto', 'cpu' or 'cuda'")
+
+
+register(SCHEMA_NAME, PretrainConfig)

@@ -1,0 +1,87 @@
+"""DDP plumbing: one code path for 1 process, `torchrun` on CPU (gloo) and on GPUs (NCCL).
+
+`torchrun` sets RANK, WORLD_SIZE and LOCAL_RANK; without them the run is a single
+process and none of this does anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+import torch.distributed as dist
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands: its rank, the world size and its device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone logs, prints and writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str) -> Dist:
+    """Join the process group if launched by torchrun, and pick this rank's device.
+
+    ``device``: 'auto' (CUDA when available), 'cpu' or 'cuda'. NCCL serves CUDA, gloo CPU.
+    """
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("trainer.device = 'cuda' is not allowed here: torch sees no CUDA device")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Dist(rank, world, local, dev)
+
+
+def teardown(ctx: Dist) -> None:
+    """Leave the process group (a no-op for single-process runs)."""
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def mean_across_ranks(value: torch.Tensor, ctx: Dist) -> torch.Tensor:
+    """The mean of a scalar tensor over all ranks (itself without DDP)."""
+    if not ctx.enabled:
+        return value
+    out = value.detach().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out / ctx.world_size
+
+
+def gather_lists(values: list[T], ctx: Dist) -> list[T]:
+    """Concatenate every rank's list (rank order) on every rank. Every rank must call it,
+    also with an empty list."""
+    if not ctx.enabled:
+        return values
+    gathered: list[list[T] | None] = [None] * ctx.world_size
+    dist.all_gather_object(gathered, values)
+    return [v for part in gathered for v in (part or [])]
+
+
+def barrier(ctx: Dist) -> None:
+    """Wait for every rank (e.g. until rank 0 has written a checkpoint)."""
+    if ctx.enabled:
+        dist.barrier()

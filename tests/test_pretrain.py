@@ -1,0 +1,166 @@
+"""The pre-training runner end to end: smoke run and its files, exact resume after SIGKILL
+with 0 and 2 DataLoader workers, preemption by SIGTERM, DDP over two gloo processes,
+non-finite losses, mismatched checkpoints and mixed precision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from agents.pretrain import main
+from causal_meta import config
+from causal_meta.train import checkpoint as ckpt
+from causal_meta.train import loop
+from causal_meta.train.config import PretrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.d_model=8", "model.heads=2", "model.head_dim=4", "model.layers=2", "model.ffn=16", "model.key_size=8",
+        "data.batch_size=2", "data.n_obs=16", "trainer.val_tasks=4", "trainer.val_n_samples=4",
+        "evaluation.tasks=4", "evaluation.n_samples=4", "evaluation.plot_tasks=1", "trainer.progress=false"]
+
+
+def cfg_for(*overrides: str) -> PretrainConfig:
+    return config.load(PretrainConfig, "smoke", [*TINY, *overrides], config_package="agents.configs")
+
+
+def model_state(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["state"]["model"]
+
+
+def test_smoke_preset_writes_every_artefact(tmp_path: Path) -> None:
+    run_dir = tmp_path / "smoke"
+    main(["avici", "--config", "smoke", f"hydra.run.dir={run_dir}", "trainer.progress=false"])
+    for name in ("config.yaml", "metrics.json", "report.md", "metrics.png", "adjacency.png",
+                 "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+    saved = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["state"]["train_state"]["step"] == 10
+
+
+def _run_cli(run_dir: Path, workers: int, steps: int) -> subprocess.Popen:
+    args = [sys.executable, "-m", "agents.pretrain", "avici", "--config", "smoke", f"hydra.run.dir={run_dir}",
+            *TINY, f"trainer.steps={steps}", "optim.t_max=12", "trainer.checkpoint_every=2",
+            "trainer.val_every=100", f"data.workers={workers}", "data.engine_threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigkill_then_resume_is_bitwise_equal_to_an_uninterrupted_run(tmp_path: Path, workers: int) -> None:
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert _run_cli(whole, workers, 12).wait(timeout=240) == 0
+    victim = _run_cli(cut, workers, 12)
+    deadline = time.time() + 200
+    while not (cut / "checkpoints" / "step_4.pt").exists():
+        assert victim.poll() is None, victim.stdout.read() if victim.stdout else ""
+        assert time.time() < deadline
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    resumed = _run_cli(cut, workers, 12)
+    out = resumed.communicate(timeout=240)[0]
+    assert resumed.returncode == 0, out
+    assert "resumed from step" in out
+    a, b = model_state(whole), model_state(cut)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_sigterm_writes_a_checkpoint_and_exits_cleanly(tmp_path: Path) -> None:
+    proc = _run_cli(tmp_path, 0, 100_000)
+    deadline = time.time() + 200
+    while not (tmp_path / "checkpoints" / "step_2.pt").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 0, out
+    assert "stop signal received" in out
+    step = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["state"]["train_state"]["step"]
+    assert 2 <= step < 100_000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_rank(rank: int, world: int, port: int, run_dir: str, overrides: list[str]) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    trainer = loop.Trainer(cfg_for(*overrides), Path(run_dir))
+    try:
+        trainer.train()
+    finally:
+        trainer.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_gloo_ranks_with_half_batches_match_one_rank_with_the_whole_batch(tmp_path: Path) -> None:
+    common = ["trainer.steps=3", "trainer.val_every=100", "trainer.checkpoint_every=3", "optim.t_max=3",
+              "model.dropout=0.0"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    mp.spawn(_ddp_rank, args=(1, _free_port(), str(one), [*common, "data.batch_size=4"]), nprocs=1)
+    mp.spawn(_ddp_rank, args=(2, _free_port(), str(two), [*common, "data.batch_size=2"]), nprocs=2)
+    a, b = model_state(one), model_state(two)
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_non_finite_losses_are_skipped_then_abort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def nan_loss(*args, **kwargs):
+        nan = torch.tensor(float("nan"), requires_grad=True)
+        return nan, nan, nan
+
+    monkeypatch.setattr(loop, "forward_loss", nan_loss)
+    trainer = loop.Trainer(cfg_for("trainer.max_nonfinite=3", "trainer.steps=10"), tmp_path)
+    with pytest.raises(loop.NonFiniteLossError, match="3 non-finite losses in a row"):
+        trainer.train()
+    assert trainer.state.nonfinite_total == 3
+
+
+def test_resuming_with_another_architecture_names_the_difference(tmp_path: Path) -> None:
+    trainer = loop.Trainer(cfg_for("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100"), tmp_path)
+    trainer.train()
+    other = loop.Trainer(cfg_for("trainer.steps=4", "model.d_model=12", "model.key_size=12"), tmp_path)
+    with pytest.raises(ckpt.CheckpointError, match="d_model"):
+        other.train()
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_mixed_precision_steps_run_on_cpu(tmp_path: Path, dtype: str) -> None:
+    trainer = loop.Trainer(cfg_for("trainer.steps=2", "trainer.amp=true", f"trainer.amp_dtype={dtype}",
+                                   "trainer.val_every=100", "trainer.checkpoint_every=100"), tmp_path)
+    state = trainer.train()
+    assert state.step == 2
+    assert trainer.scaler.is_enabled() == (dtype == "fp16")
+
+
+def test_schedule_warms_up_then_follows_the_cosine() -> None:
+    cfg = cfg_for("optim.lr=1.0", "optim.warmup_steps=4", "optim.t_max=14", "optim.eta_min=0.1")
+    assert [loop.get_lr(s, cfg) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert loop.get_lr(9, cfg) == pytest.approx(0.1 + 0.45 * (1 + torch.cos(torch.tensor(torch.pi / 2)).item()))
+    assert loop.get_lr(14, cfg) == pytest.approx(0.1) and loop.get_lr(50, cfg) == pytest.approx(0.1)
+
+
+def test_unknown_model_name_and_best_metric_are_named(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["bcnpx"])
+    with pytest.raises(ValueError, match="trainer.best_metric = 'f2'"):
+        loop.Trainer(cfg_for("trainer.best_metric=f2"), tmp_path)
