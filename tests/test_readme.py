@@ -28,3 +28,23 @@ def test_readme_opens_with_exactly_two_commands() -> None:
 def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci_lines
+
+
+def test_readme_documents_every_pretrain_key() -> None:
+    import dataclasses
+
+    from causal_meta.train.config import PretrainConfig
+
+    def keys(cls: type, prefix: str = "") -> list[str]:
+        out = []
+        for f in dataclasses.fields(cls):
+            factory = f.default_factory
+            if isinstance(factory, type) and dataclasses.is_dataclass(factory):
+                out += keys(factory, f"{prefix}{f.name}.")
+            else:
+                out.append(prefix + f.name)
+        return out
+
+    text = (ROOT / "README.md").read_text().split("## Pre-training a structure learner")[1].split("\n## ")[0]
+    documented = set(re.findall(r"^\| `([a-z_.0-9]+)` \|", text, flags=re.M))
+    assert documented == set(keys(PretrainConfig))

@@ -1,0 +1,448 @@
+"""AVICI: amortized causal structure learning (Lorch et al., 2022), in torch.
+
+A transformer reads one task, its data ``(n, d)`` and intervention mask ``(n, d)``, and
+outputs edge logits ``(d, d)`` with ``logit[i, j]`` for the edge i -> j. Design, as
+published, and what is ours:
+
+* **Input.** Each cell is the pair (value, intervened) and is embedded linearly to
+  ``d_model``: a ``(B, n, d, d_model)`` tensor, one token per (sample, variable).
+* **Alternating attention.** ``layers`` counts *pairs* of blocks, as AVICI's own
+  ``layers`` does: each pair attends first over the variable axis (each sample's d
+  tokens), then over the sample axis (each variable's n tokens), so ``layers = 8`` is 16
+  attention blocks. A block is pre-LayerNorm multi-head self-attention and a ReLU FFN,
+  each added back through a residual with dropout on the branch (AVICI's placement; the
+  attention weights themselves are not dropped). Weights are shared across the axis not
+  attended over, so the network is equivariant to permuting variables and to permuting
+  samples. One LayerNorm feeds q, k and v (AVICI has three, whose affine parameters
+  the q/k/v projections absorb, so the function class is the same). Heads have
+  ``head_dim`` each (AVICI: 32 with 8 heads at width 128, not ``d_model / heads``).
+* **Pooling.** A final LayerNorm, then the max over samples gives one ``d_model`` vector
+  per variable and makes the output invariant to sample order.
+* **Edge logits.** Two heads (LayerNorm + linear to ``key_size``) give u_i and v_j;
+  ``logit[i, j] = exp(t) * cos(u_i, v_j) + b`` with learned scalars t (init 0) and b
+  (init ``init_bias`` = -3, so that every edge starts near the sparse prior
+  sigmoid(-3) ~ 0.05). The diagonal (no self-loops) and the rows and columns of padded
+  variables are set to :data:`MASKED_LOGIT`, probability exactly 0.
+* **Padding.** Tasks of a batch may have different d: ``node_mask`` (B, d) marks the
+  real variables. Padded variables are masked out as attention keys over the variable
+  axis, and the sample-axis attention, LayerNorms, FFNs and pooling act on each variable
+  alone, so padded variables cannot influence real ones (a test checks that the logits
+  of a task do not change when it is padded with arbitrary values). All rows are real.
+* **Loss** (:meth:`Avici.loss`). Binary cross-entropy averaged over the valid
+  off-diagonal entries of each task, then over tasks (AVICI normalises per graph by
+  d(d - 1)), plus ``dual`` times the acyclicity penalty: the spectral radius of the
+  edge-probability matrix (zero for a DAG), estimated by power iteration
+  (:func:`spectral_radius`). The trainer raises ``dual`` by :func:`update_dual`.
+* **Precision.** Under ``torch.autocast`` the linear layers (projections, FFNs) run in
+  the autocast dtype while the residual stream keeps the dtype of the data (float32
+  from the streams); on CPU the attention
+  itself runs in float32 too (see ``_attend``). The cosine similarity, the logits, the
+  loss and the power iteration always run in float32.
+
+Initialisation follows AVICI: He (variance 2 / fan-in) weights in attention, FFN and
+heads, zero biases, variance 1 / fan-in for the input embedding.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from causal_meta.baselines import EdgePosterior
+from causal_meta.data import normalize_data
+
+__all__ = [
+    "MASKED_LOGIT",
+    "Avici",
+    "AviciConfig",
+    "AviciLearner",
+    "LossTerms",
+    "acyclicity_penalty",
+    "bce_loss",
+    "edge_mask",
+    "sample_graphs",
+    "spectral_radius",
+    "update_dual",
+]
+
+MASKED_LOGIT = -1.0e4
+"""Logit of entries that can never be an edge (diagonal, padding). sigmoid gives exactly 0
+in float32, and the value stays finite in bf16 and fp16, unlike -inf, so that arithmetic
+on logits never produces NaN."""
+
+# Below this, u . v of the power iteration counts as zero (see spectral_radius).
+_TINY = 1e-30
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AviciConfig:
+    """Sizes of an AVICI model. Defaults are the published ones (Lorch et al. 2022).
+
+    ``layers`` is the number of *pairs* of blocks (variable axis, then sample axis), so
+    the trunk has ``2 * layers`` attention blocks. ``ffn`` is the hidden width of each
+    FFN, ``head_dim`` the width of one attention head, ``key_size`` the width of the u
+    and v vectors whose cosine gives the edge logits. ``acyclicity_steps`` is the number
+    of power iterations behind the acyclicity penalty.
+    """
+
+    d_model: int = 128
+    heads: int = 8
+    head_dim: int = 32
+    layers: int = 8
+    ffn: int = 512
+    dropout: float = 0.1
+    key_size: int = 128
+    init_bias: float = -3.0
+    acyclicity_steps: int = 10
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int", int):
+                _require(f.name, value, isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                         and value >= 1, "an integer >= 1")
+            else:
+                _require(f.name, value, isinstance(value, numbers.Real) and not isinstance(value, bool)
+                         and math.isfinite(value), "a finite number")
+        _require("dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
+
+
+def _require(name: str, value: object, ok: bool, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"AviciConfig.{name} = {value!r} is not allowed: must be {allowed}")
+
+
+# ---------------------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------------------
+
+
+class _SelfAttention(nn.Module):
+    """Multi-head self-attention over the second-to-last axis of ``(..., L, d_model)``."""
+
+    def __init__(self, config: AviciConfig) -> None:
+        super().__init__()
+        self.heads, self.head_dim = config.heads, config.head_dim
+        inner = config.heads * config.head_dim
+        self.qkv = nn.Linear(config.d_model, 3 * inner)
+        self.out = nn.Linear(inner, config.d_model)
+
+    def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
+        """``key_mask`` (..., L) is True for keys that may be attended to; None means all."""
+        *lead, length, _ = x.shape
+        qkv = self.qkv(x.reshape(-1, length, x.shape[-1]))
+        q, k, v = qkv.view(-1, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        mask = None if key_mask is None else key_mask.reshape(-1, 1, 1, length)
+        y = _attend(q, k, v, mask)
+        return self.out(y.transpose(1, 2).reshape(*lead, length, -1))
+
+
+def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
+    """Scaled dot-product attention of (N, heads, L, head_dim) tensors.
+
+    On CPU, reduced-precision inputs (bf16 under autocast) are attended in float32: the
+    bf16 attention backward of CPU torch is about 10x slower than the float32 one
+    (measured here with torch 2.15), while the projections and FFNs around it, most of
+    the FLOPs, still run in bf16. Other devices keep the input dtype.
+    """
+    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast("cpu", enabled=False):
+            y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+        return y.to(q.dtype)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+
+
+class _Block(nn.Module):
+    """Pre-LayerNorm attention and FFN, each a residual branch with dropout."""
+
+    def __init__(self, config: AviciConfig) -> None:
+        super().__init__()
+        self.attn_norm = nn.LayerNorm(config.d_model)
+        self.attn = _SelfAttention(config)
+        self.ffn_norm = nn.LayerNorm(config.d_model)
+        self.ffn = nn.Sequential(nn.Linear(config.d_model, config.ffn), nn.ReLU(),
+                                 nn.Linear(config.ffn, config.d_model))
+        self.drop = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        x = x + self.drop(self.attn(self.attn_norm(x), key_mask))
+        return x + self.drop(self.ffn(self.ffn_norm(x)))
+
+
+def _head(config: AviciConfig) -> nn.Sequential:
+    return nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, config.key_size))
+
+
+class LossTerms(NamedTuple):
+    """``loss`` (to minimise) = ``bce`` + dual * ``penalty``; all scalar tensors. The
+    trainer logs ``bce`` and ``penalty`` and feeds a running average of ``penalty`` to
+    :func:`update_dual`."""
+
+    loss: Tensor
+    bce: Tensor
+    penalty: Tensor
+
+
+class Avici(nn.Module):
+    """The AVICI structure learner; see the module docstring for the design."""
+
+    def __init__(self, config: AviciConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config if config is not None else AviciConfig()
+        self.embed = nn.Linear(2, config.d_model)
+        self.variable_blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
+        self.sample_blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(config.d_model)
+        self.u_head, self.v_head = _head(config), _head(config)
+        self.log_temperature = nn.Parameter(torch.tensor(0.0))
+        self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")  # variance 2 / fan-in
+                nn.init.zeros_(module.bias)
+        nn.init.kaiming_uniform_(self.embed.weight, nonlinearity="linear")  # variance 1 / fan-in
+
+    def forward(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> Tensor:
+        """Edge logits float32 (B, d, d) of the tasks ``data`` (B, n, d) with intervention
+        mask ``intervened`` (B, n, d); ``node_mask`` (B, d), default all True, marks the
+        real variables. Masked entries (diagonal, padding) are :data:`MASKED_LOGIT`."""
+        node_mask = _check_inputs(data, intervened, node_mask)
+        # (B, n, d, D) in the dtype of data, also under autocast, so that the residual sums
+        # keep their precision (at the same speed under bf16 autocast on CPU, as measured).
+        z = self.embed(torch.stack((data, intervened.to(data.dtype)), dim=-1)).to(data.dtype)
+        keys = node_mask[:, None, :].expand(z.shape[:3])
+        for over_variables, over_samples in zip(self.variable_blocks, self.sample_blocks):
+            z = over_variables(z, keys)
+            # Explicit copies: every op of the block then sees a contiguous tensor (a
+            # strided view made LayerNorm, the linears and the residuals copy over and
+            # over: 40% slower in fp32).
+            z = over_samples(z.transpose(1, 2).contiguous()).transpose(1, 2).contiguous()
+        pooled = self.final_norm(z).amax(dim=1)  # (B, d, D)
+        return self._edge_logits(pooled, node_mask)
+
+    def _edge_logits(self, z: Tensor, node_mask: Tensor) -> Tensor:
+        u, v = self.u_head(z), self.v_head(z)
+        with torch.autocast(z.device.type, enabled=False):
+            u = F.normalize(u.float(), dim=-1)
+            v = F.normalize(v.float(), dim=-1)
+            logits = torch.exp(self.log_temperature) * (u @ v.transpose(-1, -2)) + self.bias
+            return logits.masked_fill(~edge_mask(node_mask), MASKED_LOGIT)
+
+    def edge_probs(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> Tensor:
+        """``P(i -> j)`` float32 (B, d, d): sigmoid of :meth:`forward`, 0 where masked."""
+        return torch.sigmoid(self(data, intervened, node_mask))
+
+    def loss(self, logits: Tensor, adjacency: Tensor, node_mask: Tensor | None = None,
+             dual: float | Tensor = 0.0) -> LossTerms:
+        """Training loss of :meth:`forward`'s ``logits`` against ``adjacency`` (B, d, d),
+        0/1 or soft labels. The penalty is always computed (it is cheap), so that the
+        trainer can track it even while ``dual`` is 0."""
+        node_mask = _default_mask(logits, node_mask)
+        bce = bce_loss(logits, adjacency, node_mask)
+        penalty = acyclicity_penalty(logits, node_mask, self.config.acyclicity_steps)
+        return LossTerms(bce + dual * penalty, bce, penalty)
+
+
+def _default_mask(reference: Tensor, node_mask: Tensor | None) -> Tensor:
+    if node_mask is None:
+        return torch.ones(reference.shape[0], reference.shape[-1], dtype=torch.bool, device=reference.device)
+    return node_mask
+
+
+def _check_inputs(data: Tensor, intervened: Tensor, node_mask: Tensor | None) -> Tensor:
+    """The node mask to use; errors name the argument, the shape found and the one allowed."""
+    if data.ndim != 3 or not data.is_floating_point():
+        raise ValueError(f"data must be a floating-point tensor (B, n, d); got {data.dtype} {tuple(data.shape)}")
+    if intervened.shape != data.shape:
+        raise ValueError(f"intervened must have the shape of data {tuple(data.shape)}; "
+                         f"got {tuple(intervened.shape)}")
+    node_mask = _default_mask(data, node_mask)
+    if node_mask.shape != (data.shape[0], data.shape[2]) or node_mask.dtype != torch.bool:
+        raise ValueError(f"node_mask must be bool (B, d) = {(data.shape[0], data.shape[2])}; "
+                         f"got {node_mask.dtype} {tuple(node_mask.shape)}")
+    if not node_mask.any(dim=-1).all():
+        raise ValueError("node_mask must mark at least one real variable in every task")
+    return node_mask
+
+
+# ---------------------------------------------------------------------------------------
+# Loss
+# ---------------------------------------------------------------------------------------
+
+
+def edge_mask(node_mask: Tensor) -> Tensor:
+    """Bool (B, d, d): True for the entries that can be edges, i.e. off-diagonal pairs of
+    real variables."""
+    d = node_mask.shape[-1]
+    eye = torch.eye(d, dtype=torch.bool, device=node_mask.device)
+    return node_mask[:, :, None] & node_mask[:, None, :] & ~eye
+
+
+def bce_loss(logits: Tensor, adjacency: Tensor, node_mask: Tensor) -> Tensor:
+    """Binary cross-entropy averaged over each task's valid entries, then over the tasks
+    that have any (a one-variable task has none and is skipped rather than counted as 0).
+
+    Averaging per task first, as AVICI does, weighs tasks equally whatever their size.
+    """
+    with torch.autocast(logits.device.type, enabled=False):
+        valid = edge_mask(node_mask)
+        per_entry = F.binary_cross_entropy_with_logits(logits.float(), adjacency.float(), reduction="none")
+        per_entry = torch.where(valid, per_entry, 0.0)
+        counts = valid.sum(dim=(-1, -2))
+        per_task = per_entry.sum(dim=(-1, -2)) / counts.clamp_min(1)
+        return per_task.sum() / (counts > 0).sum().clamp_min(1)
+
+
+def spectral_radius(matrix: Tensor, steps: int) -> Tensor:
+    """Largest eigenvalue of each nonnegative matrix M (..., d, d), estimated by ``steps``
+    rounds of power iteration; differentiable, float32.
+
+    Left and right iterates u, v start from the all-ones vector and are renormalised each
+    round; the estimate is ``u^T M v / u^T v`` with u, v held constant, whose gradient
+    ``u v^T / u^T v`` is the exact derivative of a simple eigenvalue at convergence.
+    Two departures from AVICI's estimator, both measured against numpy on random
+    nonnegative matrices:
+
+    * The all-ones start replaces AVICI's random one: for a nonnegative matrix it cannot
+      be orthogonal to the Perron vectors, keeps u and v nonnegative, and needs no RNG.
+    * Each round multiplies by ``M (M + r I)`` instead of M, with r the current estimate
+      (first the mean row sum), held constant. It has M's eigenvectors, and the shift
+      makes the Perron root its one dominant eigenvalue even when M is periodic: a
+      two-variable task has eigenvalues +-sqrt(p01 p10), on which plain power iteration
+      never converges (at 10 steps it was off by a factor up to 24), while this one is
+      exact to float32 precision. A round costs two matrix-vector products per side.
+
+    For a DAG's matrix, with longest path L, the estimate is exactly 0 once 2 * steps + 1
+    > L (every term of ``u^T M v`` is then a path of more than L edges); a longer path
+    can leave a positive value, a bias of any fixed number of steps.
+    """
+    with torch.autocast(matrix.device.type, enabled=False):
+        m = matrix.float()
+        u = torch.ones(m.shape[:-1], dtype=m.dtype, device=m.device)
+        v = torch.ones_like(u)
+        with torch.no_grad():
+            shift = m.sum(dim=(-1, -2))[..., None] / m.shape[-1]
+            for _ in range(steps):
+                left = torch.einsum("...i,...ij->...j", u, m)
+                u = _unit(torch.einsum("...i,...ij->...j", left, m) + shift * left)
+                right = torch.einsum("...ij,...j->...i", m, v)
+                v = _unit(torch.einsum("...ij,...j->...i", m, right) + shift * right)
+                shift = _eigenvalue(u, m, v)[..., None]
+        return _eigenvalue(u, m, v)
+
+
+def _eigenvalue(u: Tensor, m: Tensor, v: Tensor) -> Tensor:
+    """``u^T M v / u^T v``. u^T v = 0 only when no path of length 2k exists, and then
+    u^T M v = 0 too: the radius is 0. The double where keeps the gradient finite there."""
+    numerator = torch.einsum("...i,...ij,...j->...", u, m, v)
+    denominator = (u * v).sum(dim=-1)
+    defined = denominator > _TINY
+    return torch.where(defined, numerator / torch.where(defined, denominator, 1.0), 0.0)
+
+
+def _unit(x: Tensor) -> Tensor:
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(_TINY)
+
+
+def acyclicity_penalty(logits: Tensor, node_mask: Tensor, steps: int) -> Tensor:
+    """Mean over tasks of the spectral radius of the edge-probability matrix, masked
+    entries 0. A matrix with spectral radius 0 is nilpotent, i.e. its support is a DAG."""
+    with torch.autocast(logits.device.type, enabled=False):
+        probs = torch.sigmoid(logits.float()) * edge_mask(node_mask)
+        return spectral_radius(probs, steps).mean()
+
+
+def update_dual(dual: float, penalty_avg: float, lr: float) -> float:
+    """One dual-ascent step on the acyclicity weight: ``dual + lr * max(penalty_avg, 0)``.
+
+    AVICI's rule, whose schedule the trainer owns: the per-step penalty, clipped at 0, is
+    tracked by an exponential moving average (rate 1e-4; the first step initialises it);
+    every ``inner_step`` steps (500) the dual is raised by ``lr`` times that average, with
+    ``lr`` (1e-4) warmed up linearly over the burn-in. Because the penalty is never
+    negative the dual only grows: the longer the predicted graphs stay cyclic, the more
+    acyclicity weighs against the likelihood.
+    """
+    if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"lr = {lr!r} is not allowed: must be a finite number >= 0")
+    if not (isinstance(penalty_avg, numbers.Real) and math.isfinite(penalty_avg)):
+        raise ValueError(f"penalty_avg = {penalty_avg!r} is not allowed: must be a finite number")
+    return float(dual) + lr * max(float(penalty_avg), 0.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------------------
+
+
+def sample_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n_samples`` graphs per task, each entry an independent Bernoulli(``probs``), as
+    uint8 (..., S, d, d) with a zero diagonal; ``probs`` is (..., d, d) in [0, 1]
+    (:meth:`Avici.edge_probs`; pass ``torch.sigmoid(logits)`` for logits). Reproducible
+    for a seeded ``generator`` on the device of ``probs``."""
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+        raise ValueError(f"n_samples = {n_samples!r} is not allowed: must be an integer >= 0")
+    if probs.ndim < 2 or probs.shape[-1] != probs.shape[-2]:
+        raise ValueError(f"probs must have shape (..., d, d); got {tuple(probs.shape)}")
+    p = probs.detach().float()
+    if not ((p >= 0) & (p <= 1)).all():
+        raise ValueError("probs must lie in [0, 1]; for logits pass torch.sigmoid(logits)")
+    shape = (*p.shape[:-2], n_samples, *p.shape[-2:])
+    draws = torch.rand(shape, generator=generator, device=p.device) < p.unsqueeze(-3)
+    eye = torch.eye(p.shape[-1], dtype=torch.bool, device=p.device)
+    return (draws & ~eye).to(torch.uint8)
+
+
+class AviciLearner:
+    """A trained :class:`Avici` behind the :class:`~causal_meta.baselines.StructureLearner`
+    protocol, so that benchmarks score it like PC and GES.
+
+    ``fit`` standardises the task as the training stream does
+    (:func:`causal_meta.data.normalize_data`), runs the model in eval mode without
+    gradients (and restores its mode), and draws ``n_samples`` graphs with a generator
+    seeded by ``seed``.
+    """
+
+    name = "avici"
+
+    def __init__(self, model: Avici, n_samples: int = 100) -> None:
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
+            raise ValueError(f"n_samples = {n_samples!r} is not allowed: must be an integer >= 0")
+        self.model = model
+        self.n_samples = int(n_samples)
+
+    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
+        """Posterior of the task ``data`` (n, d) with intervention ``mask`` (n, d)."""
+        x, m = np.asarray(data), np.asarray(mask)
+        if x.ndim != 2 or x.shape[1] == 0 or m.shape != x.shape:
+            raise ValueError(f"data must be (n, d) with d >= 1 and mask of the same shape; "
+                             f"got data {x.shape}, mask {m.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("data must be finite")
+        device = next(self.model.parameters()).device
+        values = torch.from_numpy(normalize_data(x)[None]).to(device)
+        intervened = torch.from_numpy(m[None] != 0).to(device)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                probs = self.model.edge_probs(values, intervened)
+        finally:
+            self.model.train(was_training)
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        samples = sample_graphs(probs, self.n_samples, generator)[0]
+        return EdgePosterior(probs[0].double().cpu().numpy(), samples.cpu().numpy())
