@@ -1,7 +1,7 @@
 """Score the classical structure learners on fixed test tasks of a family: the bar that
 learned models must beat.
 
-    python benchmarks/structure.py --family train_competence [--tasks 20] [--seed 0]
+    python benchmarks/structure.py --family train_competence [--tasks 20] [--seed 0] [--checkpoint PATH]
 
 Runs PC, GES and the random baseline (:mod:`causal_meta.baselines`) on tasks
 ``0 .. tasks-1`` of the test stream ``derive_seed(seed, "test")`` (:func:`causal_meta.data.fixed_tasks`,
@@ -29,13 +29,15 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from _common import RESULTS
+
 from causal_meta import baselines, metrics
 from causal_meta.data import StreamSpec, derive_seed, fixed_tasks
 from causal_meta.families import load_family
+from causal_meta.pretrained import load_learner
 from causal_meta.scm import sample_graphs
 from causal_meta.specs import Family
 
-RESULTS = Path(__file__).resolve().parent / "results"
 DENSITY_GRAPHS = 2000
 
 # (summarize key, table header, higher is better)
@@ -137,9 +139,12 @@ def run(args: argparse.Namespace) -> dict:
     tasks = load_test_tasks(family, args.seed, args.tasks, args.n_obs, args.n_int)
     density = family_density(family, args.seed)
     settings = {"pc": {"alpha": args.alpha}, "ges": {}, "random": {"density": density}}
+    learners = {name: baselines.get_learner(name, n_samples=args.samples, **settings[name]) for name in args.learners}
+    if args.checkpoint is not None:
+        learners["avici"] = load_learner(args.checkpoint, n_samples=args.samples)
+        settings["avici"] = {"checkpoint": str(args.checkpoint)}
     results = {}
-    for name in args.learners:
-        learner = baselines.get_learner(name, n_samples=args.samples, **settings[name])
+    for name, learner in learners.items():
         print(f"fitting {name} on {args.tasks} tasks ...", file=sys.stderr, flush=True)
         fitted = baselines.fit_tasks(learner, tasks["data"], tasks["mask"], tasks["n_nodes"], seed=args.seed)
         per_task = score(tasks, fitted)
@@ -196,6 +201,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--samples", type=int, default=100, help="graph samples per task (default 100)")
     parser.add_argument("--alpha", type=float, default=0.05, help="PC's significance level (default 0.05)")
     parser.add_argument("--learners", nargs="+", default=list(baselines.LEARNERS), choices=list(baselines.LEARNERS))
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="also score the AVICI model saved in this checkpoint on the same tasks")
     parser.add_argument("--out", type=Path, default=None,
                         help="JSON path (default benchmarks/results/structure_<family>.json); the PNG goes next to it")
     args = parser.parse_args(argv)

@@ -31,7 +31,6 @@ import dataclasses
 import difflib
 import os
 import sys
-import tempfile
 import types
 import typing
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +59,8 @@ from omegaconf.errors import (
     OmegaConfBaseException,
     ValidationError,
 )
+
+from causal_meta.atomic import write_atomic
 
 __all__ = [
     "CONFIG_FILE",
@@ -208,7 +209,7 @@ def save_resolved(cfg: object, run_dir: str | os.PathLike[str]) -> Path:
         raise TypeError(f"save_resolved needs a config instance, got {cfg!r}")
     target = Path(run_dir) / CONFIG_FILE
     text = yaml.safe_dump(to_plain(cfg), sort_keys=False, allow_unicode=True)
-    _atomic_write(target, text)
+    write_atomic(target, text.encode("utf-8"))
     return target
 
 
@@ -514,25 +515,6 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: to_plain(v) for k, v in value.items()}
     return value
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself survive a crash
-    finally:
-        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------- CLI

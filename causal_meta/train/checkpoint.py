@@ -44,7 +44,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import tempfile
 import time
 import warnings
 import zipfile
@@ -55,6 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from causal_meta import atomic
 from causal_meta.config import to_plain
 
 __all__ = [
@@ -236,7 +236,7 @@ class CheckpointManager:
         self.directory.mkdir(parents=True, exist_ok=True)
         _remove_leftover_temps(self.directory)
         last = self.directory / LAST
-        _publish(_write_verified_temp(self.directory, checkpoint), last)
+        atomic.publish(_write_verified_temp(self.directory, checkpoint), last)
         if self.keep_last_k:
             _publish_alias(last, self.directory / f"step_{step}.pt")
         if is_best:
@@ -299,13 +299,8 @@ def _remove_leftover_temps(directory: Path) -> None:
 
 
 def _write_verified_temp(directory: Path, checkpoint: dict[str, Any]) -> Path:
-    fd, name = tempfile.mkstemp(dir=directory, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX)
-    temp = Path(name)
+    temp = atomic.write_temp(directory, lambda handle: torch.save(checkpoint, handle), _TEMP_PREFIX, _TEMP_SUFFIX)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(checkpoint, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
         _verify_safe(temp, checkpoint["step"])
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -326,15 +321,6 @@ def _verify_safe(path: Path, step: int) -> None:
         ) from err
 
 
-def _publish(temp: Path, target: Path) -> None:
-    try:
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(target.parent)
-
-
 def _publish_alias(source: Path, target: Path) -> None:
     temp = source.parent / f"{_TEMP_PREFIX}{secrets.token_hex(8)}{_TEMP_SUFFIX}"
     try:
@@ -345,7 +331,7 @@ def _publish_alias(source: Path, target: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _publish(temp, target)
+    atomic.publish(temp, target)
 
 
 def _durable_copy(source: Path, target: Path) -> None:
@@ -353,15 +339,6 @@ def _durable_copy(source: Path, target: Path) -> None:
         shutil.copyfileobj(src, dst)
         dst.flush()
         os.fsync(dst.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make renames in ``directory`` durable; without it a power cut can undo them."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _prune_history(directory: Path, step: int, keep: int) -> None:

@@ -28,7 +28,6 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from causal_meta import metrics
 from causal_meta.config import to_plain as plain_config
 from causal_meta.data import StreamSpec, derive_seed, disjoint_tasks, make_loader
 from causal_meta.families import load_family, load_suite
