@@ -100,7 +100,7 @@ impl FamilySpec {
         let d = dag.d;
         let mechanisms = (0..d).map(|j| self.mechanism.instantiate(dag.parents(j).len(), rng)).collect();
         let noises = (0..d).map(|_| self.noise.instantiate(rng)).collect();
-        Scm { dag, mechanisms, noises }
+        Scm::new(dag, mechanisms, noises)
     }
 
     /// Write one task (the SCM of `seed`, `n_obs` observational rows then `n_int` rows with

@@ -4,7 +4,7 @@ use crate::error::{EngineError, Result};
 use crate::fastmath::{simd_level, LaneRng, SimdLevel};
 use crate::graph::Dag;
 use crate::mechanism::{Mechanism, Parents};
-use crate::noise::Noise;
+use crate::noise::{Noise, NoiseKind};
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -69,6 +69,8 @@ pub struct Scm {
     pub dag: Dag,
     pub mechanisms: Vec<Mechanism>,
     pub noises: Vec<Noise>,
+    /// Whether every noise law is Gaussian (then all noise comes from one bulk fill).
+    all_gaussian: bool,
 }
 
 /// Buffers of one sampling call: node columns, noise, and two row buffers.
@@ -150,6 +152,12 @@ unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_st
 }
 
 impl Scm {
+    /// Assemble an SCM; mechanisms and noises are per node, in index order.
+    pub fn new(dag: Dag, mechanisms: Vec<Mechanism>, noises: Vec<Noise>) -> Scm {
+        let all_gaussian = noises.iter().all(|nz| nz.kind == NoiseKind::Gaussian);
+        Scm { dag, mechanisms, noises, all_gaussian }
+    }
+
     /// Number of variables.
     pub fn d(&self) -> usize {
         self.dag.d
@@ -212,8 +220,19 @@ impl Scm {
         let d = self.d();
         ws.fit(d, n);
         let mut lanes = LaneRng::from_rng(rng);
-        for (i, nz) in self.noises.iter().enumerate() {
-            nz.fill(&mut lanes, &mut ws.noise[i * n..(i + 1) * n]);
+        if self.all_gaussian {
+            // One fill for all nodes: with few rows, per-node fills would each draw a whole
+            // block of 2 * LANES normals and use only n of them.
+            lanes.fill_normal(&mut ws.noise[..d * n]);
+            for (i, nz) in self.noises.iter().enumerate() {
+                for x in &mut ws.noise[i * n..(i + 1) * n] {
+                    *x *= nz.scale;
+                }
+            }
+        } else {
+            for (i, nz) in self.noises.iter().enumerate() {
+                nz.fill(&mut lanes, &mut ws.noise[i * n..(i + 1) * n]);
+            }
         }
         for &j in &self.dag.order {
             if let Some(v) = ivs.all_rows_value(j) {
