@@ -51,6 +51,8 @@ def run(cfg: PretrainConfig, run_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Split off the model name, then hand the rest to the shared Hydra CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(__doc__)
     model = "avici"
     if args and args[0] in MODELS:
         model = args.pop(0)
