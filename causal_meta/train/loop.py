@@ -186,7 +186,8 @@ class Trainer:
                           normalize=d.normalize, engine_threads=d.engine_threads)
         loader = iter(make_loader(spec, start_step=self.state.step, rank=ctx.rank, world_size=ctx.world_size,
                                   workers=d.workers, pin_memory=d.pin_memory))
-        window = {"loss": 0.0, "bce": 0.0, "penalty": 0.0, "grad_norm": 0.0, "data_s": 0.0, "steps": 0}
+        window = {"loss": 0.0, "bce": 0.0, "penalty": 0.0, "grad_norm": 0.0, "data_s": 0.0, "compute_s": 0.0,
+                  "steps": 0}
         window_start = time.perf_counter()
         try:
             while self.state.step < cfg.trainer.steps and not self.stop_requested:
@@ -215,6 +216,7 @@ class Trainer:
     def _step(self, batch: dict[str, torch.Tensor], window: dict[str, float]) -> None:
         cfg = self.cfg
         self.net.train()
+        start = time.perf_counter()
         with autocast(cfg, self.ctx.device):
             loss, bce, penalty = forward_loss(self.net, batch, self.state.dual, cfg.model.power_iterations)
         if not torch.isfinite(loss):
@@ -223,6 +225,7 @@ class Trainer:
         self.state.nonfinite_in_a_row = 0
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        window["compute_s"] += time.perf_counter() - start
         self.scaler.unscale_(self.optimizer)
         clip = cfg.optim.grad_clip if cfg.optim.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
@@ -271,6 +274,7 @@ class Trainer:
             "losses/grad_norm": mean["grad_norm"], "charts/lr": self.scheduler.get_last_lr()[0],
             "charts/dual_weight": self.state.dual, "charts/steps_per_s": steps / seconds,
             "charts/tasks_per_s": tasks / seconds, "charts/data_wait_fraction": window["data_s"] / seconds,
+            "charts/forward_backward_fraction": window["compute_s"] / seconds,
             "charts/nonfinite_skipped": self.state.nonfinite_total,
         }, self.state.step)
         log.progress(steps, loss=mean["loss"], steps_s=steps / seconds)
