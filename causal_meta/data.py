@@ -20,6 +20,7 @@ learner read the causal order off the marginal variances.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count as counter
@@ -185,6 +186,13 @@ def fixed_tasks(
     return out
 
 
+@lru_cache(maxsize=8)
+def _training_hashes(train_family_json: str, train_seed: int, train_tasks: int) -> frozenset[bytes]:
+    """Graph hashes of the first training tasks, computed once per training stream (a
+    trainer checks every validation and test family against the same stream)."""
+    return frozenset(graph_hashes(*sample_graphs(train_family_json, train_seed, 0, train_tasks)))
+
+
 def disjoint_tasks(
     family: Family, seed: int, count: int, n_obs: int, n_int: int, train_family: Family,
     train_seed: int, train_tasks: int, normalize: bool = True, max_draws: int | None = None,
@@ -199,7 +207,7 @@ def disjoint_tasks(
     """
     if count < 1:
         raise ValueError(f"count = {count} is not allowed: must be >= 1")
-    seen = set(graph_hashes(*sample_graphs(train_family, train_seed, 0, train_tasks))) if train_tasks else set()
+    seen = _training_hashes(train_family.to_json(), train_seed, train_tasks) if train_tasks else frozenset()
     draws = max_draws if max_draws is not None else 4 * count + 16
     cand_adj, cand_nodes = sample_graphs(family, seed, 0, draws)
     keep = [k for k, h in enumerate(graph_hashes(cand_adj, cand_nodes)) if h not in seen][:count]
