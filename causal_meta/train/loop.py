@@ -151,9 +151,7 @@ class Trainer:
         path = ckpt.find_resume(self.checkpoints.directory)
         if path is None:
             return False
-        saved = ckpt.load_checkpoint(path, expected_model=self.cfg.model.name,
-                                     expected_config={"model": plain_config(self.cfg.model)})
-        state = saved["state"]
+        state = self._load_checked(path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -161,6 +159,12 @@ class Trainer:
         self.state = TrainState(**state["train_state"])
         ckpt.restore_rng_state(state["rng"])
         return True
+
+    def _load_checked(self, path: Path) -> dict[str, Any]:
+        """The state saved at ``path``, refused unless it is this model with this architecture."""
+        saved = ckpt.load_checkpoint(path, expected_model=self.cfg.model.name,
+                                     expected_config={"model": plain_config(self.cfg.model)})
+        return saved["state"]
 
     def save(self, is_best: bool = False) -> None:
         if self.ctx.is_main:
@@ -309,9 +313,7 @@ class Trainer:
             path = next((p for p in (directory / "best.pt", directory / "last.pt") if p.is_file()), None)
             if path is None:
                 raise FileNotFoundError(f"no best.pt or last.pt under {directory} to evaluate")
-        saved = ckpt.load_checkpoint(path, expected_model=self.cfg.model.name,
-                                     expected_config={"model": plain_config(self.cfg.model)})
-        self.model.load_state_dict(saved["state"]["model"])
+        self.model.load_state_dict(self._load_checked(path)["model"])
         return Path(path)
 
     def test(self) -> dict[str, dict[str, float]]:
