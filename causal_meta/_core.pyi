@@ -1,5 +1,6 @@
 """Type stubs of the Rust extension (kept in sync with rust/src/lib.rs by hand)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,26 @@ def sample_interventions(
 ) -> npt.NDArray[np.float32]:
     """(N, n, d_max): block k equals scms[k].sample(n, do={nodes[k]: values[k]}) drawn from
     that SCM's own noise stream (no do where nodes[k] < 0), zero-padded; in parallel."""
+def sample_scms(
+    family_json: str,
+    seeds: Sequence[int] | npt.NDArray[np.uint64],
+    noise_seeds: Sequence[int] | npt.NDArray[np.uint64] | None = None,
+) -> list[Scm]:
+    """[Scm.from_family(family_json, s) for s in seeds], drawn in parallel from one parse;
+    SCM k's own noise stream seeded as seed_noise(noise_seeds[k]) would, if given."""
+def stack_graphs(scms: list[Scm], d_max: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """(adjacency (K, d_max, d_max), n_nodes (K,)) of the SCMs, zero-padded."""
+def linear_moments(
+    scms: list[Scm], targets: npt.NDArray[np.int64], d_max: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(effect, mean, std), each (K, d_max) padded with 0, 0, 1: effect[k, i] is the total
+    effect of node i on targets[k]; ValueError unless every SCM is linear with
+    finite-variance noise."""
 def task_seed(base_seed: int, index: int) -> int: ...
+def task_seeds(
+    base_seeds: Sequence[int] | npt.NDArray[np.uint64], index: int | Sequence[int] | npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint64]:
+    """task_seed(base_seeds[k], index) (or index[k]) for every k."""
 def simd_enabled() -> bool: ...
 def set_simd(enabled: bool) -> None: ...
 def _panic_for_test() -> None: ...

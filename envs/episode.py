@@ -1,11 +1,14 @@
 """The hidden facts of CausalBO episodes, and the arithmetic of a step that both the
 single and the vector environment use.
 
-:func:`start_episodes` draws K episodes at once: the per-SCM work (drawing the SCM, the
-target, the first samples, Monte Carlo estimates) runs one SCM at a time, the linear
-algebra of linear SCMs runs batched. The single environment calls it with K = 1 and the
-vector environment with every sub-environment that resets, and the results do not
-depend on K, which is what makes the two environments agree bit for bit.
+:func:`start_episodes` draws K episodes at once: the SCMs, their first samples and the
+exact moments of linear SCMs come from one engine call each for the whole batch (the
+vector environment starts a thousand episodes at once), the rest is numpy over the
+batch, and only the Monte Carlo estimates of nonlinear SCMs run one SCM at a time. The
+single environment calls it with K = 1 and the vector environment with every
+sub-environment that resets; every engine result is computed SCM by SCM and every numpy
+operation element by element, so the results do not depend on K, which is what makes
+the two environments agree bit for bit.
 
 Seeding: episode ``seed`` draws its SCM from the family with that seed, and derives
 every other random choice (target, noise stream, Monte Carlo seeds) from it with the
@@ -20,10 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from causal_meta.scm import sample_scm, task_seed
+from causal_meta._core import sample_interventions, stack_graphs
+from causal_meta.scm import sample_scms, task_seed, task_seeds
 from envs.config import VALUE_CLIP, EnvConfig
 from envs.named import NAMED_SCMS
-from envs.optimum import ResponseCurves, grid, linear_expected, linear_moments, mc_curves, mc_moments, noise_variances
+from envs.optimum import ResponseCurves, grid, linear_expected, linear_moments, mc_curves, mc_moments
 
 __all__ = ["TARGET_CLIP", "Episode", "Episodes", "row_mean", "standardise", "start_episodes", "target_reward"]
 
@@ -76,6 +80,8 @@ class Episodes:
 
     scms: list[Any]
     levels: list[int | None]
+    n_nodes: np.ndarray
+    """(K,) the number of variables of each SCM."""
     target: np.ndarray
     valid: np.ndarray
     parents: np.ndarray
@@ -101,60 +107,99 @@ class Episodes:
                        (int(node), value, expected, stderr), self.observations[k])
 
 
-def _draw(cfg: EnvConfig, level: int | None, seed: int) -> tuple[Any, int, list[int] | None]:
-    """The episode's SCM, its target, and its manipulable nodes (None: all but the target)."""
-    if cfg.benchmark is not None:
-        scm = NAMED_SCMS[cfg.benchmark]()
-        return scm, scm.target, sorted(scm.domains)
-    for attempt in range(_MAX_DRAWS):
-        # A graph without edges has no possible target; such a (rare) draw is replaced by
-        # the SCM of task_seed(seed, attempt), attempt = 1, 2, ...
-        scm = sample_scm(cfg.family_json(level), seed if attempt == 0 else task_seed(seed, attempt))
-        candidates = np.flatnonzero(scm.adjacency.any(axis=0))
-        if len(candidates):
-            return scm, int(candidates[task_seed(seed, _TARGET) % len(candidates)]), None
-    raise RuntimeError(f"no SCM with an edge in {_MAX_DRAWS} draws from episode seed {seed}: "
-                       "the family's graphs are (almost) always empty")
+@dataclass(frozen=True)
+class _Draws:
+    """The SCMs of K episodes with their structure, before any moments."""
+
+    scms: list[Any]
+    adjacency: np.ndarray
+    """(K, D, D) uint8, zero-padded."""
+    n_nodes: np.ndarray
+    target: np.ndarray
+    valid: np.ndarray
+
+
+def _draw_curriculum(cfg: EnvConfig, levels: Sequence[int | None], seeds: np.ndarray) -> _Draws:
+    """Engine SCMs (noise streams seeded), one engine call per level, and their targets:
+    target k is candidate ``task_seed(seed_k, _TARGET) % (number of candidates)`` in index
+    order, where the candidates are the nodes with a parent."""
+    k_count, width = len(seeds), cfg.max_nodes
+    noise = task_seeds(seeds, _NOISE)
+    if len(set(levels)) == 1:
+        scms = sample_scms(cfg.family_json(levels[0]), seeds, noise)
+    else:
+        scms = [None] * k_count
+        for level in set(levels):
+            idx = [k for k, other in enumerate(levels) if other == level]
+            for k, scm in zip(idx, sample_scms(cfg.family_json(level), seeds[idx], noise[idx])):
+                scms[k] = scm
+    adjacency, n_nodes = stack_graphs(scms, width)
+    # A graph without edges has no possible target; such a (rare) draw is replaced by the
+    # SCM of task_seed(seed, attempt), attempt = 1, 2, ...
+    empty = np.flatnonzero(~adjacency.any(axis=(1, 2)))
+    for attempt in range(1, _MAX_DRAWS):
+        if not len(empty):
+            break
+        for k in empty.tolist():
+            scms[k] = sample_scms(cfg.family_json(levels[k]), [task_seed(int(seeds[k]), attempt)], noise[k:k + 1])[0]
+        adjacency[empty], n_nodes[empty] = stack_graphs([scms[k] for k in empty], width)
+        empty = empty[~adjacency[empty].any(axis=(1, 2))]
+    if len(empty):
+        raise RuntimeError(f"no SCM with an edge in {_MAX_DRAWS} draws from episode seed {seeds[empty[0]]}: "
+                           "the family's graphs are (almost) always empty")
+    has_parent = adjacency.any(axis=1)
+    pick = (task_seeds(seeds, _TARGET) % has_parent.sum(axis=1).astype(np.uint64)).astype(np.int64)
+    target = (np.cumsum(has_parent, axis=1) > pick[:, None]).argmax(axis=1)
+    valid = np.arange(width) < n_nodes[:, None]
+    valid[np.arange(k_count), target] = False
+    return _Draws(scms, adjacency, n_nodes, target, valid)
+
+
+def _draw_named(cfg: EnvConfig, seeds: np.ndarray) -> _Draws:
+    """The benchmark SCM for every episode (noise streams seeded), with its own target and
+    its manipulable nodes as the valid ones."""
+    k_count, width = len(seeds), cfg.max_nodes
+    scms = [NAMED_SCMS[cfg.benchmark]() for _ in range(k_count)]
+    adjacency = np.zeros((k_count, width, width), np.uint8)
+    valid = np.zeros((k_count, width), bool)
+    for k, (scm, noise) in enumerate(zip(scms, task_seeds(seeds, _NOISE).tolist())):
+        scm.seed_noise(noise)
+        adjacency[k, :scm.d, :scm.d] = scm.adjacency
+        valid[k, sorted(scm.domains)] = True
+    return _Draws(scms, adjacency, np.array([scm.d for scm in scms]), np.array([scm.target for scm in scms]), valid)
+
+
+def _observations(cfg: EnvConfig, draws: _Draws) -> np.ndarray:
+    """(K, n_obs, D) float32 rows from each SCM's own noise stream, zero-padded."""
+    k_count, width = len(draws.scms), cfg.max_nodes
+    if not cfg.n_obs:
+        return np.zeros((k_count, 0, width), np.float32)
+    if cfg.benchmark is None:  # one engine call for all
+        return sample_interventions(draws.scms, np.full(k_count, -1), np.zeros(k_count, np.float32), cfg.n_obs, width)
+    observations = np.zeros((k_count, cfg.n_obs, width), np.float32)
+    for k, scm in enumerate(draws.scms):
+        observations[k, :, :scm.d] = scm.sample(cfg.n_obs)[0]
+    return observations
 
 
 def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence[int]) -> Episodes:
     """The episodes of ``seeds`` (one level each): a pure function of the arguments."""
     k_count, width, points = len(seeds), cfg.max_nodes, cfg.optimum_grid
-    scms = []
-    target = np.zeros(k_count, np.int64)
-    valid = np.zeros((k_count, width), bool)
-    parents = np.zeros((k_count, width), bool)
-    is_linear = np.zeros(k_count, bool)
-    w, b = np.zeros((k_count, width, width)), np.zeros((k_count, width))
-    noise_var = np.ones((k_count, width))
+    seeds = np.asarray(seeds, np.uint64)
+    draws = _draw_curriculum(cfg, levels, seeds) if cfg.benchmark is None else _draw_named(cfg, seeds)
+    scms, target, valid = draws.scms, draws.target, draws.valid
+    rows = np.arange(k_count)
+    parents = draws.adjacency[rows, :, target].astype(bool)
+    is_linear = np.array([scm.is_linear for scm in scms])
+    effect = np.zeros((k_count, width))
     mean, std = np.zeros((k_count, width)), np.ones((k_count, width))
-    observations = np.zeros((k_count, cfg.n_obs, width), np.float32)
-    for k, (level, seed) in enumerate(zip(levels, seeds)):
-        scm, t, manipulable = _draw(cfg, level, seed)
-        scms.append(scm)
-        d = scm.d
-        target[k] = t
-        if manipulable is None:
-            valid[k, :d] = True
-            valid[k, t] = False
-        else:
-            valid[k, manipulable] = True
-        parents[k, scm.parents(t)] = True
-        if scm.is_linear:
-            is_linear[k] = True
-            w[k, :d, :d], b[k, :d] = scm.linear_parameters()
-            noise_var[k, :d] = noise_variances(scm)
-        else:
-            mean[k], std[k] = mc_moments(scm, task_seed(seed, _MOMENTS), width)
-        scm.seed_noise(task_seed(seed, _NOISE))
-        if cfg.n_obs:
-            observations[k, :, :d] = scm.sample(cfg.n_obs)[0]
+    if is_linear.any():
+        linear = np.flatnonzero(is_linear)
+        effect[linear], mean[linear], std[linear] = linear_moments([scms[k] for k in linear], target[linear], width)
+    for k in np.flatnonzero(~is_linear).tolist():
+        mean[k], std[k] = mc_moments(scms[k], task_seed(int(seeds[k]), _MOMENTS), width)
+    observations = _observations(cfg, draws)
 
-    any_linear = is_linear.any()
-    if any_linear:  # rows of nonlinear SCMs are computed too (on zeros) and then ignored
-        effects, linear_mean, linear_std = linear_moments(w, b, noise_var)
-        mean = np.where(is_linear[:, None], linear_mean, mean)
-        std = np.where(is_linear[:, None], linear_std, std)
     if cfg.benchmark is not None:
         low, high = mean.copy(), mean.copy()
         for i, (lo, hi) in scms[0].domains.items():
@@ -165,22 +210,21 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
     low, high = low.astype(np.float32).astype(np.float64), high.astype(np.float32).astype(np.float64)
     values = grid(low, high, points)
     expected = np.full(values.shape, np.inf)
-    if any_linear:
-        expected = np.where(is_linear[:, None, None], linear_expected(effects, mean, target, values), expected)
+    if is_linear.any():
+        expected = np.where(is_linear[:, None, None], linear_expected(effect, mean, target, values), expected)
     stderr = np.zeros(values.shape)
     if cfg.optimum_samples:
-        for k in np.flatnonzero(~is_linear):
+        for k in np.flatnonzero(~is_linear).tolist():
             expected[k], stderr[k] = mc_curves(scms[k], int(target[k]), values[k], valid[k], cfg.optimum_samples,
-                                               task_seed(seeds[k], _CRN))
+                                               task_seed(int(seeds[k]), _CRN))
     expected[~valid] = np.inf
     has_curves = is_linear | (cfg.optimum_samples > 0)
 
     node, g = np.divmod(np.argmin(expected.reshape(k_count, -1), axis=1), points)
-    rows = np.arange(k_count)
     best = np.stack([node, values[rows, node, g], expected[rows, node, g], stderr[rows, node, g]], axis=1)
     optimum = np.where(has_curves[:, None], best, _NO_OPTIMUM)
-    return Episodes(scms, list(levels), target, valid, parents, mean, std, low, high, values, expected, stderr,
-                    has_curves, optimum, observations)
+    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, values,
+                    expected, stderr, has_curves, optimum, observations)
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

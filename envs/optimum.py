@@ -6,9 +6,10 @@ Linear SCMs (x = W^T x + b + noise, zero-mean noise): with B = (I - W)^{-1}, B[j
 the total effect of j on k, the observational mean is B^T b and the variance of x_k is
 sum_j B[j, k]^2 var(noise_j). Under do(X_i = v) the paths through i are cut, which gives
 E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i): affine in v, so its minimum over an
-interval sits at an end. These are computed for a batch of SCMs at once (the vector
-environment starts many episodes per step), with arithmetic that does not depend on the
-batch size, so that a batch of one gives the same bits.
+interval sits at an end. The engine computes these for a batch of SCMs at once, by
+propagation along each topological order rather than an inverse (the vector environment
+starts a thousand episodes at once, where a batched inverse was most of the cost), one
+SCM at a time, so that a batch of one gives the same bits.
 
 Other SCMs: moments come from ``REFERENCE_SAMPLES`` observational rows, and
 E[Y | do(X_i = v)] is the mean of ``samples`` engine rows at each grid value of v.
@@ -26,19 +27,19 @@ so that they never look optimal. Between grid points the curve is linear
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from causal_meta._core import linear_moments as engine_linear_moments
+
 __all__ = ["REFERENCE_SAMPLES", "ResponseCurves", "ancestors", "grid", "linear_expected", "linear_moments",
-           "mc_curves", "mc_moments", "noise_variances"]
+           "mc_curves", "mc_moments"]
 
 REFERENCE_SAMPLES = 2048
 """Observational rows behind the Monte Carlo moments of a nonlinear SCM."""
-
-_NOISE_VARIANCE = {"gaussian": 1.0, "uniform": 1.0, "laplace": 2.0}
-"""var(noise) / scale^2 per noise law (causal_meta.specs defines each law's scale)."""
 
 _MIN_STD = 1e-12
 
@@ -85,26 +86,20 @@ def grid(low: np.ndarray, high: np.ndarray, points: int) -> np.ndarray:
     return low[..., None] + (high - low)[..., None] * (np.arange(points) / (points - 1))
 
 
-def noise_variances(scm: Any) -> list[float]:
-    """Noise variance of each node of a finite-variance engine SCM."""
-    return [_NOISE_VARIANCE[name] * s * s for name, s in zip(scm.noise_names, scm.noise_scales)]
+def linear_moments(scms: Sequence[Any], target: np.ndarray, width: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total effects on the target, means and standard deviations, each (K, width), of K
+    linear engine SCMs with targets ``target`` (K,): ``effect[k, i]`` is B[i, target[k]].
+    Padding: effect 0, mean 0, std 1; a (numerically) constant node gets std 1 too."""
+    effect, mean, std = engine_linear_moments(scms, target, width)
+    return effect, mean, np.where(std > _MIN_STD, std, 1.0)
 
 
-def linear_moments(w: np.ndarray, b: np.ndarray, noise_var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Total effects (K, D, D), means and standard deviations (K, D) of K linear SCMs
-    given padded (K, D, D) weights, (K, D) biases and (K, D) noise variances (padding:
-    zero weights, unit variance)."""
-    effects = np.linalg.inv(np.eye(w.shape[-1]) - w)
-    mean = (effects * b[:, :, None]).sum(axis=1)
-    std = np.sqrt((np.square(effects) * noise_var[:, :, None]).sum(axis=1))
-    return effects, mean, np.where(std > _MIN_STD, std, 1.0)
-
-
-def linear_expected(effects: np.ndarray, mean: np.ndarray, target: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) at the (K, D, G) ``values``."""
+def linear_expected(effect: np.ndarray, mean: np.ndarray, target: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) at the (K, D, G) ``values``,
+    with ``effect`` (K, D) the total effects on the targets Y."""
     rows = np.arange(len(target))
-    slope = effects[rows, :, target]
-    return mean[rows, target][:, None, None] + slope[:, :, None] * (values - mean[:, :, None])
+    return mean[rows, target][:, None, None] + effect[:, :, None] * (values - mean[:, :, None])
 
 
 def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -31,7 +31,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from causal_meta._core import sample_interventions
-from causal_meta.scm import task_seed
+from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions
 from envs.causal_bo import SEED_BOUND
 from envs.config import HORIZON, EnvConfig
@@ -96,8 +96,9 @@ class CausalBOVectorEnv(VectorEnv):
         self._cumulative = np.zeros(n)
         self._autoreset = np.zeros(n, bool)
         self._scms: list[Any] = [None] * n
-        self._bases: list[int | None] = [None] * n  # base seed of each sub-environment (None: never seeded)
-        self._next = [0] * n
+        self._bases = np.zeros(n, np.uint64)  # base seed of each sub-environment
+        self._seeded = np.zeros(n, bool)  # whether it has a base seed yet
+        self._next = np.zeros(n, np.uint64)  # index of its next episode
 
     # ------------------------------------------------------------------ reset
 
@@ -116,9 +117,10 @@ class CausalBOVectorEnv(VectorEnv):
         envs = np.flatnonzero(mask)
         for i in envs:
             self._levels[i] = self.config.next_level(options, int(self._levels[i]) or self.config.level)
-            if seeds[i] is not None or self._bases[i] is None:  # as Env.reset seeds np_random
+            if seeds[i] is not None or not self._seeded[i]:  # as Env.reset seeds np_random
                 generator, _ = seeding.np_random(seeds[i])
                 self._bases[i] = int(generator.integers(SEED_BOUND))
+                self._seeded[i] = True
                 self._next[i] = 0
         self._start(envs)
         self._autoreset[envs] = False
@@ -129,14 +131,15 @@ class CausalBOVectorEnv(VectorEnv):
         """Begin the next episode of the sub-environments ``envs``, as CausalBOEnv.reset
         does for one."""
         cfg = self.config
-        seeds = []
-        for i in envs:
-            seeds.append(task_seed(self._bases[i], self._next[i]))
-            self._next[i] += 1
+        seeds = task_seeds(self._bases[envs], self._next[envs])
+        self._next[envs] += 1
         eps = start_episodes(cfg, self._levels[envs].tolist(), seeds)
-        for k, i in enumerate(envs):
-            self._scms[i] = eps.scms[k]
-        d = np.array([scm.d for scm in eps.scms])
+        if len(envs) == self.num_envs:
+            self._scms = eps.scms
+        else:
+            for k, i in enumerate(envs.tolist()):
+                self._scms[i] = eps.scms[k]
+        d = eps.n_nodes
         n_obs = cfg.n_obs
         self._values[envs] = 0.0
         self._values[envs, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])

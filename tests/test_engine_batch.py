@@ -1,16 +1,20 @@
-"""The batched intervention call behind vector environments must equal N separate
-``Scm.sample`` calls, stream for stream."""
+"""The batched engine calls behind vector environments must equal their one-SCM
+counterparts: interventions N separate ``Scm.sample`` calls, stream for stream; SCMs N
+``Scm.from_family`` calls, byte for byte; linear moments the matrix-inverse formula."""
 
 from __future__ import annotations
 
 import copy
+import pickle
 
 import numpy as np
 import pytest
 
 from causal_meta import _core
-from causal_meta.scm import sample_scm
-from causal_meta.specs import Er, Family, Mixture, Linear, Mlp
+from causal_meta.scm import Scm, family_json, sample_scm, sample_scms, task_seed, task_seeds
+from causal_meta.specs import (
+    Er, Family, GaussianNoise, LaplaceNoise, Linear, Mixture, Mlp, SmallWorld, Uniform, UniformNoise,
+)
 
 
 def scms(count: int) -> list:
@@ -45,3 +49,83 @@ def test_batched_interventions_equal_separate_samples() -> None:
 def test_bad_batched_arguments_name_the_field(nodes: list, values: list, d_max: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _core.sample_interventions(scms(2), np.array(nodes, np.int64), np.array(values, np.float32), 1, d_max)
+
+
+LINEAR = Family(nodes=(4, 12), graph=SmallWorld(k=2, rewire_prob=0.3), mechanism=Linear(bias=Uniform(-1.0, 1.0)),
+                noise=Mixture([GaussianNoise(Uniform(0.5, 1.0)), LaplaceNoise(Uniform(0.5, 1.0)),
+                               UniformNoise(Uniform(0.5, 1.0))], [1, 1, 1]))
+
+
+def test_batched_scms_equal_separate_draws() -> None:
+    seeds = [0, 7, 2**64 - 1, 123456789]
+    text = family_json(LINEAR)
+    for batch in (sample_scms(LINEAR, seeds), sample_scms(text, np.array(seeds, np.uint64))):
+        for seed, scm in zip(seeds, batch):
+            assert pickle.dumps(scm) == pickle.dumps(Scm.from_family(text, seed))  # structure, parameters, stream
+    reseeded = sample_scms(LINEAR, seeds, noise_seeds=[5, 6, 7, 8])
+    for noise, seed, scm in zip([5, 6, 7, 8], seeds, reseeded):
+        alone = Scm.from_family(text, seed)
+        alone.seed_noise(noise)
+        assert pickle.dumps(scm) == pickle.dumps(alone)
+
+
+def test_task_seeds_equal_task_seed() -> None:
+    bases = [0, 3, 2**64 - 1]
+    assert task_seeds(bases, 9).tolist() == [task_seed(b, 9) for b in bases]
+    assert task_seeds(np.array(bases, np.uint64), [1, 2, 3]).tolist() == [task_seed(b, i) for b, i in zip(bases, [1, 2, 3])]
+
+
+def test_stack_graphs_pads_each_adjacency() -> None:
+    batch = sample_scms(LINEAR, range(6))
+    adjacency, n_nodes = _core.stack_graphs(batch, 13)
+    for k, scm in enumerate(batch):
+        assert n_nodes[k] == scm.d
+        np.testing.assert_array_equal(adjacency[k, :scm.d, :scm.d], scm.adjacency)
+        assert not adjacency[k, scm.d:].any() and not adjacency[k, :, scm.d:].any()
+
+
+def inverse_moments(scm: Scm) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Total effects B = (I - W)^-1, mean B^T b and std sqrt(sum_j B[j, k]^2 var_j): the
+    textbook formula that the engine's propagation replaces."""
+    w, b = scm.linear_parameters()
+    per_scale = {"gaussian": 1.0, "uniform": 1.0, "laplace": 2.0}
+    var = np.array([per_scale[name] * s * s for name, s in zip(scm.noise_names, scm.noise_scales)])
+    effects = np.linalg.inv(np.eye(scm.d) - w)
+    return effects, effects.T @ b, np.sqrt(np.square(effects).T @ var)
+
+
+def test_linear_moments_equal_the_inverse_formula() -> None:
+    batch = sample_scms(LINEAR, range(40))
+    targets = np.array([k % scm.d for k, scm in enumerate(batch)])
+    effect, mean, std = _core.linear_moments(batch, targets, 12)
+    for k, scm in enumerate(batch):
+        effects, want_mean, want_std = inverse_moments(scm)
+        # float64 throughout; the two orders of summation differ by rounding only.
+        np.testing.assert_allclose(effect[k, :scm.d], effects[:, targets[k]], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(mean[k, :scm.d], want_mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(std[k, :scm.d], want_std, rtol=1e-12)
+        assert (effect[k, scm.d:] == 0).all() and (mean[k, scm.d:] == 0).all() and (std[k, scm.d:] == 1).all()
+        # Non-ancestors of the target have an exact zero effect.
+        ancestors = effects[:, targets[k]] != 0
+        assert (effect[k, :scm.d][~ancestors] == 0).all()
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: _core.linear_moments(sample_scms(LINEAR, [1]), np.array([99]), 12), r"targets\[0\] = 99"),
+    (lambda: _core.linear_moments(sample_scms(LINEAR, [1, 2]), np.array([0]), 12), r"targets length = 1"),
+    (lambda: _core.linear_moments(scms(3), np.zeros(3, np.int64), 9), r"scms\[\d\] has no exact linear moments"),
+    (lambda: _core.stack_graphs(sample_scms(LINEAR, range(5)), 3), r"d_max = 3 is not allowed: scms\[\d\] has"),
+    (lambda: sample_scms(LINEAR, [1, -2]), r"seeds\[1\] = -2 is not allowed"),
+    (lambda: sample_scms(LINEAR, [1, 2], noise_seeds=[3]), r"noise_seeds length = 1"),
+    (lambda: task_seeds([1, 2], [3]), r"index length = 1"),
+])
+def test_bad_batched_scm_arguments_name_the_field(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_seeds_of_the_wrong_kind_name_the_field() -> None:
+    with pytest.raises(TypeError, match="seeds must be a sequence of integers, got float 3.5"):
+        sample_scms(LINEAR, 3.5)
+    with pytest.raises(TypeError, match=r"base_seeds\[0\] must be an integer"):
+        task_seeds([1.5], 0)

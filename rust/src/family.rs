@@ -180,7 +180,7 @@ impl FamilySpec {
 }
 
 /// Copy a DAG's adjacency into the top-left corner of a (d_max, d_max) slot.
-fn write_padded(dag: &Dag, slot: &mut [u8], d_max: usize) {
+pub fn write_padded(dag: &Dag, slot: &mut [u8], d_max: usize) {
     let d = dag.d;
     for (i, row) in slot.chunks_exact_mut(d_max).take(d).enumerate() {
         row[..d].copy_from_slice(&dag.adj[i * d..(i + 1) * d]);

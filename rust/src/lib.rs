@@ -10,6 +10,7 @@ pub mod error;
 pub mod family;
 pub mod fastmath;
 pub mod graph;
+pub mod linear;
 pub mod mechanism;
 pub mod noise;
 pub mod parallel;
@@ -19,7 +20,7 @@ pub mod seed;
 use error::EngineError;
 use family::FamilySpec;
 use numpy::ndarray::{Array1, Array2, Array3};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
@@ -119,6 +120,9 @@ fn sample_tasks<'py>(
     Ok((data.into_pyarray(py), mask.into_pyarray(py), adj.into_pyarray(py), nodes.into_pyarray(py)))
 }
 
+/// Stacked graphs: adjacency (count, d_max, d_max) uint8 and node counts (count,) int64.
+type Graphs<'py> = (Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64>>);
+
 /// Graphs of tasks `start .. start + count` without mechanisms or data:
 /// `(adjacency (count, d_max, d_max) uint8, n_nodes (count,) int64)`.
 #[pyfunction]
@@ -128,7 +132,7 @@ fn sample_graphs<'py>(
     base_seed: &Bound<'py, PyAny>,
     start: &Bound<'py, PyAny>,
     count: &Bound<'py, PyAny>,
-) -> PyResult<(Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64>>)> {
+) -> PyResult<Graphs<'py>> {
     let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
     let start = int_arg("start", start, 0, u64::MAX)?;
     let count = usize_arg("count", count, 1, family::MAX_CELLS)?;
@@ -197,6 +201,141 @@ fn sample_interventions<'py>(
         })
     })?;
     let out = Array3::from_shape_vec((count, n, d_max), out).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(out.into_pyarray(py))
+}
+
+/// A sequence of seeds: a uint64 numpy array as is, any other sequence item by item with
+/// the checks of `int_arg` (messages name `name[k]`).
+fn seeds_arg(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
+    if let Ok(array) = obj.extract::<PyReadonlyArray1<'_, u64>>() {
+        return Ok(array.as_array().to_vec());
+    }
+    let Ok(items) = obj.try_iter() else {
+        return Err(PyTypeError::new_err(format!("{name} must be a sequence of integers, got {} {}", obj.get_type().name()?, obj.repr()?)));
+    };
+    items.enumerate().map(|(k, item)| int_arg(&format!("{name}[{k}]"), &item?, 0, u64::MAX)).collect()
+}
+
+/// `seeds_arg` for a sequence with one item per item of the argument `other`, of length `len`.
+fn paired_seeds_arg(name: &str, obj: &Bound<'_, PyAny>, other: &str, len: usize) -> PyResult<Vec<u64>> {
+    let seeds = seeds_arg(name, obj)?;
+    if seeds.len() != len {
+        return Err(PyValueError::new_err(format!("{name} length = {} is not allowed: must equal len({other}) = {len}", seeds.len())));
+    }
+    Ok(seeds)
+}
+
+/// The SCMs of `seeds` in one family, drawn in parallel: `out[k]` equals
+/// `Scm.from_family(family_json, seeds[k])` (its noise stream seeded as
+/// `seed_noise(noise_seeds[k])` would, if given). The JSON is parsed once, where
+/// `from_family` parses it per SCM; vector environments start many episodes at once.
+#[pyfunction]
+#[pyo3(signature = (family_json, seeds, noise_seeds=None))]
+fn sample_scms(
+    py: Python<'_>,
+    family_json: &str,
+    seeds: &Bound<'_, PyAny>,
+    noise_seeds: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Vec<PyScm>> {
+    let seeds = seeds_arg("seeds", seeds)?;
+    let noise_seeds = match noise_seeds.filter(|s| !s.is_none()) {
+        Some(obj) => paired_seeds_arg("noise_seeds", obj, "seeds", seeds.len())?,
+        None => seeds.clone(),
+    };
+    let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    let scms = py.detach(|| {
+        guarded(|| parallel::install(None, || Ok(seeds.par_iter().map(|&s| spec.sample_scm(s)).collect::<Vec<Scm>>())))
+    })?;
+    Ok(scms.into_iter().zip(noise_seeds).map(|(scm, s)| PyScm { scm, rng: Rng::new(noise_stream_seed(s)) }).collect())
+}
+
+/// The graphs of many SCMs stacked: `(adjacency (K, d_max, d_max) uint8, n_nodes (K,)
+/// int64)`, zero-padded, as `sample_graphs` returns them; one call instead of K
+/// `adjacency` reads.
+#[pyfunction]
+fn stack_graphs<'py>(
+    py: Python<'py>,
+    scms: Vec<PyRef<'py, PyScm>>,
+    d_max: &Bound<'py, PyAny>,
+) -> PyResult<Graphs<'py>> {
+    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    check_widths(&scms, d_max)?;
+    let mut adj = vec![0u8; scms.len() * d_max * d_max];
+    for (cell, slot) in scms.iter().zip(adj.chunks_exact_mut(d_max * d_max)) {
+        family::write_padded(&cell.scm.dag, slot, d_max);
+    }
+    let adj = Array3::from_shape_vec((scms.len(), d_max, d_max), adj).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let nodes = Array1::from_iter(scms.iter().map(|cell| cell.scm.d() as i64));
+    Ok((adj.into_pyarray(py), nodes.into_pyarray(py)))
+}
+
+/// ValueError unless every SCM has at most `d_max` nodes.
+fn check_widths(scms: &[PyRef<'_, PyScm>], d_max: usize) -> PyResult<()> {
+    match scms.iter().position(|cell| cell.scm.d() > d_max) {
+        Some(k) => Err(PyValueError::new_err(format!("d_max = {d_max} is not allowed: scms[{k}] has {} nodes", scms[k].scm.d()))),
+        None => Ok(()),
+    }
+}
+
+/// Exact moments of linear SCMs, in parallel: `(effect, mean, std)`, each float64
+/// `(K, d_max)` padded with 0, 0 and 1, where `effect[k, i]` is the total effect of node
+/// i on `targets[k]` (so E[target | do(X_i = v)] = mean[target] + effect[i] (v - mean[i]))
+/// and mean, std are the observational moments. Computed by propagation along the
+/// topological order (`linear.rs`), not by a matrix inverse.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn linear_moments<'py>(
+    py: Python<'py>,
+    scms: Vec<PyRef<'py, PyScm>>,
+    targets: PyReadonlyArray1<'py, i64>,
+    d_max: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    check_widths(&scms, d_max)?;
+    let targets = targets.as_array();
+    if targets.len() != scms.len() {
+        return Err(PyValueError::new_err(format!(
+            "targets length = {} is not allowed: must equal len(scms) = {}",
+            targets.len(),
+            scms.len()
+        )));
+    }
+    let mut jobs = Vec::with_capacity(scms.len());
+    for (k, (cell, &t)) in scms.iter().zip(targets).enumerate() {
+        let d = cell.scm.d();
+        if t < 0 || t as usize >= d {
+            return Err(PyValueError::new_err(format!("targets[{k}] = {t} is not allowed: must be a node index in [0, {}]", d - 1)));
+        }
+        jobs.push((&cell.scm, t as usize));
+    }
+    let results = py.detach(|| {
+        guarded(|| parallel::install(None, || Ok(jobs.par_iter().map(|(scm, t)| scm.linear_moments(*t)).collect::<Vec<_>>())))
+    })?;
+    let count = results.len();
+    let (mut effect, mut mean, mut std) = (vec![0f64; count * d_max], vec![0f64; count * d_max], vec![1f64; count * d_max]);
+    for (k, result) in results.into_iter().enumerate() {
+        let moments = result.map_err(|e| PyValueError::new_err(format!("scms[{k}] has no exact linear moments: {e}")))?;
+        let (slot, d) = (k * d_max, moments.mean.len());
+        effect[slot..slot + d].copy_from_slice(&moments.effect);
+        mean[slot..slot + d].copy_from_slice(&moments.mean);
+        std[slot..slot + d].copy_from_slice(&moments.std);
+    }
+    let err = |e: numpy::ndarray::ShapeError| PyRuntimeError::new_err(e.to_string());
+    let shaped = |v: Vec<f64>| Array2::from_shape_vec((count, d_max), v).map_err(err);
+    Ok((shaped(effect)?.into_pyarray(py), shaped(mean)?.into_pyarray(py), shaped(std)?.into_pyarray(py)))
+}
+
+/// `task_seed(base_seeds[k], index[k])` for every k, as a uint64 array (`index` is one
+/// integer for all, or one per base seed): the seeds of many episodes in one call.
+#[pyfunction]
+fn task_seeds<'py>(py: Python<'py>, base_seeds: &Bound<'py, PyAny>, index: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let bases = seeds_arg("base_seeds", base_seeds)?;
+    let indices = if index.try_iter().is_ok() {
+        paired_seeds_arg("index", index, "base_seeds", bases.len())?
+    } else {
+        vec![int_arg("index", index, 0, u64::MAX)?; bases.len()]
+    };
+    let out: Vec<u64> = bases.into_iter().zip(indices).map(|(s, i)| seed::task_seed(s, i)).collect();
     Ok(out.into_pyarray(py))
 }
 
@@ -489,6 +628,10 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
     m.add_function(wrap_pyfunction!(sample_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(sample_interventions, m)?)?;
+    m.add_function(wrap_pyfunction!(sample_scms, m)?)?;
+    m.add_function(wrap_pyfunction!(stack_graphs, m)?)?;
+    m.add_function(wrap_pyfunction!(linear_moments, m)?)?;
+    m.add_function(wrap_pyfunction!(task_seeds, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;

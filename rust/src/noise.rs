@@ -84,6 +84,17 @@ impl NoiseKind {
 }
 
 impl Noise {
+    /// The law's variance (see [`NoiseSpec`] for what the scale means per law); None for
+    /// Cauchy noise, which has none.
+    pub fn variance(&self) -> Option<f64> {
+        let s2 = f64::from(self.scale) * f64::from(self.scale);
+        match self.kind {
+            NoiseKind::Gaussian | NoiseKind::Uniform => Some(s2),
+            NoiseKind::Laplace => Some(2.0 * s2),
+            NoiseKind::Cauchy => None,
+        }
+    }
+
     /// Fill `out` with independent draws of this law.
     #[inline(always)]
     pub fn fill(&self, lanes: &mut LaneRng, out: &mut [f32]) {
