@@ -209,9 +209,8 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
     # The engine sets values in float32: with float32 ends, every decoded value stays inside.
     low, high = low.astype(np.float32).astype(np.float64), high.astype(np.float32).astype(np.float64)
     values = grid(low, high, points)
-    expected = np.full(values.shape, np.inf)
-    if is_linear.any():
-        expected = np.where(is_linear[:, None, None], linear_expected(effect, mean, target, values), expected)
+    expected = linear_expected(effect, mean, target, values)  # then +inf where it does not apply
+    expected[~is_linear] = np.inf
     stderr = np.zeros(values.shape)
     if cfg.optimum_samples:
         for k in np.flatnonzero(~is_linear).tolist():

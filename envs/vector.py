@@ -131,34 +131,40 @@ class CausalBOVectorEnv(VectorEnv):
         """Begin the next episode of the sub-environments ``envs``, as CausalBOEnv.reset
         does for one."""
         cfg = self.config
-        seeds = task_seeds(self._bases[envs], self._next[envs])
-        self._next[envs] += 1
-        eps = start_episodes(cfg, self._levels[envs].tolist(), seeds)
-        if len(envs) == self.num_envs:
+        at = self._rows(envs)
+        seeds = task_seeds(self._bases[at], self._next[at])
+        self._next[at] += 1
+        eps = start_episodes(cfg, self._levels[at].tolist(), seeds)
+        if isinstance(at, slice):
             self._scms = eps.scms
         else:
             for k, i in enumerate(envs.tolist()):
                 self._scms[i] = eps.scms[k]
-        d = eps.n_nodes
         n_obs = cfg.n_obs
-        self._values[envs] = 0.0
-        self._values[envs, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
-        self._intervened[envs] = 0
-        self._row_mask[envs] = 0
-        self._row_mask[envs, :n_obs] = 1
-        self._node_mask[envs] = np.arange(cfg.max_nodes) < d[:, None]
-        self._target_hot[envs] = 0
+        self._values[at] = 0.0
+        self._values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
+        self._intervened[at] = 0
+        self._row_mask[at] = 0
+        self._row_mask[at, :n_obs] = 1
+        self._node_mask[at] = np.arange(cfg.max_nodes) < eps.n_nodes[:, None]
+        self._target_hot[at] = 0
         self._target_hot[envs, eps.target] = 1
-        self._target[envs] = eps.target
-        self._valid[envs], self._parents[envs] = eps.valid, eps.parents
-        self._low[envs], self._high[envs] = eps.low, eps.high
-        self._mean[envs], self._std[envs] = eps.mean, eps.std
-        self._curves[envs], self._has_curves[envs] = eps.expected, eps.has_curves
-        self._optimum[envs] = eps.optimum
-        self._steps[envs] = 0
-        self._best[envs] = math.inf
-        self._simple[envs] = np.where(eps.has_curves, math.inf, math.nan)
-        self._cumulative[envs] = np.where(eps.has_curves, 0.0, math.nan)
+        self._target[at] = eps.target
+        self._valid[at], self._parents[at] = eps.valid, eps.parents
+        self._low[at], self._high[at] = eps.low, eps.high
+        self._mean[at], self._std[at] = eps.mean, eps.std
+        self._curves[at], self._has_curves[at] = eps.expected, eps.has_curves
+        self._optimum[at] = eps.optimum
+        self._steps[at] = 0
+        self._best[at] = math.inf
+        self._simple[at] = np.where(eps.has_curves, math.inf, math.nan)
+        self._cumulative[at] = np.where(eps.has_curves, 0.0, math.nan)
+
+    def _rows(self, envs: np.ndarray) -> slice | np.ndarray:
+        """``envs`` as an index of the per-environment arrays: a slice when it is every
+        sub-environment (the usual case), so that reads are views and writes are block
+        copies instead of gathers and scatters."""
+        return slice(None) if len(envs) == self.num_envs else envs
 
     # ------------------------------------------------------------------ step
 
@@ -177,7 +183,7 @@ class CausalBOVectorEnv(VectorEnv):
         step_info = {key: np.zeros(self.num_envs, dtype) for key, dtype in zip(
             _STEP_KEYS, (np.int64, float, float, float, bool, float, float, float, float))}
         if len(idx):
-            self._step(idx, a[idx], rewards, step_info)
+            self._step(idx, a[self._rows(idx)], rewards, step_info)
         truncated = self._steps >= cfg.horizon
         truncated[resetting] = False
         self._autoreset = truncated.copy()
@@ -193,31 +199,32 @@ class CausalBOVectorEnv(VectorEnv):
         step, line for line, over arrays."""
         cfg = self.config
         m = cfg.samples_per_step
-        nodes, values32 = decode_actions(a, self._valid[idx], self._low[idx], self._high[idx])
-        scms = self._scms if len(idx) == self.num_envs else [self._scms[i] for i in idx]
+        at = self._rows(idx)
+        nodes, values32 = decode_actions(a, self._valid[at], self._low[at], self._high[at])
+        scms = self._scms if isinstance(at, slice) else [self._scms[i] for i in idx]
         data = sample_interventions(scms, nodes, values32, m, cfg.max_nodes)
         values = values32.astype(np.float64)
-        target = self._target[idx]
+        target = self._target[at]
         y = data[np.arange(len(idx)), 0, target].astype(np.float64)
         for r in range(1, m):
             y += data[np.arange(len(idx)), r, target]
         y /= m
-        rows = cfg.n_obs + self._steps[idx, None] * m + np.arange(m)  # (K, m)
-        self._values[idx[:, None], rows] = standardise(data, self._mean[idx, None], self._std[idx, None])
+        rows = cfg.n_obs + self._steps[at, None] * m + np.arange(m)  # (K, m)
+        self._values[idx[:, None], rows] = standardise(data, self._mean[at, None], self._std[at, None])
         self._intervened[idx[:, None], rows, nodes[:, None]] = 1
         self._row_mask[idx[:, None], rows] = 1
-        self._steps[idx] += 1
+        self._steps[at] += 1
 
         mean_y = self._mean[idx, target]
         std_y = self._std[idx, target]
         r_target = target_reward(y, mean_y, std_y)
         is_parent = self._parents[idx, nodes]
         # The last term is the single environment's info gain, always 0 without a surrogate.
-        rewards[idx] = cfg.w_target * r_target + cfg.w_parent * is_parent.astype(np.float64) + cfg.w_info * 0.0
-        self._best[idx] = np.minimum(self._best[idx], y)
+        rewards[at] = cfg.w_target * r_target + cfg.w_parent * is_parent.astype(np.float64) + cfg.w_info * 0.0
+        self._best[at] = np.minimum(self._best[at], y)
 
         expected = np.full(len(idx), math.nan)
-        curved = self._has_curves[idx]
+        curved = self._has_curves[at]
         if curved.any():
             j, k_env = np.flatnonzero(curved), idx[curved]
             node, value = nodes[curved], values[curved]
@@ -232,10 +239,10 @@ class CausalBOVectorEnv(VectorEnv):
             self._simple[k_env] = np.minimum(self._simple[k_env], regret)
             self._cumulative[k_env] += regret
         for key, column in (("node", nodes), ("value", values), ("target_value", y),
-                            ("best_target_value", self._best[idx]), ("is_parent", is_parent),
-                            ("expected_target", expected), ("simple_regret", self._simple[idx]),
-                            ("cumulative_regret", self._cumulative[idx])):
-            info[key][idx] = column
+                            ("best_target_value", self._best[at]), ("is_parent", is_parent),
+                            ("expected_target", expected), ("simple_regret", self._simple[at]),
+                            ("cumulative_regret", self._cumulative[at])):
+            info[key][at] = column
 
     # ------------------------------------------------------------------ helpers
 
