@@ -227,8 +227,10 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(x - mean) / std in float64, clipped to +-VALUE_CLIP, as float32."""
-    z = (x - mean) / std
+    """(x - mean) / std in float64, clipped to +-VALUE_CLIP, as float32 (in place in one
+    float64 array: the vector environment standardises every step)."""
+    z = np.subtract(x, mean, dtype=np.float64)
+    z /= std
     np.maximum(z, -VALUE_CLIP, out=z)
     np.minimum(z, VALUE_CLIP, out=z)
     return z.astype(np.float32)

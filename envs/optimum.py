@@ -82,8 +82,11 @@ def ancestors(scm: Any, node: int) -> np.ndarray:
 
 
 def grid(low: np.ndarray, high: np.ndarray, points: int) -> np.ndarray:
-    """(..., D, points) values evenly spaced from ``low`` to ``high`` (both (..., D))."""
-    return low[..., None] + (high - low)[..., None] * (np.arange(points) / (points - 1))
+    """(..., D, points) values evenly spaced from ``low`` to ``high`` (both (..., D)),
+    low + (high - low) * g / (points - 1), computed in place in one new array."""
+    out = np.multiply((high - low)[..., None], np.arange(points) / (points - 1))
+    out += low[..., None]
+    return out
 
 
 def linear_moments(scms: Sequence[Any], target: np.ndarray, width: int

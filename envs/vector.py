@@ -141,8 +141,8 @@ class CausalBOVectorEnv(VectorEnv):
             for k, i in enumerate(envs.tolist()):
                 self._scms[i] = eps.scms[k]
         n_obs = cfg.n_obs
-        self._values[at] = 0.0
         self._values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
+        self._values[at, n_obs:] = 0.0
         self._intervened[at] = 0
         self._row_mask[at] = 0
         self._row_mask[at, :n_obs] = 1
