@@ -25,13 +25,14 @@ def scms(count: int) -> list:
     return out
 
 
-def test_batched_interventions_equal_separate_samples() -> None:
-    batch = scms(12)
+@pytest.mark.parametrize("count", [12, 40], ids=["inline", "thread-pool"])
+def test_batched_interventions_equal_separate_samples(count: int) -> None:
+    batch = scms(count)
     single = copy.deepcopy(batch)
     rng = np.random.default_rng(0)
     for _ in range(3):  # streams advance identically over several steps
         nodes = np.array([rng.integers(-1, s.d) for s in batch], dtype=np.int64)
-        values = rng.normal(size=12).astype(np.float32)
+        values = rng.normal(size=count).astype(np.float32)
         out = _core.sample_interventions(batch, nodes, values, 2, 9)
         for k, scm in enumerate(single):
             do = None if nodes[k] < 0 else {int(nodes[k]): float(values[k])}
@@ -56,14 +57,15 @@ LINEAR = Family(nodes=(4, 12), graph=SmallWorld(k=2, rewire_prob=0.3), mechanism
                                UniformNoise(Uniform(0.5, 1.0))], [1, 1, 1]))
 
 
-def test_batched_scms_equal_separate_draws() -> None:
-    seeds = [0, 7, 2**64 - 1, 123456789]
+@pytest.mark.parametrize("seeds", [[0, 7, 2**64 - 1, 123456789], list(range(100, 140))], ids=["inline", "thread-pool"])
+def test_batched_scms_equal_separate_draws(seeds: list[int]) -> None:
     text = family_json(LINEAR)
     for batch in (sample_scms(LINEAR, seeds), sample_scms(text, np.array(seeds, np.uint64))):
         for seed, scm in zip(seeds, batch):
             assert pickle.dumps(scm) == pickle.dumps(Scm.from_family(text, seed))  # structure, parameters, stream
-    reseeded = sample_scms(LINEAR, seeds, noise_seeds=[5, 6, 7, 8])
-    for noise, seed, scm in zip([5, 6, 7, 8], seeds, reseeded):
+    noise_seeds = [5 + k for k in range(len(seeds))]
+    reseeded = sample_scms(LINEAR, seeds, noise_seeds=noise_seeds)
+    for noise, seed, scm in zip(noise_seeds, seeds, reseeded):
         alone = Scm.from_family(text, seed)
         alone.seed_noise(noise)
         assert pickle.dumps(scm) == pickle.dumps(alone)

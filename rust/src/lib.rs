@@ -26,7 +26,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use scm::{Interventions, Scm};
 use seed::Rng;
-use rayon::prelude::*;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
@@ -188,18 +187,17 @@ fn sample_interventions<'py>(
         jobs.push((&*scm, rng, (node >= 0).then_some((node as usize, value))));
     }
     let mut out = vec![0f32; count * n * d_max];
+    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut(n * d_max)).collect();
     py.detach(|| {
         guarded(|| {
-            parallel::install(None, || {
-                jobs.par_iter_mut().zip(out.par_chunks_mut(n * d_max)).for_each(|((scm, rng, pair), slot)| {
-                    let pairs = pair.as_slice();
-                    let ivs = if pairs.is_empty() { Interventions::None } else { Interventions::AllRows(pairs) };
-                    scm.sample_into(n, ivs, rng, slot, d_max);
-                });
-                Ok(())
+            parallel::for_each(&mut work, |((scm, rng, pair), slot)| {
+                let pairs = pair.as_slice();
+                let ivs = if pairs.is_empty() { Interventions::None } else { Interventions::AllRows(pairs) };
+                scm.sample_into(n, ivs, rng, slot, d_max);
             })
         })
     })?;
+    drop(work); // ends its borrow of `out`
     let out = Array3::from_shape_vec((count, n, d_max), out).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     Ok(out.into_pyarray(py))
 }
@@ -243,9 +241,7 @@ fn sample_scms(
         None => seeds.clone(),
     };
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
-    let scms = py.detach(|| {
-        guarded(|| parallel::install(None, || Ok(seeds.par_iter().map(|&s| spec.sample_scm(s)).collect::<Vec<Scm>>())))
-    })?;
+    let scms = py.detach(|| guarded(|| parallel::map(&seeds, |&s| spec.sample_scm(s))))?;
     Ok(scms.into_iter().zip(noise_seeds).map(|(scm, s)| PyScm { scm, rng: Rng::new(noise_stream_seed(s)) }).collect())
 }
 
@@ -308,9 +304,7 @@ fn linear_moments<'py>(
         }
         jobs.push((&cell.scm, t as usize));
     }
-    let results = py.detach(|| {
-        guarded(|| parallel::install(None, || Ok(jobs.par_iter().map(|(scm, t)| scm.linear_moments(*t)).collect::<Vec<_>>())))
-    })?;
+    let results = py.detach(|| guarded(|| parallel::map(&jobs, |(scm, t)| scm.linear_moments(*t))))?;
     let count = results.len();
     let (mut effect, mut mean, mut std) = (vec![0f64; count * d_max], vec![0f64; count * d_max], vec![1f64; count * d_max]);
     for (k, result) in results.into_iter().enumerate() {

@@ -7,12 +7,18 @@
 //! inherited ones are leaked, since dropping a pool whose threads do not exist is unsafe).
 
 use crate::error::{int_in, Result};
+use rayon::prelude::*;
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Most threads a caller may ask for.
 pub const MAX_THREADS: usize = 1024;
+
+/// Batches of fewer items run on the calling thread: handing work to a pool and waking
+/// it costs some 10-20 us, more than a few SCMs take (a single environment starts one
+/// episode at a time, a vector environment a thousand).
+pub const MIN_PARALLEL_ITEMS: usize = 32;
 
 #[derive(Default)]
 struct Pools {
@@ -48,4 +54,26 @@ pub fn install<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + 
         None => default_threads(),
     };
     pool(t).install(f)
+}
+
+/// `f` on every item: on the default pool for batches of at least [`MIN_PARALLEL_ITEMS`],
+/// on the calling thread otherwise. Each call sees only its own item, so the results do
+/// not depend on which.
+pub fn for_each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync + Send) -> Result<()> {
+    if items.len() < MIN_PARALLEL_ITEMS {
+        items.iter_mut().for_each(f);
+        return Ok(());
+    }
+    install(None, || {
+        items.par_iter_mut().for_each(f);
+        Ok(())
+    })
+}
+
+/// `items.map(f)` in order, split between threads as [`for_each`] does.
+pub fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync + Send) -> Result<Vec<U>> {
+    if items.len() < MIN_PARALLEL_ITEMS {
+        return Ok(items.iter().map(f).collect());
+    }
+    install(None, || Ok(items.par_iter().map(f).collect()))
 }
