@@ -361,7 +361,17 @@ class RandomGraph:
         return samples
 
 
-LEARNERS: dict[str, Callable[..., StructureLearner]] = {"pc": PC, "ges": GES, "random": RandomGraph}
+def _pretrained_avici(**kwargs: Any) -> StructureLearner:
+    """The shipped AVICI checkpoint (or ``path=...``). Imported on use: the model module
+    imports this one, and torch should load only when a learned model is asked for."""
+    from causal_meta.pretrained import load_learner
+
+    return load_learner(**kwargs)
+
+
+LEARNERS: dict[str, Callable[..., StructureLearner]] = {
+    "pc": PC, "ges": GES, "random": RandomGraph, "avici": _pretrained_avici,
+}
 
 
 def get_learner(name: str, **kwargs: Any) -> StructureLearner:

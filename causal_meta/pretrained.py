@@ -10,10 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from causal_meta.models.avici import AviciLearner
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train.config import ModelConfig
 from causal_meta.train.loop import build_model
+
+__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner"]
 
 # The CPU checkpoint shipped with the package (see its MODEL_CARD.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cpu_small.pt"
@@ -27,3 +31,37 @@ def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100) ->
     model.load_state_dict(saved["state"]["model"])
     model.eval()
     return AviciLearner(model, n_samples=n_samples)
+
+
+class AviciParentSurrogate:
+    """A CausalBO surrogate (``envs.CausalBOEnv(surrogate=...)``): the observation in, the
+    probability that each variable is a parent of the target out, ``(max_nodes,)`` with 0
+    for padding and for the target itself.
+
+    The observed rows (``row_mask``) of the real variables (``node_mask``, which the
+    environment fills as a prefix) go to AVICI with their intervention flags, as one
+    task; AVICI standardises them itself, so the environment's own scaling does not
+    matter. ``P(i -> target)`` is column ``target`` of the edge matrix.
+    """
+
+    def __init__(self, learner: AviciLearner | None = None) -> None:
+        self.learner = learner if learner is not None else load_learner(n_samples=0)
+
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        rows = np.asarray(observation["row_mask"]).astype(bool)
+        nodes = np.asarray(observation["node_mask"]).astype(bool)
+        target = np.asarray(observation["target"])
+        d = int(nodes.sum())
+        if d == 0 or not nodes[:d].all():
+            raise ValueError(f"observation['node_mask'] = {nodes.astype(int)} is not allowed: must mark a "
+                             "non-empty prefix of the variables")
+        if target.shape != nodes.shape or target.sum() != 1 or not target[:d].any():
+            raise ValueError(f"observation['target'] = {target} is not allowed: must be one-hot on a real variable")
+        if not rows.any():
+            raise ValueError("observation['row_mask'] marks no rows: the surrogate needs at least one sample")
+        data = np.asarray(observation["samples"])[rows, :d]
+        mask = np.asarray(observation["intervened"])[rows, :d]
+        probs = self.learner.edge_probs(data, mask)[:, int(np.argmax(target))]
+        out = np.zeros(nodes.shape, np.float64)
+        out[:d] = probs.double().cpu().numpy()
+        return out

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
+import pytest
 
+import envs  # noqa: F401  # registers CausalBO-v0
+from causal_meta.baselines import get_learner
 from causal_meta.families import load_family
 from causal_meta.metrics import edge_auroc
-from causal_meta.pretrained import DEFAULT_CHECKPOINT, load_learner
+from causal_meta.pretrained import DEFAULT_CHECKPOINT, AviciParentSurrogate, load_learner
 from causal_meta.scm import sample_tasks
 
 
@@ -26,3 +30,44 @@ def test_shipped_checkpoint_ranks_edges_above_chance() -> None:
     tasks = sample_tasks(load_family("cpu_small/er2_linear_d10"), 11, 0, 40, 200)
     scores = [edge_auroc(tasks.adjacency[t], learner.fit(tasks.data[t], tasks.mask[t]).probs) for t in range(40)]
     assert np.mean(scores) > 0.6
+
+
+def test_avici_is_a_registered_learner() -> None:
+    learner = get_learner("avici", n_samples=3)
+    tasks = sample_tasks(load_family("cpu_small/er2_linear_d10"), 3, 0, 1, 50)
+    posterior = learner.fit(tasks.data[0], tasks.mask[0], seed=1)
+    assert posterior.samples.shape == (3, 10, 10)
+    # edge_probs gives the same probabilities as fit, without drawing graphs.
+    direct = learner.edge_probs(tasks.data[0], tasks.mask[0]).double().numpy()
+    np.testing.assert_array_equal(direct, posterior.probs)
+
+
+def test_parent_surrogate_reads_the_target_column_of_the_observed_rows() -> None:
+    learner = load_learner(n_samples=0)
+    surrogate = AviciParentSurrogate(learner)
+    env = gymnasium.make("CausalBO-v0", level=5, surrogate=surrogate, w_info=0.5)
+    obs, _ = env.reset(seed=4)
+    for action in np.random.default_rng(0).uniform(-1, 1, (3, env.action_space.shape[0])).astype(np.float32):
+        obs, _, _, _, info = env.step(action)
+        assert np.isfinite(info["info_gain"])
+    probs = env.unwrapped.parent_probabilities
+    rows, d = obs["row_mask"].astype(bool), int(obs["node_mask"].sum())
+    target = int(np.argmax(obs["target"]))
+    # Independent path: the learner on the raw observed rows (fit standardises them).
+    expected = learner.fit(obs["samples"][rows, :d], obs["intervened"][rows, :d]).probs[:, target]
+    np.testing.assert_allclose(probs[:d], expected, rtol=1e-6, atol=1e-7)
+    assert probs[target] == 0.0 and np.all(probs[d:] == 0.0)
+    assert rows.sum() == 10 + 3  # n_obs rows, then one row per intervention
+
+
+def test_parent_surrogate_rejects_bad_observations() -> None:
+    surrogate = AviciParentSurrogate(load_learner(n_samples=0))
+    obs = {"samples": np.zeros((4, 3), np.float32), "intervened": np.zeros((4, 3), np.int8),
+           "row_mask": np.array([1, 1, 0, 0], np.int8), "node_mask": np.array([1, 1, 0], np.int8),
+           "target": np.array([0, 0, 1], np.int8)}
+    with pytest.raises(ValueError, match="target"):
+        surrogate(obs)
+    with pytest.raises(ValueError, match="node_mask"):
+        surrogate({**obs, "node_mask": np.array([0, 1, 1], np.int8)})
+    with pytest.raises(ValueError, match="row_mask"):
+        surrogate({**obs, "row_mask": np.zeros(4, np.int8), "target": np.array([0, 1, 0], np.int8)})

@@ -425,8 +425,10 @@ class AviciLearner:
         self.model = model
         self.n_samples = int(n_samples)
 
-    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
-        """Posterior of the task ``data`` (n, d) with intervention ``mask`` (n, d)."""
+    def edge_probs(self, data: np.ndarray, mask: np.ndarray) -> torch.Tensor:
+        """``P(i -> j)`` float32 (d, d) of the task ``data`` (n, d) with intervention
+        ``mask`` (n, d), on the model's device. Cheaper than :meth:`fit` when no graph
+        samples are needed (a surrogate queried every environment step)."""
         x, m = np.asarray(data), np.asarray(mask)
         if x.ndim != 2 or x.shape[1] == 0 or m.shape != x.shape:
             raise ValueError(f"data must be (n, d) with d >= 1 and mask of the same shape; "
@@ -440,9 +442,13 @@ class AviciLearner:
         self.model.eval()
         try:
             with torch.no_grad():
-                probs = self.model.edge_probs(values, intervened)
+                return self.model.edge_probs(values, intervened)[0]
         finally:
             self.model.train(was_training)
-        generator = torch.Generator(device=device).manual_seed(int(seed))
-        samples = sample_graphs(probs, self.n_samples, generator)[0]
-        return EdgePosterior(probs[0].double().cpu().numpy(), samples.cpu().numpy())
+
+    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
+        """Posterior of the task ``data`` (n, d) with intervention ``mask`` (n, d)."""
+        probs = self.edge_probs(data, mask)
+        generator = torch.Generator(device=probs.device).manual_seed(int(seed))
+        samples = sample_graphs(probs, self.n_samples, generator)
+        return EdgePosterior(probs.double().cpu().numpy(), samples.cpu().numpy())

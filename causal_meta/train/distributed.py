@@ -63,7 +63,7 @@ def teardown(ctx: Dist) -> None:
 
 
 def mean_across_ranks(value: torch.Tensor, ctx: Dist) -> torch.Tensor:
-    """The mean of a scalar tensor over all ranks (itself without DDP)."""
+    """The elementwise mean of a tensor over all ranks (itself without DDP)."""
     if not ctx.enabled:
         return value
     out = value.detach().clone()

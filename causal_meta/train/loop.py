@@ -119,6 +119,8 @@ class Trainer:
         fp16 = cfg.trainer.amp and cfg.trainer.amp_dtype is AmpDtype.fp16
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=fp16)
         self.state = TrainState()
+        self._pending_penalty = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
+        self._pending_count = 0
         self.checkpoints = ckpt.CheckpointManager(self.run_dir / "checkpoints", keep_last_k=cfg.trainer.keep_last)
         self.train_family = load_family(cfg.data.family)
         self.val_sets = {name: self._fixed_tasks(load_family(name), name, "val", cfg.trainer.val_tasks)
@@ -141,6 +143,7 @@ class Trainer:
                               self.train_family, d.seed, DISJOINT_FROM_TRAIN_TASKS, normalize=d.normalize)
 
     def state_dict(self) -> dict[str, Any]:
+        self._fold_penalty()
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
                 "train_state": self.state.to_dict(), "stream": {"next_step": self.state.step},
@@ -190,8 +193,7 @@ class Trainer:
                           normalize=d.normalize, engine_threads=d.engine_threads)
         loader = iter(make_loader(spec, start_step=self.state.step, rank=ctx.rank, world_size=ctx.world_size,
                                   workers=d.workers, pin_memory=d.pin_memory))
-        window = {"loss": 0.0, "bce": 0.0, "penalty": 0.0, "grad_norm": 0.0, "data_s": 0.0, "compute_s": 0.0,
-                  "steps": 0}
+        window = self._new_window()
         window_start = time.perf_counter()
         try:
             while self.state.step < cfg.trainer.steps and not self.stop_requested:
@@ -202,7 +204,7 @@ class Trainer:
                 step = self.state.step
                 if step % cfg.trainer.log_every == 0 or step == cfg.trainer.steps:
                     self._log_window(log, window, time.perf_counter() - window_start)
-                    window = dict.fromkeys(window, 0.0) | {"steps": 0}
+                    window = self._new_window()
                     window_start = time.perf_counter()
                 if step % cfg.trainer.val_every == 0 or step == cfg.trainer.steps:
                     self._validate(log)
@@ -217,7 +219,13 @@ class Trainer:
             log.close()
         return self.state
 
-    def _step(self, batch: dict[str, torch.Tensor], window: dict[str, float]) -> None:
+    def _new_window(self) -> dict[str, Any]:
+        """Sums over the steps since the last log: times (s), and on the device the
+        loss, BCE, penalty and gradient norm (``terms``)."""
+        return {"terms": torch.zeros(4, dtype=torch.float64, device=self.ctx.device), "data_s": 0.0,
+                "compute_s": 0.0, "steps": 0}
+
+    def _step(self, batch: dict[str, torch.Tensor], window: dict[str, Any]) -> None:
         cfg = self.cfg
         self.net.train()
         start = time.perf_counter()
@@ -237,13 +245,15 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.state.step += 1
-        loss, bce, penalty = float(loss.detach()), float(bce.detach()), float(penalty.detach())
-        self._update_dual(penalty)
-        window["loss"] += loss
-        window["bce"] += bce
-        window["penalty"] += penalty
-        window["grad_norm"] += float(grad_norm)
+        # Kept on the device: a float() here would wait for the step to finish on a GPU
+        # every step; the window is read once per log_every steps, the penalty once per
+        # dual update or checkpoint.
+        terms = torch.stack([loss.detach(), bce.detach(), penalty.detach(), grad_norm.detach().float()])
+        window["terms"] = window["terms"] + terms.double()
         window["steps"] += 1
+        self._pending_penalty = self._pending_penalty + terms[2].double()
+        self._pending_count += 1
+        self._update_dual()
 
     def _skip_nonfinite(self) -> None:
         """Skip the step (no update, no step count) and abort after too many in a row."""
@@ -257,21 +267,28 @@ class Trainer:
         # A skipped batch still consumes its step of the stream, so resume stays exact.
         self.state.step += 1
 
-    def _update_dual(self, penalty: float) -> None:
+    def _fold_penalty(self) -> None:
+        """Move the penalties accumulated on the device into the saved running sum (at a
+        dual update and before every checkpoint, so a resumed run folds at the same steps)."""
+        if self._pending_count:
+            self.state.penalty_sum += float(self._pending_penalty)
+            self.state.penalty_count += self._pending_count
+            self._pending_penalty, self._pending_count = torch.zeros_like(self._pending_penalty), 0
+
+    def _update_dual(self) -> None:
         """AVICI's dual ascent on the acyclicity constraint, from the running mean penalty."""
-        self.state.penalty_sum += penalty
-        self.state.penalty_count += 1
         interval = self.cfg.trainer.regulariser_update_interval
         if interval > 0 and self.state.step % interval == 0:
+            self._fold_penalty()
             local = torch.tensor(self.state.penalty_sum / max(1, self.state.penalty_count))
             mean = float(distributed.mean_across_ranks(local, self.ctx))  # ranks keep one dual weight
             self.state.dual = update_dual(self.state.dual, mean, self.cfg.trainer.dual_lr)
             self.state.penalty_sum, self.state.penalty_count = 0.0, 0
 
-    def _log_window(self, log: RunLogger, window: dict[str, float], seconds: float) -> None:
+    def _log_window(self, log: RunLogger, window: dict[str, Any], seconds: float) -> None:
         steps = max(1, int(window["steps"]))
-        mean = {k: torch.tensor(window[k] / steps) for k in ("loss", "bce", "penalty", "grad_norm")}
-        mean = {k: float(distributed.mean_across_ranks(v, self.ctx)) for k, v in mean.items()}
+        terms = distributed.mean_across_ranks((window["terms"] / steps).float(), self.ctx).tolist()
+        mean = dict(zip(("loss", "bce", "penalty", "grad_norm"), terms))
         tasks = steps * self.cfg.data.batch_size * self.ctx.world_size
         log.scalars({
             "losses/loss": mean["loss"], "losses/bce": mean["bce"], "losses/cyclicity": mean["penalty"],
