@@ -80,6 +80,11 @@ class Scm:
     def noise_scales(self) -> list[float]: ...
     def linear_parameters(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """(W, b) with x = W^T x + b + noise; ValueError unless every mechanism is linear."""
+    def column_under_interventions(
+        self, nodes: npt.NDArray[np.int64], values: npt.NDArray[np.float32], n: int, seed: int, column: int
+    ) -> npt.NDArray[np.float32]:
+        """(M, n): row m equals sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]
+        (no do where nodes[m] < 0); common random numbers, in parallel over m."""
     def seed_noise(self, seed: int) -> None:
         """Reset the SCM's own noise stream, used by `sample` when no seed is given."""
     def sample(

@@ -13,8 +13,9 @@ SCM at a time, so that a batch of one gives the same bits.
 
 Other SCMs: moments come from ``REFERENCE_SAMPLES`` observational rows, and
 E[Y | do(X_i = v)] is the mean of ``samples`` engine rows at each grid value of v.
-Every (node, value) pair is sampled from the same seed, so all estimates share their
-noise (common random numbers): their differences, and hence the location of the
+Every (node, value) pair is sampled from the same seed, in one engine call for all of
+them (``Scm.column_under_interventions``), so all estimates share their noise (common
+random numbers): their differences, and hence the location of the
 optimum, have far less variance than independent estimates would. Nodes that are not
 ancestors of the target cannot move it; they get the unintervened estimate under the
 same noise.
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from causal_meta._core import Scm
 from causal_meta._core import linear_moments as engine_linear_moments
 
 __all__ = ["REFERENCE_SAMPLES", "ResponseCurves", "ancestors", "grid", "linear_expected", "linear_moments",
@@ -125,17 +127,30 @@ def mc_curves(scm: Any, target: int, values: np.ndarray, valid: np.ndarray, samp
     nodes, ``samples`` >= 2 rows per (node, value), common random numbers ``seed``."""
     expected = np.full(values.shape, np.inf)
     stderr = np.zeros(values.shape)
-
-    def estimate(do: dict[int, float] | None) -> tuple[float, float]:
-        y = scm.sample(samples, do=do, seed=seed)[0][:, target].astype(np.float64)
-        return float(y.mean()), float(y.std(ddof=1) / np.sqrt(samples))
-
     upstream = np.zeros(len(valid), bool)
     upstream[: scm.d] = ancestors(scm, target)
-    for i in np.flatnonzero(valid & upstream):
-        for g, v in enumerate(values[i].tolist()):
-            expected[i, g], stderr[i, g] = estimate({int(i): v})
+    moving = np.flatnonzero(valid & upstream)
     inert = valid & ~upstream
+    # One (node, value) pair per grid point of the moving nodes, then the unintervened
+    # pair (node -1) that stands for every inert node.
+    nodes = np.append(np.repeat(moving, values.shape[1]), -1)
+    y = _target_rows(scm, target, nodes, np.append(values[moving].ravel(), 0.0), samples, seed)
+    means = y.mean(axis=1)
+    errors = y.std(axis=1, ddof=1) / np.sqrt(samples)
+    shape = (len(moving), values.shape[1])
+    expected[moving], stderr[moving] = means[:-1].reshape(shape), errors[:-1].reshape(shape)
     if inert.any():
-        expected[inert], stderr[inert] = estimate(None)
+        expected[inert], stderr[inert] = means[-1], errors[-1]
     return expected, stderr
+
+
+def _target_rows(scm: Any, target: int, nodes: np.ndarray, values: np.ndarray, samples: int, seed: int
+                 ) -> np.ndarray:
+    """(M, samples) float64 target values under do(X_nodes[m] = values[m]) (none where
+    nodes[m] < 0), each drawn from the stream ``seed``: in one engine call for engine
+    SCMs, one sample call per pair for the numpy SCMs of :mod:`envs.named`."""
+    if isinstance(scm, Scm):
+        return scm.column_under_interventions(nodes, values.astype(np.float32), samples, seed, target).astype(np.float64)
+    rows = [scm.sample(samples, do=None if i < 0 else {i: v}, seed=seed)[0][:, target]
+            for i, v in zip(nodes.tolist(), values.tolist())]
+    return np.array(rows, np.float64)

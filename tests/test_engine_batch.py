@@ -131,3 +131,28 @@ def test_seeds_of_the_wrong_kind_name_the_field() -> None:
         sample_scms(LINEAR, 3.5)
     with pytest.raises(TypeError, match=r"base_seeds\[0\] must be an integer"):
         task_seeds([1.5], 0)
+
+
+@pytest.mark.parametrize("pairs", [3, 40], ids=["inline", "thread-pool"])
+def test_column_under_interventions_equals_seeded_samples(pairs: int) -> None:
+    scm = scms(1)[0]
+    rng = np.random.default_rng(1)
+    nodes = rng.integers(-1, scm.d, pairs)
+    values = rng.normal(size=pairs).astype(np.float32)
+    column = scm.d - 1
+    out = scm.column_under_interventions(nodes, values, 7, 42, column)
+    for m in range(pairs):
+        do = None if nodes[m] < 0 else {int(nodes[m]): float(values[m])}
+        np.testing.assert_array_equal(out[m], scm.sample(7, do=do, seed=42)[0][:, column])
+
+
+@pytest.mark.parametrize(("nodes", "values", "column", "message"), [
+    ([0, 1], [0.0], 0, r"lengths = \(2, 1\)"),
+    ([0, 50], [0.0, 1.0], 0, r"nodes\[1\] = 50"),
+    ([0, 1], [0.0, float("inf")], 0, r"values\[1\] = inf"),
+    ([0], [0.0], 99, r"column = 99 is not allowed"),
+])
+def test_bad_column_under_interventions_arguments_name_the_field(nodes: list, values: list, column: int,
+                                                                 message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        scms(1)[0].column_under_interventions(np.array(nodes), np.array(values, np.float32), 4, 0, column)
