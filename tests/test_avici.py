@@ -102,19 +102,25 @@ def test_diagonal_is_never_an_edge() -> None:
     assert (torch.diagonal(samples, dim1=-2, dim2=-1) == 0).all() and samples.sum() == 2 * 5 * 12
 
 
-@pytest.mark.parametrize("init_bias", [-3.0, -1.0])
-def test_initial_probabilities_sit_at_the_bias(init_bias: float) -> None:
-    """At initialisation the temperature is 1, so every logit is the bias +- 1 (cosine),
-    and over initialisations the cosine averages 0: edges start at sigmoid(bias)."""
+@pytest.mark.parametrize(("init_bias", "init_log_temperature"), [(-3.0, 0.0), (-1.0, 0.0), (-3.0, 1.5)])
+def test_initial_probabilities_sit_at_the_bias(init_bias: float, init_log_temperature: float) -> None:
+    """At initialisation every logit is the bias +- exp(t) (t the log temperature, times a
+    cosine), and over initialisations the cosine averages 0: edges start near
+    sigmoid(bias)."""
     data, intervened = random_tasks(4, 16, 6)
     off = ~torch.eye(6, dtype=torch.bool).expand(4, 6, 6)
-    means = []
+    scale = math.exp(init_log_temperature)
+    means, centres = [], []
     for seed in range(8):
-        logits = tiny_model(seed, init_bias=init_bias, key_size=32)(data, intervened)[off]
-        assert ((logits - init_bias).abs() <= 1.0 + 1e-5).all()
+        logits = tiny_model(seed, init_bias=init_bias, init_log_temperature=init_log_temperature,
+                            key_size=32)(data, intervened)[off]
+        assert ((logits - init_bias).abs() <= scale + 1e-5).all()
         means.append(torch.sigmoid(logits).mean().item())
-    prior = 1 / (1 + math.exp(-init_bias))
-    assert abs(np.mean(means) - prior) < 0.2 * prior
+        centres.append(logits.mean().item())
+    assert abs(np.mean(centres) - init_bias) < 0.1 * scale
+    if init_log_temperature == 0.0:  # a wider spread lifts the mean probability (sigmoid is convex there)
+        prior = 1 / (1 + math.exp(-init_bias))
+        assert abs(np.mean(means) - prior) < 0.2 * prior
 
 
 # ---------------------------------------------------------------------------------------

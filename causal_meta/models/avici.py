@@ -19,9 +19,12 @@ published, and what is ours:
 * **Pooling.** A final LayerNorm, then the max over samples gives one ``d_model`` vector
   per variable and makes the output invariant to sample order.
 * **Edge logits.** Two heads (LayerNorm + linear to ``key_size``) give u_i and v_j;
-  ``logit[i, j] = exp(t) * cos(u_i, v_j) + b`` with learned scalars t (init 0) and b
-  (init ``init_bias`` = -3, so that every edge starts near the sparse prior
-  sigmoid(-3) ~ 0.05). The diagonal (no self-loops) and the rows and columns of padded
+  ``logit[i, j] = exp(t) * cos(u_i, v_j) + b`` with learned scalars t (init
+  ``init_log_temperature``, AVICI's 0 by default) and b (init ``init_bias`` = -3, so
+  that every edge starts near the sparse prior sigmoid(-3) ~ 0.05). The logits then lie
+  in ``b +- exp(t)``: with t = 0 no edge can pass probability 0.5 until t has grown by
+  more than 1, which Adam, moving a scalar by about ``lr`` per step, takes thousands of
+  steps to do. Short runs (the CPU preset) therefore start t higher. The diagonal (no self-loops) and the rows and columns of padded
   variables are set to :data:`MASKED_LOGIT`, probability exactly 0.
 * **Padding.** Tasks of a batch may have different d: ``node_mask`` (B, d) marks the
   real variables. Padded variables are masked out as attention keys over the variable
@@ -105,6 +108,7 @@ class AviciConfig:
     dropout: float = 0.1
     key_size: int = 128
     init_bias: float = -3.0
+    init_log_temperature: float = 0.0
     acyclicity_steps: int = 10
 
     def __post_init__(self) -> None:
@@ -206,7 +210,7 @@ class Avici(nn.Module):
         self.sample_blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.d_model)
         self.u_head, self.v_head = _head(config), _head(config)
-        self.log_temperature = nn.Parameter(torch.tensor(0.0))
+        self.log_temperature = nn.Parameter(torch.tensor(float(config.init_log_temperature)))
         self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
         self._init_weights()
 

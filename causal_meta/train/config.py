@@ -36,6 +36,7 @@ class ModelConfig:
     dropout: float = option(0.1, "dropout on the residual branches (about +15-30% step time on CPU)")
     key_size: int = option(128, "size of the u_i, v_j edge embeddings")
     init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
+    init_log_temperature: float = option(0.0, "initial log of the edge-logit scale; logits start in bias +- exp(this)")
     power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
 
     def __post_init__(self) -> None:

@@ -61,7 +61,7 @@ def build_model(cfg: ModelConfig) -> torch.nn.Module:
     """The structure learner named by ``cfg.name`` (ModelConfig validates the name)."""
     return Avici(AviciConfig(d_model=cfg.d_model, heads=cfg.heads, head_dim=cfg.head_dim, layers=cfg.layers,
                              ffn=cfg.ffn, dropout=cfg.dropout, key_size=cfg.key_size, init_bias=cfg.init_bias,
-                             acyclicity_steps=cfg.power_iterations))
+                             init_log_temperature=cfg.init_log_temperature, acyclicity_steps=cfg.power_iterations))
 
 
 def autocast(cfg: PretrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
