@@ -84,7 +84,8 @@ class Scm:
         self, nodes: npt.NDArray[np.int64], values: npt.NDArray[np.float32], n: int, seed: int, column: int
     ) -> npt.NDArray[np.float32]:
         """(M, n): row m equals sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]
-        (no do where nodes[m] < 0); common random numbers, in parallel over m."""
+        (no do where nodes[m] < 0); common random numbers, so the noise is drawn once and
+        each pair re-evaluates only the nodes it can move; in parallel."""
     def seed_noise(self, seed: int) -> None:
         """Reset the SCM's own noise stream, used by `sample` when no seed is given."""
     def sample(

@@ -554,8 +554,10 @@ impl PyScm {
     /// Column `column` of `n` rows under each single intervention do(X_nodes[m] =
     /// values[m]) (none where nodes[m] < 0), every one drawn from the fresh stream `seed`
     /// (common random numbers): (M, n) float32 whose row m equals
-    /// `sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]`. In parallel over m,
-    /// with the GIL released: the Monte Carlo optimum of an episode asks for hundreds.
+    /// `sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]`, computed without
+    /// re-drawing the shared noise or re-evaluating nodes an intervention cannot move
+    /// (`Scm::column_under_interventions`), in parallel with the GIL released: the Monte
+    /// Carlo optimum of an episode asks for hundreds of pairs.
     fn column_under_interventions<'py>(
         &self,
         py: Python<'py>,
@@ -579,18 +581,8 @@ impl PyScm {
         }
         let pairs = nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| do_pair(m, node, value, d)).collect::<PyResult<Vec<_>>>()?;
         let scm = &self.scm;
-        let columns = py.detach(|| {
-            guarded(|| {
-                parallel::map(&pairs, |pair| {
-                    let pair = pair.as_slice();
-                    let ivs = if pair.is_empty() { Interventions::None } else { Interventions::AllRows(pair) };
-                    let mut rows = vec![0f32; n * d];
-                    scm.sample_into(n, ivs, &mut Rng::new(seed), &mut rows, d);
-                    rows.into_iter().skip(column).step_by(d).collect::<Vec<f32>>()
-                })
-            })
-        })?;
-        let out = Array2::from_shape_vec((columns.len(), n), columns.concat()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        let columns = py.detach(|| guarded(|| scm.column_under_interventions(n, &pairs, seed, column)))?;
+        let out = Array2::from_shape_vec((pairs.len(), n), columns).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
         Ok(out.into_pyarray(py))
     }
 

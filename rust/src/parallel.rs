@@ -77,3 +77,14 @@ pub fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync + Send) -> 
     }
     install(None, || Ok(items.par_iter().map(f).collect()))
 }
+
+/// `f` on contiguous chunks of `items`, one chunk per thread of the default pool (all of
+/// them in one call on the calling thread below [`MIN_PARALLEL_ITEMS`]), the outputs
+/// concatenated in order: for work whose setup should be paid once per thread.
+pub fn map_chunks<T: Sync, U: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<U> + Sync + Send) -> Result<Vec<Vec<U>>> {
+    if items.len() < MIN_PARALLEL_ITEMS {
+        return Ok(vec![f(items)]);
+    }
+    let size = items.len().div_ceil(default_threads());
+    install(None, || Ok(items.par_chunks(size).map(&f).collect()))
+}

@@ -219,28 +219,13 @@ impl Scm {
     ) {
         let d = self.d();
         ws.fit(d, n);
-        let mut lanes = LaneRng::from_rng(rng);
-        if self.all_gaussian {
-            // One fill for all nodes: with few rows, per-node fills would each draw a whole
-            // block of 2 * LANES normals and use only n of them.
-            lanes.fill_normal(&mut ws.noise[..d * n]);
-            for (i, nz) in self.noises.iter().enumerate() {
-                for x in &mut ws.noise[i * n..(i + 1) * n] {
-                    *x *= nz.scale;
-                }
-            }
-        } else {
-            for (i, nz) in self.noises.iter().enumerate() {
-                nz.fill(&mut lanes, &mut ws.noise[i * n..(i + 1) * n]);
-            }
-        }
+        self.fill_noise(rng, n, &mut ws.noise);
         for &j in &self.dag.order {
             if let Some(v) = ivs.all_rows_value(j) {
                 ws.cols[j * n..(j + 1) * n].fill(v);
                 continue;
             }
-            let parents = Parents::new(&ws.cols, n, self.dag.parents(j));
-            self.mechanisms[j].eval(parents, &ws.noise[j * n..(j + 1) * n], &mut ws.out, &mut ws.scratch);
+            self.eval_node(j, n, &ws.cols, &ws.noise, &mut ws.out, &mut ws.scratch);
             if let Interventions::PerRow { mask, values } = ivs {
                 for r in 0..n {
                     if mask[r * d + j] != 0 {
@@ -252,6 +237,141 @@ impl Scm {
         }
         write_rows::<SIMD>(&ws.cols, n, d, out, stride);
     }
+
+    /// The scaled noise of `n` rows of every node, node after node (`noise[i * n..(i + 1) *
+    /// n]` for node i), drawn from `rng`'s stream.
+    #[inline(always)]
+    fn fill_noise(&self, rng: &mut Rng, n: usize, noise: &mut [f32]) {
+        let mut lanes = LaneRng::from_rng(rng);
+        if self.all_gaussian {
+            // One fill for all nodes: with few rows, per-node fills would each draw a whole
+            // block of 2 * LANES normals and use only n of them.
+            lanes.fill_normal(&mut noise[..self.d() * n]);
+            for (i, nz) in self.noises.iter().enumerate() {
+                for x in &mut noise[i * n..(i + 1) * n] {
+                    *x *= nz.scale;
+                }
+            }
+        } else {
+            for (i, nz) in self.noises.iter().enumerate() {
+                nz.fill(&mut lanes, &mut noise[i * n..(i + 1) * n]);
+            }
+        }
+    }
+
+    /// Node `j`'s values on `n` rows into `out`, from its parents' columns in the
+    /// column-major `cols` and its noise in `noise` (as [`Scm::fill_noise`] lays them out).
+    #[inline(always)]
+    fn eval_node(&self, j: usize, n: usize, cols: &[f32], noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+        let parents = Parents::new(cols, n, self.dag.parents(j));
+        self.mechanisms[j].eval(parents, &noise[j * n..(j + 1) * n], out, scratch);
+    }
+
+    /// Column `column` of `n` rows under each single intervention of `pairs` (None: no
+    /// intervention), every one with the noise of the stream `seed` (common random
+    /// numbers): `out[m * n..(m + 1) * n]` equals, bit for bit, that column of
+    /// `sample_into(n, pair m, Rng::new(seed), ..)`. The noise and the unintervened values
+    /// are computed once per thread; per pair only the nodes that are both descendants of
+    /// the intervened node and ancestors of `column` are evaluated again. A Monte Carlo
+    /// optimum asks for hundreds of pairs, and most nodes are untouched by each.
+    pub fn column_under_interventions(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Result<Vec<f32>> {
+        let d = self.d();
+        // Ancestors of `column` and `column` itself: the only nodes that can move it.
+        let mut relevant = vec![false; d];
+        relevant[column] = true;
+        for &j in self.dag.order.iter().rev() {
+            if relevant[j] {
+                for &p in self.dag.parents(j) {
+                    relevant[p] = true;
+                }
+            }
+        }
+        let mut position = vec![0; d];
+        for (k, &j) in self.dag.order.iter().enumerate() {
+            position[j] = k;
+        }
+        let query = CrnQuery { n, seed, column, relevant: &relevant, position: &position };
+        let columns = crate::parallel::map_chunks(pairs, |chunk| self.crn_columns(&query, chunk))?;
+        Ok(columns.concat())
+    }
+
+    fn crn_columns(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+        match simd_level() {
+            // SAFETY: simd_level() reports a level only when the CPU has its features.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe { self.crn_avx512(query, pairs) },
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => unsafe { self.crn_avx2(query, pairs) },
+            _ => self.crn_generic(query, pairs),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+    unsafe fn crn_avx512(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+        self.crn_generic(query, pairs)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn crn_avx2(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+        self.crn_generic(query, pairs)
+    }
+
+    /// The columns of [`Scm::column_under_interventions`] for `pairs`, written with loops
+    /// rather than closures so that the SIMD callers' code generation reaches them.
+    #[inline(always)]
+    fn crn_generic(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+        let (d, n, column) = (self.d(), query.n, query.column);
+        let mut base = Workspace::default();
+        base.fit(d, n);
+        self.fill_noise(&mut Rng::new(query.seed), n, &mut base.noise);
+        for &j in &self.dag.order {
+            self.eval_node(j, n, &base.cols, &base.noise, &mut base.out, &mut base.scratch);
+            base.cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
+        }
+        let mut cols = base.cols.clone();
+        let mut moved = vec![false; d];
+        let mut out = Vec::with_capacity(pairs.len() * n);
+        for pair in pairs {
+            match *pair {
+                Some((i, v)) if i == column => out.resize(out.len() + n, v),
+                Some((i, v)) if query.relevant[i] => {
+                    cols[i * n..(i + 1) * n].fill(v);
+                    moved.fill(false);
+                    moved[i] = true;
+                    for &j in &self.dag.order[query.position[i] + 1..] {
+                        // A relevant node's parents that can move are all relevant too.
+                        if query.relevant[j] && self.dag.parents(j).iter().any(|&p| moved[p]) {
+                            self.eval_node(j, n, &cols, &base.noise, &mut base.out, &mut base.scratch);
+                            cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
+                            moved[j] = true;
+                        }
+                    }
+                    out.extend_from_slice(&cols[column * n..(column + 1) * n]);
+                    // Restore the moved columns for the next pair.
+                    for (j, &m) in moved.iter().enumerate() {
+                        if m {
+                            cols[j * n..(j + 1) * n].copy_from_slice(&base.cols[j * n..(j + 1) * n]);
+                        }
+                    }
+                }
+                _ => out.extend_from_slice(&base.cols[column * n..(column + 1) * n]),
+            }
+        }
+        out
+    }
+}
+
+/// What [`Scm::column_under_interventions`] asks of every chunk of pairs.
+struct CrnQuery<'a> {
+    n: usize,
+    seed: u64,
+    column: usize,
+    /// Per node: whether it is `column` or one of its ancestors.
+    relevant: &'a [bool],
+    /// Per node: its place in the topological order.
+    position: &'a [usize],
 }
 
 #[cfg(test)]
@@ -282,6 +402,27 @@ mod tests {
                     }
                 }
                 set_simd(true);
+            }
+        }
+    }
+
+    #[test]
+    fn common_random_number_columns_equal_separate_samples() {
+        for mech in crate::family::tests::all_mechanisms() {
+            let scm = spec_with(mech.clone()).sample_scm(8);
+            let d = scm.d();
+            let column = scm.dag.order[d - 1];
+            // Every node (the column itself, its ancestors, the others), twice, and no intervention:
+            // more pairs than MIN_PARALLEL_ITEMS, so the chunks run on the pool.
+            let pairs: Vec<Option<(usize, f32)>> =
+                (0..d).flat_map(|i| [Some((i, 0.5)), Some((i, -1.25))]).chain([None]).cycle().take(40).collect();
+            let got = scm.column_under_interventions(9, &pairs, 77, column).unwrap();
+            for (m, pair) in pairs.iter().enumerate() {
+                let ivs = pair.as_slice();
+                let rows = draw(&scm, 9, if ivs.is_empty() { Interventions::None } else { Interventions::AllRows(ivs) }, 77);
+                for r in 0..9 {
+                    assert_eq!(got[m * 9 + r].to_bits(), rows[r * d + column].to_bits(), "{mech:?} pair {pair:?} row {r}");
+                }
             }
         }
     }
