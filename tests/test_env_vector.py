@@ -3,11 +3,16 @@
 
 from __future__ import annotations
 
+import pickle
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
+from causal_meta.scm import family_json, task_seed
+from envs.config import EnvConfig
+from envs.episode import start_episodes
 from envs.vector import CausalBOVectorEnv
 
 N = 5
@@ -72,3 +77,19 @@ def test_vector_env_level_option_and_errors() -> None:
         CausalBOVectorEnv(0)
     with pytest.raises(ValueError, match=r"level = 16 is not allowed"):
         gym.make_vec("CausalBO-v0", num_envs=2, vectorization_mode="vector_entry_point", level=16)
+
+
+def test_batched_episode_starts_equal_single_ones_even_when_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch of episode starts equals the same starts one at a time, including the rare
+    redraws of SCMs without edges (made common here by a sparse family)."""
+    sparse = family_json({"nodes": [3, 5], "graph": {"type": "er", "edge_prob": 0.08}})
+    monkeypatch.setattr(EnvConfig, "family_json", lambda self, level: sparse)
+    cfg = EnvConfig.build(3)
+    seeds = [task_seed(11, k) for k in range(60)]
+    batch = start_episodes(cfg, [3] * len(seeds), seeds)
+    for k, seed in enumerate(seeds):
+        one = start_episodes(cfg, [3], [seed])
+        assert pickle.dumps(batch.scms[k]) == pickle.dumps(one.scms[0])  # structure, parameters, noise stream
+        assert batch.scms[k].adjacency.any()
+        for field in ("target", "valid", "parents", "mean", "std", "expected", "optimum", "observations"):
+            np.testing.assert_array_equal(getattr(batch, field)[k], getattr(one, field)[0], err_msg=field)
