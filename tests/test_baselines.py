@@ -324,7 +324,7 @@ def test_too_few_rows_for_pc() -> None:
         (lambda: b.GES(n_samples=2.5), "n_samples"),
         (lambda: b.RandomGraph(density=0.6), "density"),
         (lambda: b.RandomGraph(density=True), "density"),
-        (lambda: b.get_learner("avici"), "name"),
+        (lambda: b.get_learner("notears"), "name"),
         (lambda: b.cpdag_probs(np.zeros((2, 3))), "cpdag"),
         (lambda: b.sample_dag_extensions(np.zeros((2, 2)), -1, np.random.default_rng()), "count"),
     ],
