@@ -34,7 +34,7 @@ from _common import RESULTS
 from causal_meta import baselines, metrics
 from causal_meta.data import StreamSpec, derive_seed, fixed_tasks
 from causal_meta.families import load_family
-from causal_meta.pretrained import load_learner
+from causal_meta.pretrained import DEFAULT_CHECKPOINT
 from causal_meta.scm import sample_graphs
 from causal_meta.specs import Family
 
@@ -138,11 +138,10 @@ def run(args: argparse.Namespace) -> dict:
     family = load_family(args.family)
     tasks = load_test_tasks(family, args.seed, args.tasks, args.n_obs, args.n_int)
     density = family_density(family, args.seed)
-    settings = {"pc": {"alpha": args.alpha}, "ges": {}, "random": {"density": density}}
-    learners = {name: baselines.get_learner(name, n_samples=args.samples, **settings[name]) for name in args.learners}
-    if args.checkpoint is not None:
-        learners["avici"] = load_learner(args.checkpoint, n_samples=args.samples)
-        settings["avici"] = {"checkpoint": str(args.checkpoint)}
+    checkpoint = args.checkpoint if args.checkpoint is not None else DEFAULT_CHECKPOINT
+    settings = {"pc": {"alpha": args.alpha}, "ges": {}, "random": {"density": density}, "avici": {"path": str(checkpoint)}}
+    names = dict.fromkeys([*args.learners, *(["avici"] if args.checkpoint is not None else [])])
+    learners = {name: baselines.get_learner(name, n_samples=args.samples, **settings[name]) for name in names}
     results = {}
     for name, learner in learners.items():
         print(f"fitting {name} on {args.tasks} tasks ...", file=sys.stderr, flush=True)
@@ -200,7 +199,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-int", type=int, default=rows["n_int"], help="interventional rows per task")
     parser.add_argument("--samples", type=int, default=100, help="graph samples per task (default 100)")
     parser.add_argument("--alpha", type=float, default=0.05, help="PC's significance level (default 0.05)")
-    parser.add_argument("--learners", nargs="+", default=list(baselines.LEARNERS), choices=list(baselines.LEARNERS))
+    parser.add_argument("--learners", nargs="+", default=["pc", "ges", "random"], choices=list(baselines.LEARNERS),
+                        help="learners to score (default: pc ges random); avici is the shipped checkpoint "
+                             "unless --checkpoint names another")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="also score the AVICI model saved in this checkpoint on the same tasks")
     parser.add_argument("--out", type=Path, default=None,
