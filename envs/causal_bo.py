@@ -99,7 +99,9 @@ wrapper that registration adds (20 by default, 30 in the production setting:
 * ``intervention_range``: w, (low, high) or an InterventionRange (default [-2, 2]).
 * ``w_target``, ``w_parent``, ``w_info``: reward weights (0.9, 0.1, 0.0).
 * ``surrogate``: a callable observation -> (max_nodes,) parent probabilities of the
-  target, or None.
+  target, ``"avici"`` for the shipped pre-trained AVICI checkpoint
+  (:class:`causal_meta.pretrained.AviciParentSurrogate`, the default initial surrogate),
+  or None.
 * ``optimum_grid`` (17), ``optimum_samples`` (128): the Monte Carlo optimum.
 * ``render_mode``: ``"rgb_array"`` or ``"ansi"``.
 
@@ -152,14 +154,14 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 2}
 
-    def __init__(self, level: int | None = None, *, surrogate: ParentSurrogate | None = None,
+    def __init__(self, level: int | None = None, *, surrogate: ParentSurrogate | str | None = None,
                  render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = EnvConfig.build(level, **kwargs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r} is not allowed: expected None or one of "
                              f"{self.metadata['render_modes']}")
         self.render_mode = render_mode
-        self.surrogate = surrogate
+        self.surrogate = _surrogate(surrogate)
         self.observation_space = self.config.observation_space()
         self.action_space = self.config.action_space()
         cfg = self.config
@@ -318,6 +320,19 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         from envs import render  # matplotlib and networkx load only when rendering
 
         return render.rgb_array(self) if self.render_mode == "rgb_array" else render.ansi(self)
+
+
+def _surrogate(surrogate: ParentSurrogate | str | None) -> ParentSurrogate | None:
+    """The surrogate named or given. ``"avici"`` loads the checkpoint on first use, so
+    that torch is imported only by environments that ask for it."""
+    if surrogate is None or (callable(surrogate) and not isinstance(surrogate, str)):
+        return surrogate
+    if surrogate == "avici":
+        from causal_meta.pretrained import AviciParentSurrogate
+
+        return AviciParentSurrogate()
+    raise ValueError(f"surrogate = {surrogate!r} is not allowed: must be None, 'avici' or a callable "
+                     "observation -> (max_nodes,) parent probabilities")
 
 
 def _check_probabilities(probs: Any, max_nodes: int) -> np.ndarray:

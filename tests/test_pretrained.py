@@ -60,6 +60,13 @@ def test_parent_surrogate_reads_the_target_column_of_the_observed_rows() -> None
     assert rows.sum() == 10 + 3  # n_obs rows, then one row per intervention
 
 
+def test_environments_name_the_pretrained_surrogate() -> None:
+    env = gymnasium.make("CausalBO-v0", level=3, surrogate="avici")
+    assert isinstance(env.unwrapped.surrogate, AviciParentSurrogate)
+    with pytest.raises(ValueError, match=r"surrogate = 'notears' is not allowed: must be None, 'avici' or a callable"):
+        gymnasium.make("CausalBO-v0", level=3, surrogate="notears")
+
+
 def test_parent_surrogate_rejects_bad_observations() -> None:
     surrogate = AviciParentSurrogate(load_learner(n_samples=0))
     obs = {"samples": np.zeros((4, 3), np.float32), "intervened": np.zeros((4, 3), np.int8),
