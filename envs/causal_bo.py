@@ -325,7 +325,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 def _surrogate(surrogate: ParentSurrogate | str | None) -> ParentSurrogate | None:
     """The surrogate named or given. ``"avici"`` loads the checkpoint on first use, so
     that torch is imported only by environments that ask for it."""
-    if surrogate is None or (callable(surrogate) and not isinstance(surrogate, str)):
+    if surrogate is None or callable(surrogate):
         return surrogate
     if surrogate == "avici":
         from causal_meta.pretrained import AviciParentSurrogate
