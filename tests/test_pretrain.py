@@ -164,3 +164,24 @@ def test_unknown_model_name_and_best_metric_are_named(tmp_path: Path) -> None:
         main(["bcnpx"])
     with pytest.raises(ValueError, match="trainer.best_metric = 'f2'"):
         loop.Trainer(cfg_for("trainer.best_metric=f2"), tmp_path)
+
+
+def test_validation_and_test_rows_are_set_apart_from_the_training_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trainer = loop.Trainer(cfg_for("trainer.val_n_obs=24", "evaluation.n_obs=40"), tmp_path)
+    assert {tasks["data"].shape[1] for tasks in trainer.val_sets.values()} == {24}
+    scored_rows: list[int] = []
+    score = loop.evaluate.score_tasks
+
+    def spy(model: torch.nn.Module, tasks: dict[str, torch.Tensor], *args: object) -> dict[str, float]:
+        scored_rows.append(tasks["data"].shape[1])
+        return score(model, tasks, *args)
+
+    monkeypatch.setattr(loop.evaluate, "score_tasks", spy)
+    trainer.test()
+    assert scored_rows and set(scored_rows) == {40}
+    default = loop.Trainer(cfg_for(), tmp_path / "default")
+    assert {tasks["data"].shape[1] for tasks in default.val_sets.values()} == {16}  # data.n_obs
+    with pytest.raises(ValueError, match="evaluation.n_obs = 0"):
+        cfg_for("evaluation.n_obs=0")

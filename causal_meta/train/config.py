@@ -91,6 +91,7 @@ class TrainerConfig:
     max_nonfinite: int = option(20, "abort after this many non-finite losses in a row")
     val_n_samples: int = option(32, "posterior graph samples per validation task")
     val_tasks: int = option(64, "cap on validation tasks per family and check")
+    val_n_obs: int | None = option(None, "observational rows per validation task (None: data.n_obs)")
     val_families: list[str] = option(["train_competence/er_linear"], "validation families")
     best_metric: str = option("expected_edge_f1", "validation metric (mean over families) that picks best.pt")
     progress: bool = option(True, "show a progress bar on rank 0")
@@ -102,6 +103,7 @@ class EvaluationConfig:
 
     suite: str = option("train_competence", "collection whose families are the test set")
     tasks: int = option(64, "test tasks per family")
+    n_obs: int | None = option(None, "observational rows per test task (None: data.n_obs)")
     n_samples: int = option(100, "posterior graph samples per test task (inference.n_samples)")
     plot_tasks: int = option(3, "tasks whose predicted vs true adjacency is plotted")
     checkpoint: str | None = option(None, "evaluate this checkpoint only (no training)")
@@ -123,6 +125,9 @@ class PretrainConfig:
                     "trainer.val_every": self.trainer.val_every, "trainer.checkpoint_every": self.trainer.checkpoint_every,
                     "trainer.keep_last": self.trainer.keep_last, "trainer.max_nonfinite": self.trainer.max_nonfinite,
                     "data.batch_size": self.data.batch_size, "evaluation.tasks": self.evaluation.tasks}
+        for key, rows in {"trainer.val_n_obs": self.trainer.val_n_obs, "evaluation.n_obs": self.evaluation.n_obs}.items():
+            if rows is not None:
+                positive[key] = rows
         for key, value in positive.items():
             if value < 1:
                 raise ValueError(f"{key} = {value} is not allowed: must be >= 1")

@@ -123,7 +123,8 @@ class Trainer:
         self._pending_count = 0
         self.checkpoints = ckpt.CheckpointManager(self.run_dir / "checkpoints", keep_last_k=cfg.trainer.keep_last)
         self.train_family = load_family(cfg.data.family)
-        self.val_sets = {name: self._fixed_tasks(load_family(name), name, "val", cfg.trainer.val_tasks)
+        self.val_sets = {name: self._fixed_tasks(load_family(name), name, "val", cfg.trainer.val_tasks,
+                                                 cfg.trainer.val_n_obs)
                          for name in cfg.trainer.val_families}
         self.stop_requested = False
         self._check_best_metric()
@@ -135,11 +136,15 @@ class Trainer:
             raise ValueError(f"trainer.best_metric = {self.cfg.trainer.best_metric!r} is not allowed: "
                              f"expected one of {sorted(evaluate.METRIC_NAMES)}")
 
-    def _fixed_tasks(self, family: Family, label: str, purpose: str, count: int) -> dict[str, torch.Tensor]:
+    def _fixed_tasks(self, family: Family, label: str, purpose: str, count: int,
+                     n_obs: int | None) -> dict[str, torch.Tensor]:
         """Validation or test tasks (seeded by ``purpose`` and ``label``, so validation and
-        test never share a seed) whose graphs never occur in the first training tasks."""
+        test never share a seed) whose graphs never occur in the first training tasks.
+        ``n_obs`` rows each (None: as many as the training tasks), so that a run trained on
+        fewer rows is still measured on the rows the benchmark fixes."""
         d = self.cfg.data
-        return disjoint_tasks(family, derive_seed(d.seed, f"{purpose}:{label}"), count, d.n_obs, d.n_int,
+        rows = d.n_obs if n_obs is None else n_obs
+        return disjoint_tasks(family, derive_seed(d.seed, f"{purpose}:{label}"), count, rows, d.n_int,
                               self.train_family, d.seed, DISJOINT_FROM_TRAIN_TASKS, normalize=d.normalize)
 
     def state_dict(self) -> dict[str, Any]:
@@ -341,7 +346,8 @@ class Trainer:
         amp = autocast(cfg, ctx.device)
         results, first = {}, None
         for name, family in suite.items():
-            tasks = self._fixed_tasks(family, f"{cfg.evaluation.suite}/{name}", "test", cfg.evaluation.tasks)
+            tasks = self._fixed_tasks(family, f"{cfg.evaluation.suite}/{name}", "test", cfg.evaluation.tasks,
+                                      cfg.evaluation.n_obs)
             first = first or tasks
             results[name] = evaluate.score_tasks(self.model, tasks, cfg.evaluation.n_samples, cfg.seed, ctx, amp)
         if ctx.is_main:
