@@ -143,6 +143,27 @@ def test_resuming_with_another_architecture_names_the_difference(tmp_path: Path)
         other.train()
 
 
+def test_init_from_starts_a_new_run_from_the_saved_weights_only(tmp_path: Path) -> None:
+    short = ("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100")
+    loop.Trainer(cfg_for(*short), tmp_path / "first").train()
+    saved = tmp_path / "first" / "checkpoints" / "last.pt"
+    second = loop.Trainer(cfg_for(*short, "seed=7", f"trainer.init_from={saved}"), tmp_path / "second")
+    second.initialise_from(saved)
+    weights = model_state(tmp_path / "first")
+    assert all(torch.equal(second.model.state_dict()[k], v) for k, v in weights.items())
+    fresh = loop.Trainer(cfg_for(*short, "seed=7"), tmp_path / "fresh")
+    assert not all(torch.equal(fresh.model.state_dict()[k], v) for k, v in weights.items())
+    assert second.train().step == 2  # its own step count and schedule, not the first run's
+    # a fine-tuned run that was interrupted resumes from its own last.pt, not from init_from
+    again = loop.Trainer(cfg_for("trainer.steps=3", "trainer.val_every=100", f"trainer.init_from={saved}"),
+                         tmp_path / "second")
+    assert again.resume() and again.state.step == 2
+    wrong = loop.Trainer(cfg_for(*short, "model.d_model=12", "model.key_size=12", f"trainer.init_from={saved}"),
+                         tmp_path / "wrong")
+    with pytest.raises(ckpt.CheckpointError, match="d_model"):
+        wrong.train()
+
+
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])
 def test_mixed_precision_steps_run_on_cpu(tmp_path: Path, dtype: str) -> None:
     trainer = loop.Trainer(cfg_for("trainer.steps=2", "trainer.amp=true", f"trainer.amp_dtype={dtype}",

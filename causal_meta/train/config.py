@@ -95,6 +95,8 @@ class TrainerConfig:
     val_families: list[str] = option(["train_competence/er_linear"], "validation families")
     best_metric: str = option("expected_edge_f1", "validation metric (mean over families) that picks best.pt")
     progress: bool = option(True, "show a progress bar on rank 0")
+    init_from: str | None = option(None, "fine-tune: start from this checkpoint's model weights (optimiser, "
+                                         "schedule and step start afresh; an existing last.pt wins)")
 
 
 @dataclasses.dataclass

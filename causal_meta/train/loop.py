@@ -168,6 +168,12 @@ class Trainer:
         ckpt.restore_rng_state(state["rng"])
         return True
 
+    def initialise_from(self, path: Path) -> None:
+        """Start from the model weights saved at ``path`` and nothing else: a second stage
+        (e.g. on the benchmark's row count after cheap pre-training) gets its own optimiser,
+        schedule and stream, as a fine-tuning run does."""
+        self.model.load_state_dict(self._load_checked(path)["model"])
+
     def _load_checked(self, path: Path) -> dict[str, Any]:
         """The state saved at ``path``, refused unless it is this model with this architecture."""
         saved = ckpt.load_checkpoint(path, expected_model=self.cfg.model.name,
@@ -189,9 +195,13 @@ class Trainer:
     def train(self) -> TrainState:
         cfg, ctx = self.cfg, self.ctx
         resumed = self.resume()
+        if not resumed and cfg.trainer.init_from is not None:
+            self.initialise_from(Path(cfg.trainer.init_from))
         log = RunLogger(self.run_dir, cfg, cfg.trainer.steps, self.state.step, ctx.is_main, cfg.trainer.progress)
         if resumed:
             log.message(f"resumed from step {self.state.step}")
+        elif cfg.trainer.init_from is not None:
+            log.message(f"initialised the model from {cfg.trainer.init_from}")
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
         d = cfg.data
         spec = StreamSpec(self.train_family, seed=d.seed, batch_size=d.batch_size, n_obs=d.n_obs, n_int=d.n_int,
