@@ -160,8 +160,11 @@ def test_init_from_starts_a_new_run_from_the_saved_weights_only(tmp_path: Path) 
     assert again.resume() and again.state.step == 2
     wrong = loop.Trainer(cfg_for(*short, "model.d_model=12", "model.key_size=12", f"trainer.init_from={saved}"),
                          tmp_path / "wrong")
-    with pytest.raises(ckpt.CheckpointError, match="d_model"):
+    with pytest.raises(ckpt.CheckpointError, match="trainer.init_from: .*d_model"):
         wrong.train()
+    missing = loop.Trainer(cfg_for(*short, f"trainer.init_from={tmp_path / 'none.pt'}"), tmp_path / "missing")
+    with pytest.raises(ckpt.CheckpointError, match="trainer.init_from: checkpoint .*none.pt does not exist"):
+        missing.train()
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "fp16"])

@@ -196,7 +196,10 @@ class Trainer:
         cfg, ctx = self.cfg, self.ctx
         resumed = self.resume()
         if not resumed and cfg.trainer.init_from is not None:
-            self.initialise_from(Path(cfg.trainer.init_from))
+            try:
+                self.initialise_from(Path(cfg.trainer.init_from))
+            except ckpt.CheckpointError as err:
+                raise ckpt.CheckpointError(f"trainer.init_from: {err}", err.path) from err
         log = RunLogger(self.run_dir, cfg, cfg.trainer.steps, self.state.step, ctx.is_main, cfg.trainer.progress)
         if resumed:
             log.message(f"resumed from step {self.state.step}")
