@@ -8,8 +8,8 @@ level=5)`` work.
 * ``CausalBO-v0``: the curriculum environment (:mod:`envs.causal_bo`), with a vector
   entry point (:mod:`envs.vector`) for ``gymnasium.make_vec(...,
   vectorization_mode="vector_entry_point")``.
-* ``CausalBO-ToyGraph-v0`` and ``CausalBO-PSA-v0``: the named benchmark SCMs of
-  :mod:`envs.named`.
+* ``CausalBO-ToyGraph-v0``, ``CausalBO-PSA-v0`` and ``CausalBO-CompleteGraph-v0``: the
+  named benchmark SCMs of :mod:`envs.named`.
 
 Episodes are truncated by the TimeLimit that registration adds, after
 :data:`~envs.causal_bo.HORIZON` steps.
@@ -30,6 +30,7 @@ IDS = {
     "CausalBO-v0": {},
     "CausalBO-ToyGraph-v0": {"benchmark": "toy_graph"},
     "CausalBO-PSA-v0": {"benchmark": "psa"},
+    "CausalBO-CompleteGraph-v0": {"benchmark": "complete_graph"},
 }
 """Registered ids and the constructor arguments each one fixes."""
 

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions"]
+__all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions",
+           "encode_actions"]
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,18 @@ def decode_action(a: np.ndarray, penalty: np.ndarray, low: np.ndarray, high: np.
     lo, hi = float(low[node]), float(high[node])
     value = lo + (min(max(float(a[d]), -1.0), 1.0) + 1.0) / 2.0 * (hi - lo)
     return node, float(np.float32(value))
+
+
+def encode_actions(nodes: np.ndarray, values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`decode_actions`: float32 actions (N, D + 1) that choose node
+    ``nodes[k]`` (scores 1 there, -1 elsewhere) with value ``values[k]``, given the
+    bounds ``low``, ``high`` (N, D). Values outside a node's interval are clipped to it.
+    Decoding gives back the node, and the value up to float32 rounding."""
+    n, d = low.shape
+    nodes = np.asarray(nodes, np.int64)
+    rows = np.arange(n)
+    lo, hi = low[rows, nodes], high[rows, nodes]
+    out = -np.ones((n, d + 1), np.float32)
+    out[rows, nodes] = 1.0
+    out[:, d] = np.clip(2.0 * (np.asarray(values, np.float64) - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+    return out

@@ -33,8 +33,12 @@ horizon * samples_per_step`` rows (the longest history):
 | "row_mask"   | MultiBinary(T)                          | 1 for rows filled so far                  |
 | "node_mask"  | MultiBinary(max_nodes)                  | 1 for the SCM's real variables            |
 | "target"     | MultiBinary(max_nodes)                  | one-hot of the target variable            |
+| "valid"      | MultiBinary(max_nodes)                  | 1 for the variables an action may choose  |
 
-Rows are filled in order: the observational samples first, then ``samples_per_step``
+"valid" marks the real variables other than the target that may be manipulated (all of
+them for curriculum SCMs, the published ones for named SCMs): a policy that masks its
+choice with it chooses exactly the variable that the action rule will apply. Rows are
+filled in order: the observational samples first, then ``samples_per_step``
 rows per step. (The values key is "samples", not "values": stable-baselines3 keeps one
 module per key in a torch ``ModuleDict``, whose ``values`` method the key would shadow.)
 Values are standardised by each variable's observational mean and
@@ -59,17 +63,24 @@ defaults 0.9, 0.1 and 0.0, where
 
 Every step reports, in the SCM's units: ``node`` and ``value`` (the intervention),
 ``target_value`` (y) and ``best_target_value`` (the lowest y so far), ``is_parent``,
-``expected_target`` (E[Y | do(node = value)]), the optimal single-node intervention
-``optimal_node``, ``optimal_value``, ``optimal_expected_target`` with its Monte Carlo
+``expected_target`` (E[Y | do(node = value)] at exactly the value played) with its
+standard error ``expected_stderr``, the optimal single-node intervention
+``optimal_node``, ``optimal_value``, ``optimal_expected_target`` with its standard error
 ``optimal_stderr``, ``simple_regret`` (the lowest expected_target so far minus the
 optimum), ``cumulative_regret`` (the sum of expected_target minus the optimum) and
-``info_gain``; reset reports ``level``, ``target`` and the optimum. The optimum is exact
-for linear SCMs; otherwise it is a grid search over ``optimum_grid`` values per node
-with ``optimum_samples`` Monte Carlo samples each and common random numbers
-(:mod:`envs.optimum`); that costs (ancestors of the target) x ``optimum_grid`` engine
-calls per reset, tens of milliseconds at levels 12-15. With ``optimum_samples=0`` it is
-skipped for nonlinear SCMs (for training runs that do not read regrets) and the optimum
-and regrets are NaN.
+``info_gain``; reset reports ``level``, ``target``, ``target_std`` (the target's
+observational standard deviation, the unit of the reward's target term) and the
+optimum.
+
+For linear SCMs all of these are exact (standard errors 0). Otherwise
+(:mod:`envs.optimum`) expected targets are means of ``optimum_samples`` Monte Carlo
+samples at the exact value, all drawn with one seed per episode (common random
+numbers), and the optimum is a grid of ``optimum_grid`` values per node refined by
+Brent's method around the best grid points, under the same numbers: playing the
+optimum's value gives a regret of exactly 0, and no value scores clearly below it. That
+costs about 5 ms per reset at levels 12-15 on one core. With ``optimum_samples=0`` it is
+skipped for nonlinear SCMs (for training runs that do not read regrets) and the optimum,
+expected targets and regrets are NaN.
 
 ## Starting State
 
@@ -90,9 +101,10 @@ wrapper that registration adds (20 by default, 30 in the production setting:
 
 ## Arguments
 
-* ``level`` (1-15, default 1): curriculum level; ``mechanism``, ``noise``, ``nodes``
-  override it (:mod:`envs.curriculum`).
-* ``benchmark``: ``"toy_graph"`` or ``"psa"`` for a named SCM instead of the curriculum.
+* ``level`` (1-15, default 1): curriculum level; ``graph``, ``mechanism``, ``noise``,
+  ``nodes`` override it (:mod:`envs.curriculum`).
+* ``benchmark``: ``"toy_graph"``, ``"psa"`` or ``"complete_graph"`` for a named SCM
+  instead of the curriculum.
 * ``max_nodes``: padded width (default: the level's largest node count); give the
   largest width needed when levels change through ``reset`` options.
 * ``n_obs`` (10), ``samples_per_step`` (1), ``horizon`` (20).
@@ -102,7 +114,8 @@ wrapper that registration adds (20 by default, 30 in the production setting:
   target, ``"avici"`` for the shipped pre-trained AVICI checkpoint
   (:class:`causal_meta.pretrained.AviciParentSurrogate`, the default initial surrogate),
   or None.
-* ``optimum_grid`` (17), ``optimum_samples`` (128): the Monte Carlo optimum.
+* ``optimum_grid`` (17), ``optimum_samples`` (128): the Monte Carlo optimum and
+  expected targets of nonlinear SCMs.
 * ``render_mode``: ``"rgb_array"`` or ``"ansi"``.
 
 The environment also offers :meth:`CausalBOEnv.what_if`, which scores a group of
@@ -118,7 +131,7 @@ import gymnasium as gym
 import numpy as np
 
 from causal_meta.scm import task_seed
-from envs.actions import check_actions, decode_action, decode_actions
+from envs.actions import check_actions, decode_action, decode_actions, encode_actions
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
 from envs.episode import TARGET_CLIP, Episode, row_mean, standardise, start_episodes, target_reward
 
@@ -170,6 +183,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._row_mask = np.zeros(cfg.rows, np.int8)
         self._node_mask = np.zeros(cfg.max_nodes, np.int8)
         self._target = np.zeros(cfg.max_nodes, np.int8)
+        self._valid = np.zeros(cfg.max_nodes, np.int8)
         self._level = cfg.level
         self._base: int | None = None
         self._next_episode = 0
@@ -201,19 +215,20 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self._node_mask[:d] = 1
         self._target.fill(0)
         self._target[ep.target] = 1
+        self._valid[:] = ep.valid
         self._mean_y, self._std_y = float(ep.mean[ep.target]), float(ep.std[ep.target])
         self._penalty = np.where(ep.valid, 0.0, -np.inf)
         self._steps = 0
         self._best_y = math.inf
-        self._simple_regret = math.inf if ep.curves is not None else math.nan
-        self._cumulative_regret = 0.0 if ep.curves is not None else math.nan
+        self._simple_regret = math.inf if ep.response is not None else math.nan
+        self._cumulative_regret = 0.0 if ep.response is not None else math.nan
         self.history = []
         obs = self._observation()
         self._entropy = self._surrogate_entropy(obs)
         node, value, expected, stderr = ep.optimum
         self._optimum_info = {"optimal_node": node, "optimal_value": value, "optimal_expected_target": expected,
                               "optimal_stderr": stderr}
-        return obs, {"level": self._level, "target": ep.target, **self._optimum_info}
+        return obs, {"level": self._level, "target": ep.target, "target_std": self._std_y, **self._optimum_info}
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         ep = self.episode
@@ -232,16 +247,16 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         is_parent = bool(ep.parents[node])
         reward = cfg.w_target * r_target + cfg.w_parent * float(is_parent) + cfg.w_info * gain
         self._best_y = min(self._best_y, y)
-        expected = math.nan
-        if ep.curves is not None:
-            expected = ep.curves.expected_at(node, value)
-            regret = expected - ep.optimum[2]
+        expected = stderr = math.nan
+        if ep.response is not None:
+            expected, stderr = ep.response.at(node, value)
+            regret = expected - ep.optimum.expected
             self._simple_regret = min(self._simple_regret, regret)
             self._cumulative_regret += regret
         self.history.append((node, value, y))
         info = {"level": self._level, "node": node, "value": value, "target_value": y,
                 "best_target_value": self._best_y, "is_parent": is_parent, "expected_target": expected,
-                **self._optimum_info, "simple_regret": self._simple_regret,
+                "expected_stderr": stderr, **self._optimum_info, "simple_regret": self._simple_regret,
                 "cumulative_regret": self._cumulative_regret, "info_gain": gain}
         return self._observation(), reward, False, False, info
 
@@ -257,7 +272,8 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _observation(self) -> dict[str, np.ndarray]:
         # Copies: Gymnasium requires fresh arrays on every call, as users keep them.
         return {"samples": self._values.copy(), "intervened": self._intervened.copy(),
-                "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(), "target": self._target.copy()}
+                "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(), "target": self._target.copy(),
+                "valid": self._valid.copy()}
 
     # ------------------------------------------------------------------ surrogate
 
@@ -273,6 +289,17 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             return 0.0
         before, self._entropy = self._entropy, self._surrogate_entropy(self._observation())
         return before - self._entropy
+
+    def optimal_action(self) -> np.ndarray:
+        """The action that plays the episode's optimum (privileged: it reads the hidden
+        SCM; for the oracle baseline and tests, never for an agent). ValueError when the
+        optimum was not computed (``optimum_samples=0`` on a nonlinear SCM)."""
+        ep = self.episode
+        if ep is None:
+            raise RuntimeError("optimal_action() called before reset()")
+        if ep.optimum.node < 0:
+            raise ValueError("the optimum of this episode was not computed (optimum_samples = 0 on a nonlinear SCM)")
+        return encode_actions(np.array([ep.optimum.node]), np.array([ep.optimum.value]), ep.low[None], ep.high[None])[0]
 
     # ------------------------------------------------------------------ what-if
 

@@ -38,9 +38,10 @@ def _finite(value: Any, field: str) -> float:
 
 
 @lru_cache(maxsize=64)
-def family_json(level: int, mechanism: str | None, noise: str | None, nodes: Any) -> tuple[str, int]:
+def family_json(level: int, graph: str | None, mechanism: str | None, noise: str | None, nodes: Any
+                ) -> tuple[str, int]:
     """The engine JSON of a level's family with overrides, and its largest node count."""
-    family = level_family(level, mechanism=mechanism, noise=noise, nodes=nodes)
+    family = level_family(level, graph=graph, mechanism=mechanism, noise=noise, nodes=nodes)
     return family.to_json(), family.max_nodes
 
 
@@ -50,6 +51,7 @@ class EnvConfig:
 
     level: int | None
     benchmark: str | None
+    graph: str | None
     mechanism: str | None
     noise: str | None
     nodes: Any
@@ -65,7 +67,8 @@ class EnvConfig:
     optimum_samples: int
 
     @classmethod
-    def build(cls, level: int | None = None, *, benchmark: str | None = None, mechanism: str | None = None,
+    def build(cls, level: int | None = None, *, benchmark: str | None = None, graph: str | None = None,
+              mechanism: str | None = None,
               noise: str | None = None, nodes: int | tuple[int, int] | list[int] | None = None,
               max_nodes: int | None = None, n_obs: int = 10, samples_per_step: int = 1, horizon: int = HORIZON,
               intervention_range: Any = DEFAULT_INTERVENTION_RANGE, w_target: float = 0.9, w_parent: float = 0.1,
@@ -76,7 +79,7 @@ class EnvConfig:
         if benchmark is not None:
             if benchmark not in NAMED_SCMS:
                 raise ValueError(f"benchmark = {benchmark!r} is not allowed: expected one of {sorted(NAMED_SCMS)}")
-            curriculum = {"level": level, "mechanism": mechanism, "noise": noise, "nodes": nodes}
+            curriculum = {"level": level, "graph": graph, "mechanism": mechanism, "noise": noise, "nodes": nodes}
             given = [k for k, v in curriculum.items() if v is not None]
             if given or intervention_range is not DEFAULT_INTERVENTION_RANGE:
                 field = given[0] if given else "intervention_range"
@@ -88,13 +91,14 @@ class EnvConfig:
             if nodes is not None and not isinstance(nodes, str) and min(np.atleast_1d(nodes)) < 2:
                 raise ValueError(f"nodes = {nodes!r} is not allowed: needs at least 2 nodes, since the target "
                                  "must have a parent")
-            widest = family_json(level, mechanism, noise, nodes)[1]
+            widest = family_json(level, graph, mechanism, noise, nodes)[1]
         if max_nodes is None:
             max_nodes = widest
         elif _int_at_least(max_nodes, "max_nodes", 2) < widest:
             raise ValueError(f"max_nodes = {max_nodes} is not allowed: the SCMs have up to {widest} nodes")
         return cls(
-            level=level, benchmark=benchmark, mechanism=mechanism, noise=noise, nodes=nodes, max_nodes=max_nodes,
+            level=level, benchmark=benchmark, graph=graph, mechanism=mechanism, noise=noise, nodes=nodes,
+            max_nodes=max_nodes,
             n_obs=_int_at_least(n_obs, "n_obs", 0),
             samples_per_step=_int_at_least(samples_per_step, "samples_per_step", 1),
             horizon=_int_at_least(horizon, "horizon", 1),
@@ -111,7 +115,7 @@ class EnvConfig:
         return self.n_obs + self.horizon * self.samples_per_step
 
     def family_json(self, level: int) -> str:
-        return family_json(level, self.mechanism, self.noise, self.nodes)[0]
+        return family_json(level, self.graph, self.mechanism, self.noise, self.nodes)[0]
 
     def next_level(self, options: dict[str, Any] | None, level: int | None) -> int | None:
         """The level after ``reset(options=...)``, or ValueError for a bad option."""
@@ -123,7 +127,7 @@ class EnvConfig:
         if self.benchmark is not None:
             raise ValueError(f"options['level'] is not allowed with benchmark = {self.benchmark!r}")
         new = check_level(options["level"], "options['level']")
-        width = family_json(new, self.mechanism, self.noise, self.nodes)[1]
+        width = family_json(new, self.graph, self.mechanism, self.noise, self.nodes)[1]
         if width > self.max_nodes:
             raise ValueError(f"options['level'] = {new} is not allowed: its SCMs have up to {width} nodes but "
                              f"max_nodes = {self.max_nodes}; build the environment with max_nodes >= {width}")
@@ -137,6 +141,7 @@ class EnvConfig:
             "row_mask": spaces.MultiBinary(t),
             "node_mask": spaces.MultiBinary(d),
             "target": spaces.MultiBinary(d),
+            "valid": spaces.MultiBinary(d),
         })
 
     def action_space(self) -> spaces.Box:

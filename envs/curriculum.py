@@ -42,9 +42,12 @@ those standard deviations with another shape. Laws without a finite variance (Ca
 are not offered: the environment standardises variables by their observational
 standard deviation.
 
-Overrides (keyword arguments of :func:`level_family` and of the environment):
-``mechanism`` (a key of :data:`MECHANISMS`), ``noise`` (a key of :data:`NOISES`) and
-``nodes`` (an int or a ``(min, max)`` pair) replace the level's entry for every level.
+Overrides (keyword arguments of :func:`level_family` and of the environment): ``graph``
+(a key of :data:`GRAPHS`), ``mechanism`` (a key of :data:`MECHANISMS`), ``noise`` (a
+key of :data:`NOISES`) and ``nodes`` (an int or a ``(min, max)`` pair) replace the
+level's entry for every level. ``graph`` also reaches structures that no level uses
+(stochastic block models, random geometric graphs, trees), which is how evaluation
+builds held-out episodes.
 """
 
 from __future__ import annotations
@@ -57,12 +60,36 @@ import numpy as np
 
 from causal_meta.scm import Scm
 from causal_meta.specs import (
-    Bipartite, Butterfly, Chain, Collider, Diamond, Er, Family, Fork, GaussianNoise, Gp, GraphSpec,
-    LaplaceNoise, Layered, Linear, MechanismSpec, Mixture, Mlp, NoiseSpec, ScaleFree, SmallWorld,
-    SpecError, Uniform, UniformNoise, parse_family,
+    Bipartite,
+    Butterfly,
+    Chain,
+    Collider,
+    Diamond,
+    Er,
+    Family,
+    Fork,
+    GaussianNoise,
+    Geometric,
+    Gp,
+    GraphSpec,
+    Hierarchical,
+    LaplaceNoise,
+    Layered,
+    Linear,
+    MechanismSpec,
+    Mixture,
+    Mlp,
+    NoiseSpec,
+    ScaleFree,
+    SmallWorld,
+    SpecError,
+    StochasticBlock,
+    Uniform,
+    UniformNoise,
+    parse_family,
 )
 
-__all__ = ["LEVELS", "MAX_LEVEL", "MECHANISMS", "NOISES", "Level", "check_level", "level_family"]
+__all__ = ["GRAPHS", "LEVELS", "MAX_LEVEL", "MECHANISMS", "NOISES", "Level", "check_level", "level_family"]
 
 MECHANISMS: dict[str, MechanismSpec] = {
     "linear": Linear(),
@@ -98,10 +125,21 @@ class Level:
         return Mixture(list(self.graphs), [1.0] * len(self.graphs))
 
 
-_MOTIFS = (Chain(), Fork(), Collider())
-_MEDIUM = (Diamond(), Butterfly(), Layered(layers=3, edge_prob=0.5), Bipartite(edge_prob=0.5))
-_WS = SmallWorld(k=4, rewire_prob=0.3)
-_SF = ScaleFree(m=2)
+GRAPHS: dict[str, GraphSpec] = {
+    "chain": Chain(), "fork": Fork(), "collider": Collider(), "diamond": Diamond(), "butterfly": Butterfly(),
+    "layered": Layered(layers=3, edge_prob=0.5), "bipartite": Bipartite(edge_prob=0.5),
+    "er1": Er(edges_per_node=1.0), "er2": Er(edges_per_node=2.0), "ws": SmallWorld(k=4, rewire_prob=0.3),
+    "sf": ScaleFree(m=2), "sbm": StochasticBlock(blocks=3, p_in=0.5, p_out=0.05), "grg": Geometric(radius=0.3),
+    "tree": Hierarchical(branching=2),
+}
+"""Graph structures by keyword: those of the curriculum, and ``sbm`` (3 blocks, edge
+probability 0.5 within and 0.05 across), ``grg`` (random geometric, radius 0.3) and
+``tree`` (binary out-tree), which no level uses."""
+
+_MOTIFS = tuple(GRAPHS[k] for k in ("chain", "fork", "collider"))
+_MEDIUM = tuple(GRAPHS[k] for k in ("diamond", "butterfly", "layered", "bipartite"))
+_WS = GRAPHS["ws"]
+_SF = GRAPHS["sf"]
 
 LEVELS: tuple[Level, ...] = (
     Level(1, _MOTIFS[:1], (3, 3), "linear"),
@@ -110,9 +148,9 @@ LEVELS: tuple[Level, ...] = (
     Level(4, _MEDIUM[:2], (5, 6), "linear"),
     Level(5, _MEDIUM[:3], (5, 8), "linear"),
     Level(6, _MEDIUM, (6, 9), "linear"),
-    Level(7, (Er(edges_per_node=1.0),), (10, 14), "linear"),
+    Level(7, (GRAPHS["er1"],), (10, 14), "linear"),
     Level(8, (Er(edges_per_node=1.5),), (12, 17), "linear"),
-    Level(9, (Er(edges_per_node=2.0),), (14, 20), "linear"),
+    Level(9, (GRAPHS["er2"],), (14, 20), "linear"),
     Level(10, (_WS,), (16, 22), "linear"),
     Level(11, (_WS,), (18, 26), "linear"),
     Level(12, (_WS,), (20, 30), "mixed"),
@@ -138,7 +176,7 @@ def _keyword(value: Any, table: dict[str, Any], field: str) -> Any:
     return table[value]
 
 
-def level_family(level: int, *, mechanism: str | None = None, noise: str | None = None,
+def level_family(level: int, *, graph: str | None = None, mechanism: str | None = None, noise: str | None = None,
                  nodes: int | tuple[int, int] | None = None) -> Family:
     """The SCM family of ``level`` with the given overrides.
 
@@ -150,7 +188,7 @@ def level_family(level: int, *, mechanism: str | None = None, noise: str | None 
     try:
         family = parse_family({
             "nodes": row.nodes if nodes is None else nodes,
-            "graph": row.graph,
+            "graph": row.graph if graph is None else _keyword(graph, GRAPHS, "graph"),
             "mechanism": _keyword(row.mechanism if mechanism is None else mechanism, MECHANISMS, "mechanism"),
             "noise": _keyword("gaussian" if noise is None else noise, NOISES, "noise"),
         })

@@ -27,7 +27,16 @@ from causal_meta._core import sample_interventions, stack_graphs
 from causal_meta.scm import sample_scms, task_seed, task_seeds
 from envs.config import VALUE_CLIP, EnvConfig
 from envs.named import NAMED_SCMS
-from envs.optimum import ResponseCurves, grid, linear_expected, linear_moments, mc_curves, mc_moments
+from envs.optimum import (
+    LinearResponse,
+    MonteCarloResponse,
+    Optimum,
+    Response,
+    linear_moments,
+    linear_optimum,
+    mc_moments,
+    mc_optimum,
+)
 
 __all__ = ["TARGET_CLIP", "Episode", "Episodes", "row_mean", "standardise", "start_episodes", "target_reward"]
 
@@ -37,7 +46,7 @@ TARGET_CLIP = 5.0
 _MAX_DRAWS = 100
 # task_seed indices of an episode's derived seeds, far from the redraw attempts 1, 2, ...
 _TARGET, _NOISE, _MOMENTS, _CRN = (2**64 - k for k in (2, 3, 4, 5))
-_NO_OPTIMUM = np.array([-1.0, np.nan, np.nan, np.nan])
+_NO_OPTIMUM = (-1.0, np.nan, np.nan, np.nan)
 
 
 @dataclass(frozen=True)
@@ -60,11 +69,10 @@ class Episode:
     """(D,) lowest intervention value per node."""
     high: np.ndarray
     """(D,) highest intervention value per node."""
-    curves: ResponseCurves | None
-    """Expected target under interventions; None when not computed."""
-    optimum: tuple[int, float, float, float]
-    """(node, value, expected target, standard error) of the best single intervention;
-    (-1, NaN, NaN, NaN) when not computed."""
+    response: Response | None
+    """E[target | do(X_i = v)] at any (i, v); None when not computed."""
+    optimum: Optimum
+    """The best single intervention; (-1, NaN, NaN, NaN) when not computed."""
     observations: np.ndarray
     """(n_obs, D) float32 observational rows."""
 
@@ -89,22 +97,24 @@ class Episodes:
     std: np.ndarray
     low: np.ndarray
     high: np.ndarray
-    grid: np.ndarray
-    expected: np.ndarray
-    stderr: np.ndarray
-    has_curves: np.ndarray
+    effect: np.ndarray
+    """(K, D) total effects on the target of linear SCMs (0 for the others)."""
+    is_linear: np.ndarray
+    responses: list[Response | None]
     optimum: np.ndarray
     """(K, 4): node (as a float, -1 if none), value, expected target, standard error."""
     observations: np.ndarray
 
+    @property
+    def has_optimum(self) -> np.ndarray:
+        """(K,) bool: whether the optimum and the expected targets were computed."""
+        return np.array([r is not None for r in self.responses], bool)
+
     def __getitem__(self, k: int) -> Episode:
-        curves = None
-        if self.has_curves[k]:
-            curves = ResponseCurves(self.low[k], self.high[k], self.grid[k], self.expected[k], self.stderr[k])
         node, value, expected, stderr = self.optimum[k].tolist()
         return Episode(self.scms[k], self.levels[k], int(self.target[k]), self.valid[k], self.parents[k],
-                       self.mean[k], self.std[k], self.low[k], self.high[k], curves,
-                       (int(node), value, expected, stderr), self.observations[k])
+                       self.mean[k], self.std[k], self.low[k], self.high[k], self.responses[k],
+                       Optimum(int(node), value, expected, stderr), self.observations[k])
 
 
 @dataclass(frozen=True)
@@ -184,19 +194,19 @@ def _observations(cfg: EnvConfig, draws: _Draws) -> np.ndarray:
 
 def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence[int]) -> Episodes:
     """The episodes of ``seeds`` (one level each): a pure function of the arguments."""
-    k_count, width, points = len(seeds), cfg.max_nodes, cfg.optimum_grid
+    k_count, width = len(seeds), cfg.max_nodes
     seeds = np.asarray(seeds, np.uint64)
     draws = _draw_curriculum(cfg, levels, seeds) if cfg.benchmark is None else _draw_named(cfg, seeds)
     scms, target, valid = draws.scms, draws.target, draws.valid
     rows = np.arange(k_count)
     parents = draws.adjacency[rows, :, target].astype(bool)
     is_linear = np.array([scm.is_linear for scm in scms])
+    linear, nonlinear = np.flatnonzero(is_linear), np.flatnonzero(~is_linear)
     effect = np.zeros((k_count, width))
     mean, std = np.zeros((k_count, width)), np.ones((k_count, width))
-    if is_linear.any():
-        linear = np.flatnonzero(is_linear)
+    if len(linear):
         effect[linear], mean[linear], std[linear] = linear_moments([scms[k] for k in linear], target[linear], width)
-    for k in np.flatnonzero(~is_linear).tolist():
+    for k in nonlinear.tolist():
         mean[k], std[k] = mc_moments(scms[k], task_seed(int(seeds[k]), _MOMENTS), width)
     observations = _observations(cfg, draws)
 
@@ -208,22 +218,22 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
         low, high = cfg.intervention_range.bounds(mean, std)
     # The engine sets values in float32: with float32 ends, every decoded value stays inside.
     low, high = low.astype(np.float32).astype(np.float64), high.astype(np.float32).astype(np.float64)
-    values = grid(low, high, points)
-    expected = linear_expected(effect, mean, target, values)  # then +inf where it does not apply
-    expected[~is_linear] = np.inf
-    stderr = np.zeros(values.shape)
-    if cfg.optimum_samples:
-        for k in np.flatnonzero(~is_linear).tolist():
-            expected[k], stderr[k] = mc_curves(scms[k], int(target[k]), values[k], valid[k], cfg.optimum_samples,
-                                               task_seed(int(seeds[k]), _CRN))
-    expected[~valid] = np.inf
-    has_curves = is_linear | (cfg.optimum_samples > 0)
 
-    node, g = np.divmod(np.argmin(expected.reshape(k_count, -1), axis=1), points)
-    best = np.stack([node, values[rows, node, g], expected[rows, node, g], stderr[rows, node, g]], axis=1)
-    optimum = np.where(has_curves[:, None], best, _NO_OPTIMUM)
-    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, values,
-                    expected, stderr, has_curves, optimum, observations)
+    responses: list[Response | None] = [None] * k_count
+    optimum = np.tile(_NO_OPTIMUM, (k_count, 1))
+    if len(linear):
+        optimum[linear] = linear_optimum(effect[linear], mean[linear], target[linear], low[linear], high[linear],
+                                         valid[linear])
+        for k in linear.tolist():
+            responses[k] = LinearResponse(effect[k], mean[k], int(target[k]))
+    if cfg.optimum_samples:
+        for k in nonlinear.tolist():
+            response = MonteCarloResponse(scms[k], int(target[k]), cfg.optimum_samples,
+                                          task_seed(int(seeds[k]), _CRN))
+            optimum[k] = mc_optimum(response, low[k], high[k], valid[k], cfg.optimum_grid)
+            responses[k] = response
+    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, effect,
+                    is_linear, responses, optimum, observations)
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

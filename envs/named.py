@@ -15,8 +15,9 @@ References
 ----------
 Aglietti, V., Lu, X., Paleyes, A. and Gonzalez, J. (2020). Causal Bayesian
 Optimization. AISTATS, PMLR 108. http://proceedings.mlr.press/v108/aglietti20a.html;
-code: https://github.com/VirgiAgl/CausalBayesianOptimization (graphs/ToyGraph.py holds
-the toy graph's equations and intervention ranges used here).
+code: https://github.com/VirgiAgl/CausalBayesianOptimization (graphs/ToyGraph.py and
+graphs/CompleteGraph.py hold the equations, manipulable variables and intervention
+ranges used here).
 
 Ferro, A., Pina, F., Severo, M., Dias, P., Botelho, F. and Lunet, N. (2015). Use of
 statins and serum levels of prostate specific antigen. Acta Urologica Portuguesa
@@ -29,7 +30,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["NAMED_SCMS", "NamedScm", "PsaGraph", "ToyGraph"]
+__all__ = ["NAMED_SCMS", "CompleteGraph", "NamedScm", "PsaGraph", "ToyGraph"]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -176,5 +177,43 @@ class PsaGraph(NamedScm):
         return c.x
 
 
-NAMED_SCMS: dict[str, type[NamedScm]] = {"toy_graph": ToyGraph, "psa": PsaGraph}
+class CompleteGraph(NamedScm):
+    """The synthetic "complete graph" of Aglietti et al. (2020, Fig. 2c), with two hidden
+    confounders U1 (of A and Y) and U2 (of B and Y) that the agent never observes:
+
+        U1, U2, e_* ~ N(0, 1)
+        F = e_F,  A = F^2 + U1 + e_A,  B = U2 + e_B,  C = exp(-B) + e_C,
+        D = exp(-C) / 10 + e_D,  E = cos(A) + C / 10 + e_E,
+        Y = cos(D) - D / 5 + sin(E) - E / 4 + U1 + exp(-U2) + e_Y,
+
+    minimising Y over single interventions on the published manipulable variables,
+    do(B = b), b in [-5, 4], do(D = d), d in [-5, 5], and do(E = e), e in [-6, 3]. The
+    confounders are noise terms shared by two equations, so the observed graph (the one
+    ``adjacency`` gives) is F -> A -> E, B -> C -> D, C -> E, D -> Y, E -> Y. The best
+    single intervention is do(D = d*), d* near 3.34, where cos d - d / 5 is lowest.
+    """
+
+    names = ("F", "A", "B", "C", "D", "E", "Y")
+    parent_names = {"A": ("F",), "C": ("B",), "D": ("C",), "E": ("A", "C"), "Y": ("D", "E")}
+    target_name = "Y"
+    domain_names = {"B": (-5.0, 4.0), "D": (-5.0, 5.0), "E": (-6.0, 3.0)}
+
+    def _noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        # Columns: U1, U2, then e_F, e_A, e_B, e_C, e_D, e_E, e_Y.
+        return rng.standard_normal((n, 9))
+
+    def _equations(self, noise: np.ndarray, do: dict[int, float]) -> np.ndarray:
+        u1, u2, e = noise[:, 0], noise[:, 1], noise[:, 2:]
+        c = _Columns(len(noise), 7, do)
+        f = c.set(0, e[:, 0])
+        a = c.set(1, f**2 + u1 + e[:, 1])
+        b = c.set(2, u2 + e[:, 2])
+        cc = c.set(3, np.exp(-b) + e[:, 3])
+        d = c.set(4, np.exp(-cc) / 10.0 + e[:, 4])
+        ee = c.set(5, np.cos(a) + cc / 10.0 + e[:, 5])
+        c.set(6, np.cos(d) - d / 5.0 + np.sin(ee) - ee / 4.0 + u1 + np.exp(-u2) + e[:, 6])
+        return c.x
+
+
+NAMED_SCMS: dict[str, type[NamedScm]] = {"toy_graph": ToyGraph, "psa": PsaGraph, "complete_graph": CompleteGraph}
 """Named SCMs by the ``benchmark`` keyword of the environment."""

@@ -1,74 +1,107 @@
-"""What the environment knows about its hidden SCM: observational moments and the
-expected target under every single-node intervention, exact for linear SCMs and
-estimated by Monte Carlo with common random numbers otherwise.
+"""What the environment knows about its hidden SCM: observational moments, the expected
+target E[Y | do(X_i = v)] at any played value, and the best single-node intervention.
 
 Linear SCMs (x = W^T x + b + noise, zero-mean noise): with B = (I - W)^{-1}, B[j, k] is
 the total effect of j on k, the observational mean is B^T b and the variance of x_k is
 sum_j B[j, k]^2 var(noise_j). Under do(X_i = v) the paths through i are cut, which gives
-E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i): affine in v, so its minimum over an
-interval sits at an end. The engine computes these for a batch of SCMs at once, by
-propagation along each topological order rather than an inverse (the vector environment
-starts a thousand episodes at once, where a batched inverse was most of the cost), one
-SCM at a time, so that a batch of one gives the same bits.
+E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) exactly (:class:`LinearResponse`):
+affine in v, so its minimum over an interval sits at an end. The engine computes these
+for a batch of SCMs at once, by propagation along each topological order rather than an
+inverse (the vector environment starts a thousand episodes at once), one SCM at a time,
+so that a batch of one gives the same bits.
 
-Other SCMs: moments come from ``REFERENCE_SAMPLES`` observational rows, and
-E[Y | do(X_i = v)] is the mean of ``samples`` engine rows at each grid value of v.
-Every (node, value) pair is sampled from the same seed, in one engine call for all of
-them (``Scm.column_under_interventions``), so all estimates share their noise (common
-random numbers): their differences, and hence the location of the
-optimum, have far less variance than independent estimates would. Nodes that are not
-ancestors of the target cannot move it; they get the unintervened estimate under the
-same noise.
+Other SCMs (:class:`MonteCarloResponse`): moments come from ``REFERENCE_SAMPLES``
+observational rows, and E[Y | do(X_i = v)] is the mean of ``samples`` engine rows drawn
+at exactly the value v, with its standard error. Every estimate of an episode draws
+from the same seed (common random numbers): the estimate is then a fixed, smooth
+function of v, the differences between interventions have far less variance than
+independent estimates would, and the regret of playing the optimum's own value is
+exactly 0. The optimum (:func:`mc_optimum`) is found in two stages under those common
+random numbers: a coarse grid of ``points`` values per node, all (node, value) pairs in
+one engine call (``Scm.column_under_interventions``), then a bounded scalar minimisation
+(Brent's method, :func:`scipy.optimize.minimize_scalar`) inside the grid cells around
+the ``REFINED_CELLS`` best grid points, so that an optimum between grid points is not
+missed by up to a grid step. Nodes that are not ancestors of the target cannot move it
+and share the unintervened estimate.
 
-Arrays are padded to a width D >= d. Curves are tabulated on a (D, G) grid of values
-evenly spaced from ``low`` to ``high``; rows of nodes that may not be chosen hold +inf,
-so that they never look optimal. Between grid points the curve is linear
-(:meth:`ResponseCurves.expected_at`), which is exact for linear SCMs.
+Arrays are padded to a width D >= d; nodes that may not be chosen never look optimal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 
 from causal_meta._core import Scm
 from causal_meta._core import linear_moments as engine_linear_moments
 
-__all__ = ["REFERENCE_SAMPLES", "ResponseCurves", "ancestors", "grid", "linear_expected", "linear_moments",
-           "mc_curves", "mc_moments"]
+__all__ = ["REFERENCE_SAMPLES", "REFINED_CELLS", "LinearResponse", "MonteCarloResponse", "Optimum", "Response",
+           "ancestors", "grid", "linear_moments", "linear_optimum", "mc_moments", "mc_optimum"]
 
 REFERENCE_SAMPLES = 2048
 """Observational rows behind the Monte Carlo moments of a nonlinear SCM."""
 
+REFINED_CELLS = 3
+"""Grid points around which the Monte Carlo optimum is refined."""
+
 _MIN_STD = 1e-12
+_RELATIVE_XTOL = 1e-5  # of a node's interval: the refined optimum's tolerance in v
 
 
-@dataclass(frozen=True)
-class ResponseCurves:
-    """One episode's tabulated E[target | do(X_i = v)], padded to width D."""
+class Optimum(NamedTuple):
+    """The best single-node intervention: do(X_node = value) gives E[target] =
+    ``expected``, with Monte Carlo standard error ``stderr`` (0 when exact)."""
 
-    low: np.ndarray
-    """(D,) lowest intervention value per node."""
-    high: np.ndarray
-    """(D,) highest intervention value per node."""
-    grid: np.ndarray
-    """(D, G) the tabulated values of v."""
-    expected: np.ndarray
-    """(D, G) expected target at the grid values; +inf for nodes that may not be chosen."""
-    stderr: np.ndarray
-    """(D, G) Monte Carlo standard error of ``expected`` (0 when exact)."""
+    node: int
+    value: float
+    expected: float
+    stderr: float
 
-    def expected_at(self, node: int, value: float) -> float:
-        """Expected target under do(X_node = value), linear between grid points. The
-        vector environment evaluates the same formula over arrays."""
-        last = self.expected.shape[1] - 1
-        pos = (value - self.low[node]) / (self.high[node] - self.low[node]) * last
-        k = min(int(pos), last - 1)
-        row = self.expected[node]
-        return float(row[k] + (pos - k) * (row[k + 1] - row[k]))
+
+class Response(Protocol):
+    """E[target | do(X_node = value)] of one episode, with its standard error."""
+
+    def at(self, node: int, value: float) -> tuple[float, float]: ...
+
+
+class LinearResponse:
+    """The exact expected target of a linear SCM: ``mean_Y + effect[i] * (v - mean[i])``.
+    The vector environment evaluates the same formula over arrays, in the same order of
+    operations, so that both give the same bits."""
+
+    def __init__(self, effect: np.ndarray, mean: np.ndarray, target: int) -> None:
+        self.effect, self.mean, self.target = effect, mean, target
+
+    def at(self, node: int, value: float) -> tuple[float, float]:
+        return float(self.mean[self.target] + self.effect[node] * (value - self.mean[node])), 0.0
+
+
+class MonteCarloResponse:
+    """The Monte Carlo expected target of any SCM: the mean of ``samples`` target values
+    under do(X_node = value), all drawn from the stream ``seed`` (common random numbers
+    with the optimum's search), and its standard error."""
+
+    def __init__(self, scm: Any, target: int, samples: int, seed: int) -> None:
+        self.scm, self.target, self.samples, self.seed = scm, target, samples, seed
+
+    def at(self, node: int, value: float) -> tuple[float, float]:
+        y = _target_rows(self.scm, self.target, np.array([node]), np.array([value]), self.samples, self.seed)[0]
+        return _mean_and_error(y)
+
+    def at_pairs(self, nodes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``at`` for M pairs at once (one engine call): (expected (M,), stderr (M,))."""
+        y = _target_rows(self.scm, self.target, nodes, values, self.samples, self.seed)
+        return _mean_and_error(y)
+
+
+def _mean_and_error(y: np.ndarray) -> Any:
+    """Mean and standard error over the last axis (floats for a 1-D ``y``)."""
+    mean = y.mean(axis=-1)
+    error = y.std(axis=-1, ddof=1) / np.sqrt(y.shape[-1])
+    return (float(mean), float(error)) if y.ndim == 1 else (mean, error)
 
 
 def ancestors(scm: Any, node: int) -> np.ndarray:
@@ -100,14 +133,21 @@ def linear_moments(scms: Sequence[Any], target: np.ndarray, width: int
     return effect, mean, np.where(std > _MIN_STD, std, 1.0)
 
 
-def linear_expected(effect: np.ndarray, mean: np.ndarray, target: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) at the (K, D, G) ``values``,
-    with ``effect`` (K, D) the total effects on the targets Y. Computed in place in one
-    new array: the vector environment evaluates a thousand of these grids at once."""
-    out = np.subtract(values, mean[:, :, None])
-    out *= effect[:, :, None]
-    out += mean[np.arange(len(target)), target][:, None, None]
-    return out
+def linear_optimum(effect: np.ndarray, mean: np.ndarray, target: np.ndarray, low: np.ndarray, high: np.ndarray,
+                   valid: np.ndarray) -> np.ndarray:
+    """(K, 4) rows (node, value, expected, 0) of the best intervention of K linear SCMs,
+    from their total effects on the targets ``effect`` (K, D), means (K, D), targets (K,),
+    bounds ``low``, ``high`` (K, D) and choosable nodes ``valid`` (K, D). The expected
+    target is affine in v, so only the two ends of each interval are candidates; ties go
+    to the lowest node, then to its low end."""
+    k_count = len(target)
+    rows = np.arange(k_count)
+    mean_y = mean[rows, target][:, None, None]
+    ends = np.stack([low, high], axis=-1)  # (K, D, 2)
+    expected = mean_y + effect[:, :, None] * (ends - mean[:, :, None])
+    expected[~valid] = np.inf
+    node, end = np.divmod(np.argmin(expected.reshape(k_count, -1), axis=1), 2)
+    return np.stack([node, ends[rows, node, end], expected[rows, node, end], np.zeros(k_count)], axis=1)
 
 
 def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -121,27 +161,48 @@ def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]
     return mean, std
 
 
-def mc_curves(scm: Any, target: int, values: np.ndarray, valid: np.ndarray, samples: int, seed: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Monte Carlo (expected, stderr) on the (D, G) grid ``values`` for the ``valid``
-    nodes, ``samples`` >= 2 rows per (node, value), common random numbers ``seed``."""
-    expected = np.full(values.shape, np.inf)
-    stderr = np.zeros(values.shape)
+def mc_optimum(response: MonteCarloResponse, low: np.ndarray, high: np.ndarray, valid: np.ndarray,
+               points: int) -> Optimum:
+    """The best intervention on the ``valid`` nodes ((D,) bool) within [low, high] ((D,)
+    float64 bounds): the grid of ``points`` values per node, then Brent's method within
+    the cells next to the ``REFINED_CELLS`` best grid points of nodes that can move the
+    target. Values are float32, the precision at which the engine sets them, and the
+    expected target is estimated at exactly the value returned."""
+    scm, target = response.scm, response.target
     upstream = np.zeros(len(valid), bool)
     upstream[: scm.d] = ancestors(scm, target)
     moving = np.flatnonzero(valid & upstream)
-    inert = valid & ~upstream
-    # One (node, value) pair per grid point of the moving nodes, then the unintervened
+    values = grid(low, high, points)[moving].astype(np.float32)  # (M, G)
+    inert = np.flatnonzero(valid & ~upstream)
+    # One (node, value) pair per grid point of the moving nodes, then one unintervened
     # pair (node -1) that stands for every inert node.
-    nodes = np.append(np.repeat(moving, values.shape[1]), -1)
-    y = _target_rows(scm, target, nodes, np.append(values[moving].ravel(), 0.0), samples, seed)
-    means = y.mean(axis=1)
-    errors = y.std(axis=1, ddof=1) / np.sqrt(samples)
-    shape = (len(moving), values.shape[1])
-    expected[moving], stderr[moving] = means[:-1].reshape(shape), errors[:-1].reshape(shape)
-    if inert.any():
-        expected[inert], stderr[inert] = means[-1], errors[-1]
-    return expected, stderr
+    nodes = np.append(np.repeat(moving, points), -1)
+    expected, stderr = response.at_pairs(nodes, np.append(values.ravel(), np.float32(0.0)))
+    candidates = [Optimum(int(i), float(v), float(e), float(s))
+                  for i, v, e, s in zip(nodes[:-1], values.ravel(), expected[:-1], stderr[:-1])]
+    if len(inert):
+        i = int(inert[0])
+        candidates.append(Optimum(i, float(np.float32(low[i])), float(expected[-1]), float(stderr[-1])))
+    if not candidates:
+        raise ValueError("no node may be intervened on: valid marks none")
+    order = np.argsort(expected[:-1], kind="stable")[:REFINED_CELLS]
+    for flat in order.tolist():
+        m, g = divmod(flat, points)
+        lo, hi = values[m, max(g - 1, 0)], values[m, min(g + 1, points - 1)]
+        candidates.append(_refine(response, int(moving[m]), lo, hi))
+    return min(candidates, key=lambda c: c.expected)
+
+
+def _refine(response: MonteCarloResponse, node: int, lo: float, hi: float) -> Optimum:
+    """Brent's method on the Monte Carlo curve of ``node`` within [lo, hi]."""
+    def curve(v: float) -> float:
+        return response.at(node, float(np.float32(v)))[0]
+
+    result = minimize_scalar(curve, bounds=(float(lo), float(hi)), method="bounded",
+                             options={"xatol": _RELATIVE_XTOL * max(float(hi) - float(lo), 1e-12)})
+    value = float(np.float32(result.x))
+    expected, stderr = response.at(node, value)
+    return Optimum(node, value, expected, stderr)
 
 
 def _target_rows(scm: Any, target: int, nodes: np.ndarray, values: np.ndarray, samples: int, seed: int
@@ -150,7 +211,8 @@ def _target_rows(scm: Any, target: int, nodes: np.ndarray, values: np.ndarray, s
     nodes[m] < 0), each drawn from the stream ``seed``: in one engine call for engine
     SCMs, one sample call per pair for the numpy SCMs of :mod:`envs.named`."""
     if isinstance(scm, Scm):
-        return scm.column_under_interventions(nodes, values.astype(np.float32), samples, seed, target).astype(np.float64)
+        return scm.column_under_interventions(np.asarray(nodes, np.int64), np.asarray(values, np.float32), samples,
+                                              seed, target).astype(np.float64)
     rows = [scm.sample(samples, do=None if i < 0 else {i: v}, seed=seed)[0][:, target]
-            for i, v in zip(nodes.tolist(), values.tolist())]
+            for i, v in zip(np.asarray(nodes).tolist(), np.asarray(values, np.float32).tolist())]
     return np.array(rows, np.float64)

@@ -32,7 +32,7 @@ from gymnasium.vector.utils import batch_space
 
 from causal_meta._core import sample_interventions
 from causal_meta.scm import task_seeds
-from envs.actions import check_actions, decode_actions
+from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND
 from envs.config import HORIZON, EnvConfig
 from envs.episode import standardise, start_episodes, target_reward
@@ -40,7 +40,7 @@ from envs.episode import standardise, start_episodes, target_reward
 __all__ = ["CausalBOVectorEnv"]
 
 _STEP_KEYS = ("node", "value", "target_value", "best_target_value", "is_parent", "expected_target",
-              "simple_regret", "cumulative_regret", "info_gain")
+              "expected_stderr", "simple_regret", "cumulative_regret", "info_gain")
 _OPTIMUM_KEYS = ("optimal_node", "optimal_value", "optimal_expected_target", "optimal_stderr")
 
 
@@ -71,12 +71,13 @@ class CausalBOVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
 
-        n, t, d, g = num_envs, cfg.rows, cfg.max_nodes, cfg.optimum_grid
+        n, t, d = num_envs, cfg.rows, cfg.max_nodes
         self._values = np.zeros((n, t, d), np.float32)
         self._intervened = np.zeros((n, t, d), np.int8)
         self._row_mask = np.zeros((n, t), np.int8)
         self._node_mask = np.zeros((n, d), np.int8)
         self._target_hot = np.zeros((n, d), np.int8)
+        self._valid_hot = np.zeros((n, d), np.int8)
         # Per-episode constants (the fields of envs.episode.Episodes), padded to max_nodes.
         self._valid = np.zeros((n, d), bool)
         self._parents = np.zeros((n, d), bool)
@@ -84,8 +85,10 @@ class CausalBOVectorEnv(VectorEnv):
         self._high = np.ones((n, d))
         self._mean = np.zeros((n, d))
         self._std = np.ones((n, d))
-        self._curves = np.full((n, d, g), np.inf)
-        self._has_curves = np.zeros(n, bool)
+        self._effect = np.zeros((n, d))
+        self._is_linear = np.zeros(n, bool)
+        self._has_optimum = np.zeros(n, bool)
+        self._responses: list[Any] = [None] * n
         self._target = np.zeros(n, np.int64)
         self._optimum = np.full((n, 4), math.nan)
         self._levels = np.zeros(n, np.int64)
@@ -136,10 +139,10 @@ class CausalBOVectorEnv(VectorEnv):
         self._next[at] += 1
         eps = start_episodes(cfg, self._levels[at].tolist(), seeds)
         if isinstance(at, slice):
-            self._scms = eps.scms
+            self._scms, self._responses = eps.scms, eps.responses
         else:
             for k, i in enumerate(envs.tolist()):
-                self._scms[i] = eps.scms[k]
+                self._scms[i], self._responses[i] = eps.scms[k], eps.responses[k]
         n_obs = cfg.n_obs
         self._values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
         self._values[at, n_obs:] = 0.0
@@ -151,14 +154,16 @@ class CausalBOVectorEnv(VectorEnv):
         self._target_hot[envs, eps.target] = 1
         self._target[at] = eps.target
         self._valid[at], self._parents[at] = eps.valid, eps.parents
+        self._valid_hot[at] = eps.valid
         self._low[at], self._high[at] = eps.low, eps.high
         self._mean[at], self._std[at] = eps.mean, eps.std
-        self._curves[at], self._has_curves[at] = eps.expected, eps.has_curves
+        has_optimum = eps.has_optimum
+        self._effect[at], self._is_linear[at], self._has_optimum[at] = eps.effect, eps.is_linear, has_optimum
         self._optimum[at] = eps.optimum
         self._steps[at] = 0
         self._best[at] = math.inf
-        self._simple[at] = np.where(eps.has_curves, math.inf, math.nan)
-        self._cumulative[at] = np.where(eps.has_curves, 0.0, math.nan)
+        self._simple[at] = np.where(has_optimum, math.inf, math.nan)
+        self._cumulative[at] = np.where(has_optimum, 0.0, math.nan)
 
     def _rows(self, envs: np.ndarray) -> slice | np.ndarray:
         """``envs`` as an index of the per-environment arrays: a slice when it is every
@@ -181,7 +186,7 @@ class CausalBOVectorEnv(VectorEnv):
         idx = np.flatnonzero(~resetting)
         rewards = np.zeros(self.num_envs)
         step_info = {key: np.zeros(self.num_envs, dtype) for key, dtype in zip(
-            _STEP_KEYS, (np.int64, float, float, float, bool, float, float, float, float))}
+            _STEP_KEYS, (np.int64, float, float, float, bool, float, float, float, float, float))}
         if len(idx):
             self._step(idx, a[self._rows(idx)], rewards, step_info)
         truncated = self._steps >= cfg.horizon
@@ -223,40 +228,61 @@ class CausalBOVectorEnv(VectorEnv):
         rewards[at] = cfg.w_target * r_target + cfg.w_parent * is_parent.astype(np.float64) + cfg.w_info * 0.0
         self._best[at] = np.minimum(self._best[at], y)
 
-        expected = np.full(len(idx), math.nan)
-        curved = self._has_curves[at]
-        if curved.any():
-            j, k_env = np.flatnonzero(curved), idx[curved]
-            node, value = nodes[curved], values[curved]
-            last = cfg.optimum_grid - 1
-            lo, hi = self._low[k_env, node], self._high[k_env, node]
-            pos = (value - lo) / (hi - lo) * last
-            k = np.minimum(pos.astype(np.int64), last - 1)
-            row = self._curves[k_env, node]
-            left = row[np.arange(len(k)), k]
-            expected[j] = left + (pos - k) * (row[np.arange(len(k)), k + 1] - left)
-            regret = expected[j] - self._optimum[k_env, 2]
+        expected, stderr = self._expected(idx, at, nodes, values, target)
+        scored = self._has_optimum[at]
+        if scored.any():
+            k_env = idx[scored]
+            regret = expected[scored] - self._optimum[k_env, 2]
             self._simple[k_env] = np.minimum(self._simple[k_env], regret)
             self._cumulative[k_env] += regret
         for key, column in (("node", nodes), ("value", values), ("target_value", y),
                             ("best_target_value", self._best[at]), ("is_parent", is_parent),
-                            ("expected_target", expected), ("simple_regret", self._simple[at]),
-                            ("cumulative_regret", self._cumulative[at])):
+                            ("expected_target", expected), ("expected_stderr", stderr),
+                            ("simple_regret", self._simple[at]), ("cumulative_regret", self._cumulative[at])):
             info[key][at] = column
+
+    def _expected(self, idx: np.ndarray, at: slice | np.ndarray, nodes: np.ndarray, values: np.ndarray,
+                  target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """E[target | do(node = value)] and its standard error in each sub-environment of
+        ``idx`` (NaN without an optimum): the single environment's response, with the
+        linear formula of :class:`~envs.optimum.LinearResponse` over arrays."""
+        expected, stderr = np.full(len(idx), math.nan), np.full(len(idx), math.nan)
+        linear = self._is_linear[at] & self._has_optimum[at]
+        if linear.any():
+            k_env, node = idx[linear], nodes[linear]
+            mean, rows = self._mean[k_env], np.arange(len(k_env))
+            effect = self._effect[k_env, node]
+            expected[linear] = mean[rows, target[linear]] + effect * (values[linear] - mean[rows, node])
+            stderr[linear] = 0.0
+        for j in np.flatnonzero(~self._is_linear[at] & self._has_optimum[at]).tolist():
+            expected[j], stderr[j] = self._responses[idx[j]].at(int(nodes[j]), float(values[j]))
+        return expected, stderr
+
+    def optimal_actions(self) -> np.ndarray:
+        """(num_envs, max_nodes + 1): the action that plays each sub-environment's optimum,
+        as :meth:`~envs.causal_bo.CausalBOEnv.optimal_action` (privileged; the oracle's).
+        ValueError when an optimum was not computed."""
+        if not self._has_optimum.all():
+            bad = int(np.flatnonzero(~self._has_optimum)[0])
+            raise ValueError(f"the optimum of sub-environment {bad} was not computed (optimum_samples = 0 on a "
+                             "nonlinear SCM, or no reset yet)")
+        return encode_actions(self._optimum[:, 0].astype(np.int64), self._optimum[:, 1], self._low, self._high)
 
     # ------------------------------------------------------------------ helpers
 
     def _observation(self) -> dict[str, np.ndarray]:
         return {"samples": self._values.copy(), "intervened": self._intervened.copy(),
                 "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(),
-                "target": self._target_hot.copy()}
+                "target": self._target_hot.copy(), "valid": self._valid_hot.copy()}
 
     def _infos(self, level_mask: np.ndarray, target_mask: np.ndarray, optimum_mask: np.ndarray) -> dict[str, Any]:
         """The keys every info has (level, optimum) and the reset-only target, each zero
         outside its mask and absent if its mask is empty, as Gymnasium merges the infos of
         single environments."""
         infos: dict[str, Any] = {}
-        columns = [("level", self._levels, level_mask), ("target", self._target, target_mask)]
+        target_std = self._std[np.arange(self.num_envs), self._target]
+        columns = [("level", self._levels, level_mask), ("target", self._target, target_mask),
+                   ("target_std", target_std, target_mask)]
         columns += [(key, column.astype(np.int64) if key == "optimal_node" else column, optimum_mask)
                     for key, column in zip(_OPTIMUM_KEYS, self._optimum.T)]
         for key, column, mask in columns:

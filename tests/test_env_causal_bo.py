@@ -12,17 +12,20 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
 from causal_meta.specs import Fixed, GaussianNoise, Linear
 from envs import curriculum
+from envs.actions import decode_actions, encode_actions
 from envs.causal_bo import CausalBOEnv, parent_entropy
 from envs.config import family_json
 from envs.wrappers import FlattenObservation, ParentProbabilityObservation
 
 ALL_IDS = [("CausalBO-v0", {"level": k}) for k in range(1, 16)]
-ALL_IDS += [("CausalBO-ToyGraph-v0", {}), ("CausalBO-PSA-v0", {})]
+ALL_IDS += [("CausalBO-ToyGraph-v0", {}), ("CausalBO-PSA-v0", {}), ("CausalBO-CompleteGraph-v0", {})]
 
 
 def action(env: CausalBOEnv, node: int, u: float) -> np.ndarray:
@@ -134,6 +137,44 @@ def test_the_action_rule() -> None:
     assert mid == pytest.approx((ep.low[node] + ep.high[node]) / 2, rel=1e-5, abs=1e-6)
     tie = np.zeros(env.config.max_nodes + 1, np.float32)  # ties go to the lowest valid index
     assert env.step(tie)[4]["node"] == int(np.flatnonzero(ep.valid)[0])
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=40, deadline=None)
+def test_encode_actions_inverts_the_action_rule(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n, d = 7, 5
+    valid = rng.random((n, d)) < 0.7
+    valid[np.arange(n), rng.integers(0, d, n)] = True
+    low = rng.normal(size=(n, d)).astype(np.float32).astype(np.float64)
+    high = (low + rng.uniform(0.1, 10.0, (n, d))).astype(np.float32).astype(np.float64)
+    nodes = np.array([rng.choice(np.flatnonzero(v)) for v in valid])
+    values = rng.uniform(low[np.arange(n), nodes], high[np.arange(n), nodes])
+    decoded_nodes, decoded = decode_actions(encode_actions(nodes, values, low, high).astype(np.float64), valid, low,
+                                            high)
+    np.testing.assert_array_equal(decoded_nodes, nodes)
+    # float32 actions and values: agreement to float32 precision of the interval
+    assert (np.abs(decoded - values) <= 1e-6 * (np.abs(values) + (high - low)[np.arange(n), nodes])).all()
+
+
+def test_valid_observation_marks_the_choosable_nodes() -> None:
+    env = CausalBOEnv(level=4)
+    obs, info = env.reset(seed=0)
+    np.testing.assert_array_equal(obs["valid"], env.episode.valid.astype(np.int8))
+    assert obs["valid"][info["target"]] == 0 and obs["valid"].sum() == obs["node_mask"].sum() - 1
+    psa = CausalBOEnv(benchmark="psa")
+    obs, _ = psa.reset(seed=0)
+    assert np.flatnonzero(obs["valid"]).tolist() == [2, 3]  # aspirin and statin only
+    assert info["target_std"] == env.episode.std[info["target"]]
+
+
+@pytest.mark.parametrize("graph", ["sbm", "grg", "tree", "er1"])
+def test_graph_override_reaches_structures_no_level_uses(graph: str) -> None:
+    env = CausalBOEnv(level=7, graph=graph)
+    env.reset(seed=0)
+    assert env.config.graph == graph and env.episode.d >= 10
+    with pytest.raises(ValueError, match=r"graph = 'lattice' is not allowed: expected one of \['bipartite'"):
+        CausalBOEnv(level=7, graph="lattice")
 
 
 @pytest.mark.parametrize(("bad", "message"), [
@@ -266,21 +307,6 @@ def test_surrogate_info_gain_and_probability_channel() -> None:
         bad.reset(seed=0)
 
 
-def test_toy_graph_optimum_matches_the_known_one() -> None:
-    env = CausalBOEnv(benchmark="toy_graph")
-    _, info = env.reset(seed=0)
-    # E[Y | do(Z = z)] = cos z - exp(-z / 20), lowest near z = -3.2; the 17-point grid on
-    # [-5, 20] has -3.4375 nearest. With common random numbers the grid argmin is exact.
-    z = -3.4375
-    assert (info["target"], info["optimal_node"], info["optimal_value"]) == (2, 1, z)
-    truth = math.cos(z) - math.exp(-z / 20)
-    assert abs(info["optimal_expected_target"] - truth) < 4 * info["optimal_stderr"]
-    for _ in range(20):
-        step = env.step(env.action_space.sample())[4]
-        assert step["node"] in (0, 1)
-        assert (-5 <= step["value"] <= 5) if step["node"] == 0 else (-5 <= step["value"] <= 20)
-
-
 def test_psa_graph_optimum_is_full_statin() -> None:
     env = CausalBOEnv(benchmark="psa")
     _, info = env.reset(seed=0)
@@ -348,7 +374,8 @@ def test_rendering() -> None:
     ({"horizon": 0}, r"horizon = 0 is not allowed"),
     ({"level": 5, "max_nodes": 4}, r"max_nodes = 4 is not allowed: the SCMs have up to 8 nodes"),
     ({"nodes": 1}, r"nodes = 1 is not allowed: needs at least 2 nodes"),
-    ({"benchmark": "coral"}, r"benchmark = 'coral' is not allowed: expected one of \['psa', 'toy_graph'\]"),
+    ({"benchmark": "coral"},
+     r"benchmark = 'coral' is not allowed: expected one of \['complete_graph', 'psa', 'toy_graph'\]"),
     ({"benchmark": "psa", "level": 2}, r"level is not allowed with benchmark = 'psa'"),
     ({"w_target": float("inf")}, r"w_target = inf is not allowed: must be a finite number"),
     ({"optimum_samples": 1}, r"optimum_samples = 1 is not allowed: must be an integer >= 2"),

@@ -91,5 +91,5 @@ def test_batched_episode_starts_equal_single_ones_even_when_redrawn(monkeypatch:
         one = start_episodes(cfg, [3], [seed])
         assert pickle.dumps(batch.scms[k]) == pickle.dumps(one.scms[0])  # structure, parameters, noise stream
         assert batch.scms[k].adjacency.any()
-        for field in ("target", "valid", "parents", "mean", "std", "expected", "optimum", "observations"):
+        for field in ("target", "valid", "parents", "mean", "std", "effect", "optimum", "observations"):
             np.testing.assert_array_equal(getattr(batch, field)[k], getattr(one, field)[0], err_msg=field)
