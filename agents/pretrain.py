@@ -25,7 +25,7 @@ from causal_meta.train.config import PretrainConfig
 from causal_meta.train.loop import Trainer
 
 MODELS = ("avici",)
-CONFIG_PACKAGE = "agents.configs"
+CONFIG_PACKAGE = "agents.configs.pretrain"
 
 
 def run(cfg: PretrainConfig, run_dir: Path) -> None:

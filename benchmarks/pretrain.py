@@ -48,7 +48,7 @@ def measure(preset: str, amp: bool, steps: int) -> dict:
     overrides = [f"trainer.steps={steps + 1}", "trainer.log_every=1", "trainer.val_every=1000000", "trainer.val_tasks=1",
                  "trainer.checkpoint_every=1000000", "trainer.progress=false", f"trainer.amp={str(amp).lower()}",
                  "trainer.amp_dtype=bf16"]
-    cfg = config.load(PretrainConfig, preset, overrides, config_package="agents.configs")
+    cfg = config.load(PretrainConfig, preset, overrides, config_package="agents.configs.pretrain")
     with tempfile.TemporaryDirectory() as tmp:
         m = trainer_run(cfg, Path(tmp))
     return {"precision": "bf16 autocast" if amp else "fp32", "seconds_per_step": 1 / m["steps_per_s"],

@@ -15,7 +15,7 @@ adds what Hydra leaves open:
   ``config.yaml``.
 
 A preset is a YAML file at the top level of a Python package (for instance
-``agents/configs/avici.yaml``) that builds on the registered schema::
+``agents/configs/pretrain/avici.yaml``) that builds on the registered schema::
 
     defaults:
       - pretrain_schema   # the name given to register()

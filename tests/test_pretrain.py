@@ -29,7 +29,7 @@ TINY = ["model.d_model=8", "model.heads=2", "model.head_dim=4", "model.layers=2"
 
 
 def cfg_for(*overrides: str) -> PretrainConfig:
-    return config.load(PretrainConfig, "smoke", [*TINY, *overrides], config_package="agents.configs")
+    return config.load(PretrainConfig, "smoke", [*TINY, *overrides], config_package="agents.configs.pretrain")
 
 
 def model_state(run_dir: Path) -> dict[str, torch.Tensor]:

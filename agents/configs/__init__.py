@@ -1,1 +1,2 @@
-"""YAML presets of the entry points (a package so that they ship inside the wheel)."""
+"""YAML presets of the entry points, one package each, so that an entry point offers only
+its own presets (and they ship inside the wheel)."""

@@ -1,5 +1,5 @@
 """The configuration schema of `python -m agents.pretrain`: every key, its type, default
-and meaning. Presets live in ``agents/configs/*.yaml``; `causal_meta.config` composes
+and meaning. Presets live in ``agents/configs/pretrain/*.yaml``; `causal_meta.config` composes
 them with Hydra and rejects unknown keys and wrong types.
 
 Every key here is read by the trainer (`causal_meta.train.loop`), the model factory or
