@@ -1,1 +1,4 @@
-"""Entry points and agents: `python -m agents.pretrain`, and (later) GRPO, evaluation and SB3 baselines."""
+"""Entry points and agents: `python -m agents.pretrain` (structure learners),
+`python -m agents.evaluate` (CausalBO policies against random, oracle and baselines),
+the baseline policies (:mod:`agents.policies`) and stable-baselines3 baselines
+(:mod:`agents.baselines`)."""

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions",
-           "encode_actions"]
+           "encode_actions", "one_hot_actions"]
 
 
 @dataclass(frozen=True)
@@ -116,11 +116,17 @@ def encode_actions(nodes: np.ndarray, values: np.ndarray, low: np.ndarray, high:
     ``nodes[k]`` (scores 1 there, -1 elsewhere) with value ``values[k]``, given the
     bounds ``low``, ``high`` (N, D). Values outside a node's interval are clipped to it.
     Decoding gives back the node, and the value up to float32 rounding."""
-    n, d = low.shape
     nodes = np.asarray(nodes, np.int64)
-    rows = np.arange(n)
+    rows = np.arange(len(nodes))
     lo, hi = low[rows, nodes], high[rows, nodes]
-    out = -np.ones((n, d + 1), np.float32)
-    out[rows, nodes] = 1.0
-    out[:, d] = np.clip(2.0 * (np.asarray(values, np.float64) - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+    return one_hot_actions(nodes, np.clip(2.0 * (np.asarray(values, np.float64) - lo) / (hi - lo) - 1.0, -1.0, 1.0),
+                           low.shape[1])
+
+
+def one_hot_actions(nodes: np.ndarray, entries: np.ndarray, width: int) -> np.ndarray:
+    """float32 actions (N, width + 1) that choose ``nodes`` (score 1, -1 elsewhere) with
+    the value entries ``entries`` (in [-1, 1]: the position in each node's interval)."""
+    out = -np.ones((len(nodes), width + 1), np.float32)
+    out[np.arange(len(nodes)), nodes] = 1.0
+    out[:, width] = entries
     return out

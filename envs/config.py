@@ -15,7 +15,8 @@ from envs.actions import DEFAULT_INTERVENTION_RANGE, InterventionRange
 from envs.curriculum import check_level, level_family
 from envs.named import NAMED_SCMS
 
-__all__ = ["HORIZON", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "family_json"]
+__all__ = ["HORIZON", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "action_space", "family_json",
+           "observation_space"]
 
 HORIZON = 20
 """Default number of interventions per episode."""
@@ -134,15 +135,26 @@ class EnvConfig:
         return new
 
     def observation_space(self) -> spaces.Dict:
-        t, d = self.rows, self.max_nodes
-        return spaces.Dict({
-            "samples": spaces.Box(-VALUE_CLIP, VALUE_CLIP, (t, d), np.float32),
-            "intervened": spaces.MultiBinary((t, d)),
-            "row_mask": spaces.MultiBinary(t),
-            "node_mask": spaces.MultiBinary(d),
-            "target": spaces.MultiBinary(d),
-            "valid": spaces.MultiBinary(d),
-        })
+        return observation_space(self.rows, self.max_nodes)
 
     def action_space(self) -> spaces.Box:
-        return spaces.Box(-1.0, 1.0, (self.max_nodes + 1,), np.float32)
+        return action_space(self.max_nodes)
+
+
+def observation_space(rows: int, max_nodes: int) -> spaces.Dict:
+    """The observation space of an environment with T = ``rows`` rows and width
+    ``max_nodes`` (see :mod:`envs.causal_bo`)."""
+    t, d = rows, max_nodes
+    return spaces.Dict({
+        "samples": spaces.Box(-VALUE_CLIP, VALUE_CLIP, (t, d), np.float32),
+        "intervened": spaces.MultiBinary((t, d)),
+        "row_mask": spaces.MultiBinary(t),
+        "node_mask": spaces.MultiBinary(d),
+        "target": spaces.MultiBinary(d),
+        "valid": spaces.MultiBinary(d),
+    })
+
+
+def action_space(max_nodes: int) -> spaces.Box:
+    """The action space of an environment of width ``max_nodes``."""
+    return spaces.Box(-1.0, 1.0, (max_nodes + 1,), np.float32)

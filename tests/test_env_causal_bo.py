@@ -17,11 +17,8 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
-from causal_meta.specs import Fixed, GaussianNoise, Linear
-from envs import curriculum
 from envs.actions import decode_actions, encode_actions
 from envs.causal_bo import CausalBOEnv, parent_entropy
-from envs.config import family_json
 from envs.wrappers import FlattenObservation, ParentProbabilityObservation
 
 ALL_IDS = [("CausalBO-v0", {"level": k}) for k in range(1, 16)]
@@ -190,16 +187,6 @@ def test_bad_actions_raise_clear_errors(bad: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=r"action shape = \(9,\) is not allowed: must be \(N, max_nodes \+ 1\)"):
         env.what_if(np.zeros(9))
     env.what_if(np.zeros((2, 9)))  # a batch is what what_if takes
-
-
-@pytest.fixture
-def fixed_chain(monkeypatch: pytest.MonkeyPatch):
-    """Level 1 (a 3-node chain) with every weight 2, no bias and unit Gaussian noise."""
-    monkeypatch.setitem(curriculum.MECHANISMS, "linear", Linear(weights=Fixed(2.0)))
-    monkeypatch.setitem(curriculum.NOISES, "gaussian", GaussianNoise(scale=Fixed(1.0)))
-    family_json.cache_clear()
-    yield
-    family_json.cache_clear()
 
 
 def chain_env(target_is_leaf: bool, **kwargs) -> tuple[CausalBOEnv, int, int, int, dict]:

@@ -1,0 +1,1 @@
+"""Presets of `python -m agents.evaluate` (only these are offered to it)."""

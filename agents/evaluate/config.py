@@ -1,0 +1,50 @@
+"""The configuration schema of `python -m agents.evaluate`; presets live in
+``agents/configs/evaluate/*.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agents.evaluate.sets import HELDOUT, MAX_EPISODES, NAMED
+from causal_meta.config import option, register
+
+__all__ = ["SCHEMA_NAME", "EvaluateConfig"]
+
+SCHEMA_NAME = "evaluate_schema"
+
+
+@dataclasses.dataclass
+class EvaluateConfig:
+    """Which policies, on which episode sets, scored how."""
+
+    policies: list[str] = option(["random", "greedy", "oracle", "bo"],
+                                 "policies: random, greedy, oracle, bo, or the path of an SB3 zip (--policy P adds "
+                                 "one); random and oracle always run, as the references of normalised regret")
+    episodes: int = option(100, f"episodes per set (at most {MAX_EPISODES})")
+    horizon: int = option(20, "interventions per episode")
+    n_obs: int = option(10, "observational rows an episode starts with")
+    levels: list[int] = option([1, 2, 3, 5, 7, 10], "curriculum levels, one set each")
+    heldout: list[str] = option(list(HELDOUT), f"held-out structure sets, from {sorted(HELDOUT)}")
+    named: list[str] = option(list(NAMED), f"named SCM sets, from {list(NAMED)}")
+    budgets: list[int] = option([1, 3, 5, 10], "steps after which simple regret is reported (and the horizon)")
+    optimum_samples: int = option(128, "Monte Carlo samples per expected target of nonlinear SCMs (>= 2)")
+    resamples: int = option(2000, "bootstrap resamples of each 95% interval")
+    seed: int = option(0, "evaluation seed: episodes and the random policies derive from it")
+    device: str = option("cpu", "torch device of network policies")
+    progress: bool = option(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        for name, minimum in (("episodes", 1), ("horizon", 1), ("n_obs", 0), ("optimum_samples", 2),
+                              ("resamples", 100), ("seed", 0)):
+            value = getattr(self, name)
+            if value < minimum:
+                raise ValueError(f"{name} = {value} is not allowed: must be an integer >= {minimum}")
+        if self.episodes > MAX_EPISODES:
+            raise ValueError(f"episodes = {self.episodes} is not allowed: must be at most {MAX_EPISODES}")
+        if not self.policies:
+            raise ValueError("policies = [] is not allowed: name at least one policy")
+        if any(b < 1 for b in self.budgets):
+            raise ValueError(f"budgets = {self.budgets} is not allowed: every budget must be >= 1")
+
+
+register(SCHEMA_NAME, EvaluateConfig)

@@ -1,0 +1,56 @@
+"""What ``--policy`` accepts: a built-in name or a file, resolved to something the
+harness can build for each episode set."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from gymnasium.vector import VectorEnv
+
+from agents.evaluate.rollout import optimal_actions
+from agents.policies import BUILTIN, GpBoPolicy, GreedyPolicy, OraclePolicy, Policy, RandomPolicy
+
+__all__ = ["PolicySource", "resolve"]
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """A resolved policy: its label in reports, a factory ``build(env, seed)`` for the
+    vector environment it will act in, and the observation shape it needs (None: any
+    width or row count)."""
+
+    name: str
+    build: Callable[[VectorEnv, int], Policy]
+    width: int | None = None
+    rows: int | None = None
+
+
+def _builtin(name: str) -> PolicySource:
+    builders: dict[str, Callable[[VectorEnv, int], Policy]] = {
+        "random": lambda env, seed: RandomPolicy(seed),
+        "greedy": lambda env, seed: GreedyPolicy(),
+        "oracle": lambda env, seed: OraclePolicy(lambda: optimal_actions(env)),
+        "bo": lambda env, seed: GpBoPolicy(seed),
+    }
+    return PolicySource(name, builders[name])
+
+
+def resolve(spec: str, device: str = "cpu") -> PolicySource:
+    """The policy named by ``spec``: one of :data:`~agents.policies.BUILTIN`, or the path
+    of a stable-baselines3 zip (loaded without running code from it). ValueError (or
+    CheckpointError, a ValueError) naming the spec and what is allowed otherwise."""
+    if spec in BUILTIN:
+        return _builtin(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise ValueError(f"policy = {spec!r} is not allowed: not a built-in policy {list(BUILTIN)} and no such file")
+    from agents.baselines.load import is_sb3_zip, load_sb3
+
+    if is_sb3_zip(path):
+        model = load_sb3(path, device)
+        return PolicySource(f"{model.algorithm.lower()}:{path.stem}", lambda env, seed: model, model.width,
+                            model.rows)
+    raise ValueError(f"policy = {spec!r} is not allowed: the file is not a stable-baselines3 zip (a zip archive "
+                     "with 'data' and 'policy.pth')")
