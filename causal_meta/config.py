@@ -72,7 +72,10 @@ __all__ = [
     "load_saved",
     "main",
     "option",
+    "pop_flags",
+    "quote",
     "register",
+    "run_dir_override",
     "save_resolved",
     "to_plain",
 ]
@@ -562,6 +565,36 @@ def main(
         print(f"error: {err}\n(see --help)", file=sys.stderr)
         raise SystemExit(2) from err
     run(cfg, run_dir)
+
+
+def pop_flags(args: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """Split an entry point's own ``--name VALUE`` (or ``--name=VALUE``) flags off
+    ``args``: their values by name, in order, and the remaining arguments for `main`.
+    ConfigError for a flag without a value."""
+    found: dict[str, list[str]] = {name: [] for name in names}
+    rest: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        flag, has_value, inline = token.partition("=")
+        if flag in found:
+            value = inline if has_value else next(tokens, None)
+            if not value:
+                raise ConfigError(f"{flag} needs a value")
+            found[flag].append(value)
+        else:
+            rest.append(token)
+    return found, rest
+
+
+def quote(value: str) -> str:
+    """``value`` as a quoted string in Hydra's override grammar (paths may hold commas,
+    spaces or brackets)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def run_dir_override(path: str | os.PathLike[str]) -> str:
+    """The override that makes ``path`` the run directory (what ``--output`` means)."""
+    return f"hydra.run.dir={quote(str(Path(path).absolute()))}"
 
 
 def _parse_cli(args: Sequence[str], default_preset: str | None) -> _Cli:

@@ -90,7 +90,7 @@ class CausalBOVectorEnv(VectorEnv):
         self._has_optimum = np.zeros(n, bool)
         self._responses: list[Any] = [None] * n
         self._target = np.zeros(n, np.int64)
-        self._optimum = np.full((n, 4), math.nan)
+        self._optimum = np.tile([-1.0, math.nan, math.nan, math.nan], (n, 1))  # node -1: no optimum yet
         self._levels = np.zeros(n, np.int64)
         # Per-episode state.
         self._steps = np.zeros(n, np.int64)

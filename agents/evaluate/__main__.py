@@ -42,31 +42,14 @@ def run(cfg: EvaluateConfig, run_dir: Path) -> None:
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
-def _quote(value: str) -> str:
-    """A Hydra-safe quoted string."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def translate(args: list[str]) -> list[str]:
     """``--policy P`` (repeatable) and ``--output DIR`` as Hydra overrides."""
-    policies: list[str] = []
-    out: list[str] = []
-    tokens = iter(args)
-    for token in tokens:
-        flag, has_value, inline = token.partition("=")
-        if flag in ("--policy", "--output"):
-            value = inline if has_value else next(tokens, None)
-            if not value:
-                raise config.ConfigError(f"{flag} needs a value")
-            if flag == "--policy":
-                policies.append(value)
-            else:
-                out.append(f"hydra.run.dir={_quote(str(Path(value).absolute()))}")
-        else:
-            out.append(token)
-    if policies:
-        out.append(f"policies=[{','.join(_quote(p) for p in policies)}]")
-    return out
+    flags, rest = config.pop_flags(args, ("--policy", "--output"))
+    if flags["--output"]:
+        rest.append(config.run_dir_override(flags["--output"][-1]))
+    if flags["--policy"]:
+        rest.append(f"policies=[{','.join(config.quote(p) for p in flags['--policy'])}]")
+    return rest
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,1 @@
+"""Presets of `python -m agents.baselines.sb3` (only these are offered to it)."""

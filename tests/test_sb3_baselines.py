@@ -1,0 +1,95 @@
+"""SB3 baselines: the VecEnv adapter's autoreset and infos, training, resuming and the
+CLI's errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from agents.baselines.load import load_sb3
+from agents.baselines.sb3 import main, parse_levels
+from agents.baselines.vec_env import CausalBOVecEnv
+from agents.evaluate import build_sets, evaluate
+from causal_meta.config import ConfigError
+
+TINY = ["progress=false", "num_envs=4", "hyperparameters.n_steps=32", "hyperparameters.batch_size=64",
+        "hyperparameters.n_epochs=1"]
+
+
+def test_vec_env_resets_in_the_same_step_with_the_terminal_observation() -> None:
+    env = CausalBOVecEnv(6, [1, 3], horizon=3)
+    env.seed(7)
+    obs = env.reset()
+    assert obs["samples"].shape == (6, 13, 5)  # the widest of levels 1 and 3
+    rewards = np.zeros(6)
+    for t in range(3):
+        env.step_async(np.random.default_rng(t).uniform(-1, 1, (6, 6)).astype(np.float32))
+        obs, reward, done, infos = env.step_wait()
+        rewards += reward
+    assert done.all()
+    for i, info in enumerate(infos):
+        terminal = info["terminal_observation"]
+        assert terminal["row_mask"].sum() == 13 and info["TimeLimit.truncated"]
+        assert info["episode"]["l"] == 3 and info["episode"]["r"] == pytest.approx(rewards[i], rel=1e-6)
+        assert info["causalbo"]["level"] in (1, 3) and 0 <= info["causalbo"]["parent_rate"] <= 1
+        assert info["causalbo"]["simple_regret_std"] >= 0
+    assert (obs["row_mask"].sum(axis=1) == 10).all()  # new episodes: only the observational rows
+    np.testing.assert_array_equal(_first_samples(7), _first_samples(7))  # seeded: levels and episodes
+    assert not np.array_equal(_first_samples(7), _first_samples(8))
+
+
+def _first_samples(seed: int) -> np.ndarray:
+    env = CausalBOVecEnv(6, [1, 3], horizon=3)
+    env.seed(seed)
+    return env.reset()["samples"]
+
+
+def test_levels_and_bad_flags() -> None:
+    assert parse_levels("1-3") == [1, 2, 3] and parse_levels("2,5") == [2, 5]
+    with pytest.raises(ConfigError, match=r"--levels '1-x' is not allowed"):
+        parse_levels("1-x")
+    with pytest.raises(ValueError, match=r"levels entry = 16 is not allowed"):
+        CausalBOVecEnv(2, [1, 16])
+
+
+def test_train_resume_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "ppo"
+    main(["ppo", "--levels", "1-2", "--timesteps", "128", "--output", str(out), "checkpoint_every=64", *TINY])
+    first = capsys.readouterr().out
+    assert "trained PPO for 128 steps on levels 1,2" in first
+    assert (out / "checkpoints" / "last.zip").exists() and any((out / "tensorboard").rglob("events.*"))
+    main(["ppo", "--levels", "1-2", "--timesteps", "256", "--output", str(out), "checkpoint_every=64", *TINY])
+    second = capsys.readouterr().out
+    assert "resuming from" in second and "at step 128" in second and "trained PPO for 256 steps" in second
+    policy = load_sb3(out / "model.zip")
+    assert policy.model.num_timesteps == 256 and policy.width == 4
+    records, _, _ = evaluate([str(out / "model.zip")], build_sets([1, 2], [], [], 3, seed=0), horizon=20,
+                             resamples=200)
+    assert "ppo:model" in records["level2"]
+
+
+def test_sac_trains(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    torch.set_num_threads(1)
+    main(["sac", "--levels", "1", "--timesteps", "64", "--output", str(tmp_path / "sac"), "progress=false",
+          "num_envs=2", "hyperparameters.learning_starts=16", "hyperparameters.batch_size=16"])
+    assert "trained SAC for 64 steps" in capsys.readouterr().out
+    assert load_sb3(tmp_path / "sac" / "model.zip").algorithm == "SAC"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["+hyperparameters.n_stepz=5"], r"hyperparameters.n_stepz is not allowed: PPO accepts \['learning_rate'"),
+    (["+hyperparameters.seed=5"], r"hyperparameters.seed is not allowed: .* \(set it with its own key\)"),
+    (["algorithm=dqn"], r"algorithm = 'dqn' is not allowed: expected one of \['ppo', 'sac'\]"),
+    (["seed=4294967296"], r"seed = 4294967296 is not allowed: must be < 2\*\*32"),
+    (["--timesteps"], r"--timesteps needs a value"),
+])
+def test_cli_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ppo", "--output", str(tmp_path), "--timesteps", "8", *TINY, *args])
+    assert exit_info.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
