@@ -32,6 +32,16 @@ def sample_interventions(
 ) -> npt.NDArray[np.float32]:
     """(N, n, d_max): block k equals scms[k].sample(n, do={nodes[k]: values[k]}) drawn from
     that SCM's own noise stream (no do where nodes[k] < 0), zero-padded; in parallel."""
+def columns_under_interventions(
+    scms: list[Scm],
+    nodes: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float32],
+    n: int,
+    seeds: Sequence[int] | npt.NDArray[np.uint64],
+    columns: npt.NDArray[np.int64],
+) -> npt.NDArray[np.float32]:
+    """(K, G, n): block k equals scms[k].column_under_interventions(nodes[k], values[k], n,
+    seeds[k], columns[k]); all SCMs in parallel with the GIL released."""
 def sample_scms(
     family_json: str,
     seeds: Sequence[int] | npt.NDArray[np.uint64],

@@ -133,7 +133,7 @@ import numpy as np
 from causal_meta.scm import task_seed
 from envs.actions import check_actions, decode_action, decode_actions, encode_actions
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
-from envs.episode import TARGET_CLIP, Episode, row_mean, standardise, start_episodes, target_reward
+from envs.episode import TARGET_CLIP, Episode, reward, row_mean, standardise, start_episodes, target_reward
 
 __all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "ParentSurrogate", "WhatIf", "parent_entropy"]
 
@@ -245,7 +245,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         r_target = -min(max((y - self._mean_y) / self._std_y, -TARGET_CLIP), TARGET_CLIP)  # target_reward, scalar
         gain = self._info_gain()
         is_parent = bool(ep.parents[node])
-        reward = cfg.w_target * r_target + cfg.w_parent * float(is_parent) + cfg.w_info * gain
+        step_reward = reward(cfg, r_target, float(is_parent), gain)
         self._best_y = min(self._best_y, y)
         expected = stderr = math.nan
         if ep.response is not None:
@@ -258,7 +258,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 "best_target_value": self._best_y, "is_parent": is_parent, "expected_target": expected,
                 "expected_stderr": stderr, **self._optimum_info, "simple_regret": self._simple_regret,
                 "cumulative_regret": self._cumulative_regret, "info_gain": gain}
-        return self._observation(), reward, False, False, info
+        return self._observation(), step_reward, False, False, info
 
     def _record(self, data: np.ndarray, node: int) -> None:
         """Write a step's samples into the next rows of the observation buffers."""
@@ -325,8 +325,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             ys[k] = row_mean(data[:, ep.target])
             if self.surrogate is not None:
                 gains[k] = self._hypothetical_gain(data, node)
-        rewards = (cfg.w_target * target_reward(ys, self._mean_y, self._std_y)
-                   + cfg.w_parent * ep.parents[nodes].astype(np.float64) + cfg.w_info * gains)
+        rewards = reward(cfg, target_reward(ys, self._mean_y, self._std_y), ep.parents[nodes].astype(np.float64), gains)
         return WhatIf(rewards, nodes, values, ys)
 
     def _hypothetical_gain(self, data: np.ndarray, node: int) -> float:

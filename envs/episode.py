@@ -38,7 +38,8 @@ from envs.optimum import (
     mc_optimum,
 )
 
-__all__ = ["TARGET_CLIP", "Episode", "Episodes", "row_mean", "standardise", "start_episodes", "target_reward"]
+__all__ = ["TARGET_CLIP", "Episode", "Episodes", "reward", "row_mean", "standardise", "start_episodes",
+           "target_reward"]
 
 TARGET_CLIP = 5.0
 """Bound of the standardised target in the reward."""
@@ -244,6 +245,13 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     np.maximum(z, -VALUE_CLIP, out=z)
     np.minimum(z, VALUE_CLIP, out=z)
     return z.astype(np.float32)
+
+
+def reward(cfg: EnvConfig, r_target: Any, is_parent: Any, gain: Any) -> Any:
+    """The reward, in one place for every path (step, what-if, single and vector, and the
+    GRPO trainer through them): ``w_target * r_target + w_parent * is_parent + w_info *
+    gain``, on floats or arrays (``is_parent`` as 0/1)."""
+    return cfg.w_target * r_target + cfg.w_parent * is_parent + cfg.w_info * gain
 
 
 def target_reward(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

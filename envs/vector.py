@@ -23,6 +23,7 @@ once per sub-environment anyway), rendering, and the named SCMs (numpy, not engi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,12 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from causal_meta._core import sample_interventions
+from causal_meta._core import columns_under_interventions, sample_interventions
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
-from envs.causal_bo import SEED_BOUND
+from envs.causal_bo import SEED_BOUND, WhatIf
 from envs.config import HORIZON, EnvConfig
-from envs.episode import standardise, start_episodes, target_reward
+from envs.episode import reward, standardise, start_episodes, target_reward
 
 __all__ = ["CausalBOVectorEnv"]
 
@@ -100,6 +101,7 @@ class CausalBOVectorEnv(VectorEnv):
         self._autoreset = np.zeros(n, bool)
         self._scms: list[Any] = [None] * n
         self._bases = np.zeros(n, np.uint64)  # base seed of each sub-environment
+        self._generators: list[np.random.Generator | None] = [None] * n  # each one's np_random
         self._seeded = np.zeros(n, bool)  # whether it has a base seed yet
         self._next = np.zeros(n, np.uint64)  # index of its next episode
 
@@ -123,6 +125,7 @@ class CausalBOVectorEnv(VectorEnv):
             if seeds[i] is not None or not self._seeded[i]:  # as Env.reset seeds np_random
                 generator, _ = seeding.np_random(seeds[i])
                 self._bases[i] = int(generator.integers(SEED_BOUND))
+                self._generators[i] = generator
                 self._seeded[i] = True
                 self._next[i] = 0
         self._start(envs)
@@ -224,8 +227,8 @@ class CausalBOVectorEnv(VectorEnv):
         std_y = self._std[idx, target]
         r_target = target_reward(y, mean_y, std_y)
         is_parent = self._parents[idx, nodes]
-        # The last term is the single environment's info gain, always 0 without a surrogate.
-        rewards[at] = cfg.w_target * r_target + cfg.w_parent * is_parent.astype(np.float64) + cfg.w_info * 0.0
+        # The single environment's info gain is always 0 without a surrogate.
+        rewards[at] = reward(cfg, r_target, is_parent.astype(np.float64), 0.0)
         self._best[at] = np.minimum(self._best[at], y)
 
         expected, stderr = self._expected(idx, at, nodes, values, target)
@@ -257,6 +260,54 @@ class CausalBOVectorEnv(VectorEnv):
         for j in np.flatnonzero(~self._is_linear[at] & self._has_optimum[at]).tolist():
             expected[j], stderr[j] = self._responses[idx[j]].at(int(nodes[j]), float(values[j]))
         return expected, stderr
+
+    def what_if(self, actions: np.ndarray, gain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
+                ) -> WhatIf:
+        """Score G candidate actions per sub-environment, (num_envs, G, max_nodes + 1),
+        without advancing any: for each sub-environment exactly what the single
+        environment's ``what_if`` gives (the same draw from its generator, the same common
+        random numbers, bit for bit), all sub-environments in one engine call with the GIL
+        released. Returns (num_envs, G) arrays.
+
+        ``gain``: optional; called with the standardised rows that each candidate would
+        add, (num_envs, G, samples_per_step, max_nodes), and the candidates' nodes
+        (num_envs, G), it returns each candidate's information gain (num_envs, G) for the
+        reward's ``w_info`` term (a surrogate's entropy drop, as a single environment's
+        surrogate gives it). Without it that term is 0, as in a single environment
+        without a surrogate. Call it between a step and the end of the episode."""
+        cfg = self.config
+        a = np.asarray(actions)
+        if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != cfg.max_nodes + 1:
+            raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, G, max_nodes + 1) = "
+                             f"({self.num_envs}, G, {cfg.max_nodes + 1})")
+        if any(generator is None for generator in self._generators):
+            raise RuntimeError("what_if() called before reset()")
+        n, g, m = a.shape[0], a.shape[1], cfg.samples_per_step
+        flat = check_actions(a.reshape(n * g, -1), cfg.max_nodes, batch=True)
+        nodes, values = decode_actions(flat, *(np.repeat(x, g, axis=0) for x in (self._valid, self._low, self._high)))
+        nodes, values = nodes.reshape(n, g), values.reshape(n, g)
+        seeds = np.array([generator.integers(SEED_BOUND) for generator in self._generators], np.uint64)
+        if gain is None:
+            target = columns_under_interventions(self._scms, nodes, values, m, seeds, self._target)  # (n, g, m)
+            gains = np.zeros((n, g))
+        else:
+            rows = np.zeros((n, g, m, cfg.max_nodes), np.float32)
+            for i, scm in enumerate(self._scms):
+                for k in range(g):
+                    rows[i, k, :, :scm.d] = scm.sample(m, do={int(nodes[i, k]): float(values[i, k])},
+                                                       seed=int(seeds[i]))[0]
+            target = rows[np.arange(n), :, :, self._target]
+            gains = np.asarray(gain(standardise(rows, self._mean[:, None, None], self._std[:, None, None]), nodes),
+                               np.float64)
+        y = target[..., 0].astype(np.float64)  # the mean over rows, summed as row_mean sums
+        for r in range(1, m):
+            y += target[..., r]
+        y /= m
+        rows_index = np.arange(n)[:, None]
+        mean_y, std_y = self._mean[rows_index, self._target[:, None]], self._std[rows_index, self._target[:, None]]
+        rewards = reward(cfg, target_reward(y, mean_y, std_y), self._parents[rows_index, nodes].astype(np.float64),
+                         gains)
+        return WhatIf(rewards, nodes, values, y)
 
     def optimal_actions(self) -> np.ndarray:
         """(num_envs, max_nodes + 1): the action that plays each sub-environment's optimum,

@@ -193,6 +193,48 @@ fn sample_interventions<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// For every SCM k, `scms[k].column_under_interventions(nodes[k], values[k], n, seeds[k],
+/// columns[k])`: (K, G, n) float32, the G candidate interventions of each SCM scored
+/// under that SCM's own common random numbers, all SCMs in parallel with the GIL
+/// released. The engine call behind a vector environment's what-if.
+#[pyfunction]
+fn columns_under_interventions<'py>(
+    py: Python<'py>,
+    scms: Vec<PyRef<'py, PyScm>>,
+    nodes: numpy::PyReadonlyArray2<'py, i64>,
+    values: numpy::PyReadonlyArray2<'py, f32>,
+    n: &Bound<'py, PyAny>,
+    seeds: &Bound<'py, PyAny>,
+    columns: numpy::PyReadonlyArray1<'py, i64>,
+) -> PyResult<Bound<'py, PyArray3<f32>>> {
+    let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+    let (nodes, values, columns) = (nodes.as_array(), values.as_array(), columns.as_array());
+    let count = scms.len();
+    let seeds = paired_seeds_arg("seeds", seeds, "scms", count)?;
+    if nodes.shape() != values.shape() || nodes.nrows() != count || columns.len() != count {
+        return Err(PyValueError::new_err(format!(
+            "nodes {:?}, values {:?} and columns ({},) are not allowed: must be (K, G), (K, G) and (K,) with K = len(scms) = {count}",
+            nodes.shape(),
+            values.shape(),
+            columns.len()
+        )));
+    }
+    let g = nodes.ncols();
+    let mut jobs = Vec::with_capacity(count);
+    for (k, cell) in scms.iter().enumerate() {
+        let d = cell.scm.d();
+        let column = columns[k];
+        if column < 0 || column >= d as i64 {
+            return Err(PyValueError::new_err(format!("columns[{k}] = {column} is not allowed: must be a node index in [0, {}]", d - 1)));
+        }
+        let pairs = (0..g).map(|m| do_pair(k, nodes[[k, m]], values[[k, m]], d)).collect::<PyResult<Vec<_>>>()?;
+        jobs.push((&cell.scm, pairs, seeds[k], column as usize));
+    }
+    let out = py.detach(|| guarded(|| parallel::map(&jobs, |(scm, pairs, seed, column)| scm.column_under_interventions_here(n, pairs, *seed, *column))))?;
+    let out = Array3::from_shape_vec((count, g, n), out.concat()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    Ok(out.into_pyarray(py))
+}
+
 /// A sequence of seeds: a uint64 numpy array as is, any other sequence item by item with
 /// the checks of `int_arg` (messages name `name[k]`).
 fn seeds_arg(name: &str, obj: &Bound<'_, PyAny>) -> PyResult<Vec<u64>> {
@@ -663,6 +705,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
     m.add_function(wrap_pyfunction!(sample_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(sample_interventions, m)?)?;
+    m.add_function(wrap_pyfunction!(columns_under_interventions, m)?)?;
     m.add_function(wrap_pyfunction!(sample_scms, m)?)?;
     m.add_function(wrap_pyfunction!(stack_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(linear_moments, m)?)?;

@@ -275,8 +275,24 @@ impl Scm {
     /// the intervened node and ancestors of `column` are evaluated again. A Monte Carlo
     /// optimum asks for hundreds of pairs, and most nodes are untouched by each.
     pub fn column_under_interventions(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Result<Vec<f32>> {
+        let (relevant, position) = self.crn_layout(column);
+        let query = CrnQuery { n, seed, column, relevant: &relevant, position: &position };
+        let columns = crate::parallel::map_chunks(pairs, |chunk| self.crn_columns(&query, chunk))?;
+        Ok(columns.concat())
+    }
+
+    /// [`Scm::column_under_interventions`] on the calling thread, for callers that run
+    /// many SCMs in parallel (a vector environment's what-if: a few candidates for each
+    /// of many environments). The same bits.
+    pub fn column_under_interventions_here(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Vec<f32> {
+        let (relevant, position) = self.crn_layout(column);
+        self.crn_columns(&CrnQuery { n, seed, column, relevant: &relevant, position: &position }, pairs)
+    }
+
+    /// Per node: whether it is `column` or an ancestor of it (the only nodes that can
+    /// move it), and its place in the topological order.
+    fn crn_layout(&self, column: usize) -> (Vec<bool>, Vec<usize>) {
         let d = self.d();
-        // Ancestors of `column` and `column` itself: the only nodes that can move it.
         let mut relevant = vec![false; d];
         relevant[column] = true;
         for &j in self.dag.order.iter().rev() {
@@ -290,9 +306,7 @@ impl Scm {
         for (k, &j) in self.dag.order.iter().enumerate() {
             position[j] = k;
         }
-        let query = CrnQuery { n, seed, column, relevant: &relevant, position: &position };
-        let columns = crate::parallel::map_chunks(pairs, |chunk| self.crn_columns(&query, chunk))?;
-        Ok(columns.concat())
+        (relevant, position)
     }
 
     fn crn_columns(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
