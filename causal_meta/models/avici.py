@@ -39,7 +39,7 @@ published, and what is ours:
 * **Precision.** Under ``torch.autocast`` the linear layers (projections, FFNs) run in
   the autocast dtype while the residual stream keeps the dtype of the data (float32
   from the streams); on CPU the attention
-  itself runs in float32 too (see ``_attend``). The cosine similarity, the logits, the
+  itself runs in float32 too (see :func:`causal_meta.models.blocks.attend`). The cosine similarity, the logits, the
   loss and the power iteration always run in float32.
 
 Initialisation follows AVICI: He (variance 2 / fan-in) weights in attention, FFN and
@@ -60,6 +60,7 @@ from torch import Tensor, nn
 
 from causal_meta.baselines import EdgePosterior
 from causal_meta.data import normalize_data
+from causal_meta.models.blocks import Block
 
 __all__ = [
     "MASKED_LOGIT",
@@ -133,58 +134,6 @@ def _require(name: str, value: object, ok: bool, allowed: str) -> None:
 # ---------------------------------------------------------------------------------------
 
 
-class _SelfAttention(nn.Module):
-    """Multi-head self-attention over the second-to-last axis of ``(..., L, d_model)``."""
-
-    def __init__(self, config: AviciConfig) -> None:
-        super().__init__()
-        self.heads, self.head_dim = config.heads, config.head_dim
-        inner = config.heads * config.head_dim
-        self.qkv = nn.Linear(config.d_model, 3 * inner)
-        self.out = nn.Linear(inner, config.d_model)
-
-    def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
-        """``key_mask`` (..., L) is True for keys that may be attended to; None means all."""
-        *lead, length, _ = x.shape
-        qkv = self.qkv(x.reshape(-1, length, x.shape[-1]))
-        q, k, v = qkv.view(-1, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        mask = None if key_mask is None else key_mask.reshape(-1, 1, 1, length)
-        y = _attend(q, k, v, mask)
-        return self.out(y.transpose(1, 2).reshape(*lead, length, -1))
-
-
-def _attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-    """Scaled dot-product attention of (N, heads, L, head_dim) tensors.
-
-    On CPU, reduced-precision inputs (bf16 under autocast) are attended in float32: the
-    bf16 attention backward of CPU torch is about 10x slower than the float32 one
-    (measured here with torch 2.15), while the projections and FFNs around it, most of
-    the FLOPs, still run in bf16. Other devices keep the input dtype.
-    """
-    if q.device.type == "cpu" and q.dtype in (torch.bfloat16, torch.float16):
-        with torch.autocast("cpu", enabled=False):
-            y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
-        return y.to(q.dtype)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-
-
-class _Block(nn.Module):
-    """Pre-LayerNorm attention and FFN, each a residual branch with dropout."""
-
-    def __init__(self, config: AviciConfig) -> None:
-        super().__init__()
-        self.attn_norm = nn.LayerNorm(config.d_model)
-        self.attn = _SelfAttention(config)
-        self.ffn_norm = nn.LayerNorm(config.d_model)
-        self.ffn = nn.Sequential(nn.Linear(config.d_model, config.ffn), nn.ReLU(),
-                                 nn.Linear(config.ffn, config.d_model))
-        self.drop = nn.Dropout(config.dropout)
-
-    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
-        x = x + self.drop(self.attn(self.attn_norm(x), key_mask))
-        return x + self.drop(self.ffn(self.ffn_norm(x)))
-
-
 def _head(config: AviciConfig) -> nn.Sequential:
     return nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, config.key_size))
 
@@ -206,8 +155,9 @@ class Avici(nn.Module):
         super().__init__()
         self.config = config = config if config is not None else AviciConfig()
         self.embed = nn.Linear(2, config.d_model)
-        self.variable_blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
-        self.sample_blocks = nn.ModuleList(_Block(config) for _ in range(config.layers))
+        sizes = (config.d_model, config.heads, config.head_dim, config.ffn, config.dropout)
+        self.variable_blocks = nn.ModuleList(Block(*sizes) for _ in range(config.layers))
+        self.sample_blocks = nn.ModuleList(Block(*sizes) for _ in range(config.layers))
         self.final_norm = nn.LayerNorm(config.d_model)
         self.u_head, self.v_head = _head(config), _head(config)
         self.log_temperature = nn.Parameter(torch.tensor(float(config.init_log_temperature)))
