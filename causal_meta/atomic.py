@@ -7,11 +7,13 @@ over the target, then fsync the directory so the rename itself is durable.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 # mkstemp creates files readable by their owner only; results are meant to be shared.
 FILE_MODE = 0o644
@@ -57,3 +59,20 @@ def fsync_directory(directory: Path) -> None:
 def write_atomic(target: Path, data: bytes) -> None:
     """Replace ``target`` by ``data`` atomically."""
     publish(write_temp(target.parent, lambda f: f.write(data), prefix=f".{target.name}."), target)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither),
+    tuples as lists and keys as strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def write_json(target: Path, data: Any) -> None:
+    """Replace ``target`` atomically by ``data`` as indented JSON (see :func:`json_safe`)."""
+    write_atomic(target, json.dumps(json_safe(data), indent=1).encode())

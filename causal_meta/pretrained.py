@@ -8,16 +8,18 @@ version or from another model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from causal_meta.models.avici import AviciLearner
+from causal_meta.models.avici import Avici, AviciLearner
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train.config import ModelConfig
 from causal_meta.train.loop import build_model
 
-__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner"]
+__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "avici_model", "load_learner"]
 
 # The CPU checkpoint shipped with the package (see its MODEL_CARD.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cpu_small.pt"
@@ -26,11 +28,16 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cp
 def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100) -> AviciLearner:
     """The AVICI model saved at ``path``, ready to ``fit(data, mask)`` on CPU."""
     saved = ckpt.load_checkpoint(path, expected_model="avici")
-    model_cfg = ModelConfig(**saved["config"]["model"])
-    model = build_model(model_cfg)
+    model = avici_model(saved["config"]["model"])
     model.load_state_dict(saved["state"]["model"])
     model.eval()
     return AviciLearner(model, n_samples=n_samples)
+
+
+def avici_model(config: Mapping[str, Any]) -> Avici:
+    """An untrained AVICI with the architecture of a checkpoint's ``model`` config
+    section (its keys as in ``python -m agents.pretrain --help``)."""
+    return build_model(ModelConfig(**config))
 
 
 class AviciParentSurrogate:

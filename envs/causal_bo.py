@@ -147,10 +147,12 @@ class ParentSurrogate(Protocol):
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
-def parent_entropy(probs: np.ndarray, valid: np.ndarray) -> float:
-    """Sum of Bernoulli entropies (nats) of the parent probabilities of valid nodes."""
-    p = np.clip(probs[valid], 1e-12, 1.0 - 1e-12)
-    return float(-(p * np.log(p) + (1.0 - p) * np.log1p(-p)).sum())
+def parent_entropy(probs: np.ndarray, valid: np.ndarray) -> Any:
+    """Sum of Bernoulli entropies (nats) of the parent probabilities of valid nodes, over
+    the last axis: a float for (D,) arrays, (B,) for a batch (B, D)."""
+    p = np.clip(probs, 1e-12, 1.0 - 1e-12)
+    entropy = np.where(np.asarray(valid, bool), -(p * np.log(p) + (1.0 - p) * np.log1p(-p)), 0.0).sum(axis=-1)
+    return float(entropy) if np.ndim(entropy) == 0 else entropy
 
 
 class WhatIf(NamedTuple):

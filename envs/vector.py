@@ -31,7 +31,7 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from causal_meta._core import columns_under_interventions, sample_interventions
+from causal_meta._core import columns_under_interventions, sample_interventions, stack_graphs
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, WhatIf
@@ -308,6 +308,12 @@ class CausalBOVectorEnv(VectorEnv):
         rewards = reward(cfg, target_reward(y, mean_y, std_y), self._parents[rows_index, nodes].astype(np.float64),
                          gains)
         return WhatIf(rewards, nodes, values, y)
+
+    def graphs(self) -> np.ndarray:
+        """(num_envs, max_nodes, max_nodes) uint8 adjacency of each sub-environment's
+        hidden SCM (privileged: for training a surrogate on the true graphs, never for an
+        agent)."""
+        return stack_graphs(self._scms, self.config.max_nodes)[0]
 
     def optimal_actions(self) -> np.ndarray:
         """(num_envs, max_nodes + 1): the action that plays each sub-environment's optimum,

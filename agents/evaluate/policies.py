@@ -3,6 +3,7 @@ harness can build for each episode set."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,8 +40,9 @@ def _builtin(name: str) -> PolicySource:
 
 def resolve(spec: str, device: str = "cpu") -> PolicySource:
     """The policy named by ``spec``: one of :data:`~agents.policies.BUILTIN`, or the path
-    of a stable-baselines3 zip (loaded without running code from it). ValueError (or
-    CheckpointError, a ValueError) naming the spec and what is allowed otherwise."""
+    of a stable-baselines3 zip or of a ``python -m agents.grpo`` checkpoint (both loaded
+    without running code from them). ValueError (or CheckpointError, a ValueError)
+    naming the spec and what is allowed otherwise."""
     if spec in BUILTIN:
         return _builtin(spec)
     path = Path(spec)
@@ -52,5 +54,14 @@ def resolve(spec: str, device: str = "cpu") -> PolicySource:
         model = load_sb3(path, device)
         return PolicySource(f"{model.algorithm.lower()}:{path.stem}", lambda env, seed: model, model.width,
                             model.rows)
-    raise ValueError(f"policy = {spec!r} is not allowed: the file is not a stable-baselines3 zip (a zip archive "
-                     "with 'data' and 'policy.pth')")
+    if zipfile.is_zipfile(path):  # torch checkpoints are zip archives too
+        from agents.grpo.agent import load_agent
+        from causal_meta.train.checkpoint import CheckpointError
+
+        try:
+            agent = load_agent(path, device)
+        except CheckpointError as err:
+            raise CheckpointError(f"policy = {spec!r} is not allowed: {err}", path) from err
+        return PolicySource(f"grpo:{path.stem}", lambda env, seed: agent)
+    raise ValueError(f"policy = {spec!r} is not allowed: the file is neither a stable-baselines3 zip (a zip archive "
+                     "with 'data' and 'policy.pth') nor a GRPO checkpoint")

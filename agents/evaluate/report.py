@@ -12,7 +12,6 @@ per-episode metrics, set summaries), ``report.md`` and three plots:
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 from importlib import metadata
@@ -24,7 +23,7 @@ import numpy as np
 from agents.evaluate.rollout import Records
 from agents.evaluate.scores import Scores, budgets_for, episode_metrics
 from agents.evaluate.sets import EpisodeSet
-from causal_meta.atomic import write_atomic
+from causal_meta.atomic import json_safe, write_atomic, write_json
 
 __all__ = ["write_report"]
 
@@ -39,17 +38,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return value
 
 
 def results_json(config: dict[str, Any], sets: list[EpisodeSet], records: dict[str, dict[str, Records]],
@@ -67,7 +55,7 @@ def results_json(config: dict[str, Any], sets: list[EpisodeSet], records: dict[s
                 "optimal_stderr": r.optimal_stderr.tolist(), "nodes": r.node.tolist(), **metrics,
                 "seconds": r.seconds, "episodes_per_second": len(r.seeds) / r.seconds,
             }
-    return _finite({
+    return json_safe({
         "config": config,
         "versions": _versions(),
         "sets": [{"name": s.name, "env": s.env, "episodes": s.episodes, "seed": s.seed} for s in sets],
@@ -198,7 +186,7 @@ def write_report(directory: Path, config: dict[str, Any], sets: list[EpisodeSet]
              "regret_curves": directory / "regret_curves.png", "best_target": directory / "best_target.png",
              "normalised_regret": directory / "normalised_regret.png"}
     data = results_json(config, sets, records, scores, budgets)
-    write_atomic(paths["results"], json.dumps(data, indent=1).encode())
+    write_json(paths["results"], data)
     write_atomic(paths["report"], markdown(sets, records, scores, budgets, horizon, title).encode())
     _curve_figure(scores, "simple_regret_std", "simple regret / std(target)", paths["regret_curves"])
     _curve_figure(scores, "best_target_gap_std", "(best target - optimum) / std", paths["best_target"])

@@ -1,0 +1,1 @@
+"""Presets of `python -m agents.grpo` (only these are offered to it)."""

@@ -1,0 +1,125 @@
+"""The configuration schema of `python -m agents.grpo`; presets live in
+``agents/configs/grpo/*.yaml``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from agents.grpo.curriculum import CurriculumConfig
+from agents.grpo.policy import PolicyConfig
+from causal_meta.config import option, register
+
+__all__ = ["ADVANCE", "EnvSection", "EvaluationSection", "GrpoConfig", "GrpoSection", "SCHEMA_NAME",
+           "SurrogateSection"]
+
+SCHEMA_NAME = "grpo_schema"
+ADVANCE = ("best", "sampled")
+
+
+def _require(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ValueError(f"{key} = {value!r} is not allowed: must be {allowed}")
+
+
+@dataclasses.dataclass
+class GrpoSection:
+    """The GRPO update."""
+
+    group_size: int = option(10, "candidate actions scored per environment and step (G)")
+    clip: float = option(0.2, "PPO clip range of the probability ratio")
+    epochs: int = option(4, "passes over each iteration's data (>= 2, so that the clip can bind)")
+    target_kl: float = option(0.02, "stop an iteration's epochs once the approximate KL passes this")
+    entropy: float = option(0.001, "bonus on the entropy of the variable choice")
+    kl_beta: float = option(0.0, "weight of the KL to the initial policy (0: none)")
+    lr: float = option(5e-4, "Adam learning rate (cosine schedule over the iterations)")
+    grad_clip: float = option(1.0, "max gradient norm")
+    minibatch: int = option(256, "states per gradient step")
+    advance: str = option("best", "candidate that advances the episode in training: best or sampled")
+
+    def __post_init__(self) -> None:
+        _require(self.group_size >= 2, "grpo.group_size", self.group_size, "an integer >= 2")
+        _require(self.epochs >= 2, "grpo.epochs", self.epochs, "an integer >= 2 (one epoch never clips)")
+        _require(self.minibatch >= 1, "grpo.minibatch", self.minibatch, "an integer >= 1")
+        for name in ("clip", "target_kl", "lr", "grad_clip"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value > 0, f"grpo.{name}", value, "a finite number > 0")
+        for name in ("entropy", "kl_beta"):
+            value = getattr(self, name)
+            _require(math.isfinite(value) and value >= 0, f"grpo.{name}", value, "a finite number >= 0")
+        _require(self.advance in ADVANCE, "grpo.advance", self.advance, f"one of {list(ADVANCE)}")
+
+
+@dataclasses.dataclass
+class SurrogateSection:
+    """The structure learner trained jointly with the policy."""
+
+    checkpoint: str | None = option(None, "AVICI checkpoint to start from (None: the shipped CPU checkpoint)")
+    lr: float = option(1e-4, "Adam learning rate")
+    every: int = option(1, "iterations between surrogate updates")
+    steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")
+
+    def __post_init__(self) -> None:
+        _require(math.isfinite(self.lr) and self.lr > 0, "surrogate.lr", self.lr, "a finite number > 0")
+        _require(self.every >= 1, "surrogate.every", self.every, "an integer >= 1")
+        _require(self.steps >= 1, "surrogate.steps", self.steps, "an integer >= 1 (it is trained in every preset)")
+
+
+@dataclasses.dataclass
+class EnvSection:
+    """The training environments (CausalBO-v0 arguments)."""
+
+    n_obs: int = option(10, "observational rows an episode starts with")
+    horizon: int = option(20, "interventions per episode")
+    w_target: float = option(0.9, "reward weight of the (negated, standardised) target")
+    w_parent: float = option(0.1, "reward weight of choosing a true parent")
+    w_info: float = option(0.0, "reward weight of the surrogate's entropy drop (information gain)")
+    optimum_samples: int = option(128, "Monte Carlo samples of nonlinear SCMs' regret (0: skip it)")
+
+    def __post_init__(self) -> None:
+        _require(self.n_obs >= 1, "env.n_obs", self.n_obs, "an integer >= 1 (the surrogate needs a row)")
+        _require(self.horizon >= 1, "env.horizon", self.horizon, "an integer >= 1")
+        _require(self.optimum_samples == 0 or self.optimum_samples >= 2, "env.optimum_samples",
+                 self.optimum_samples, "0 or an integer >= 2")
+
+
+@dataclasses.dataclass
+class EvaluationSection:
+    """The evaluation after training (agents.evaluate on held-out seeds)."""
+
+    enabled: bool = option(True, "evaluate the trained policy after training")
+    episodes: int = option(100, "episodes per level")
+    policies: list[str] = option(["greedy"], "baselines next to it (random and oracle always run)")
+
+    def __post_init__(self) -> None:
+        _require(self.episodes >= 1, "evaluation.episodes", self.episodes, "an integer >= 1")
+
+
+@dataclasses.dataclass
+class GrpoConfig:
+    """A GRPO run: the policy, its surrogate, the curriculum and the environments."""
+
+    iterations: int = option(50, "training iterations; each plays num_envs episodes per rank in parallel")
+    num_envs: int = option(16, "environments per rank")
+    seed: int = option(0, "seed of the networks and the training episodes (< 2**32)")
+    device: str = option("auto", "'auto' (cuda if available), 'cpu' or 'cuda'")
+    threads: int | None = option(None, "torch CPU threads (None: torch's default)")
+    checkpoint_every: int = option(10, "iterations between checkpoints (last.pt, and best.pt when best)")
+    log_steps: bool = option(False, "print every environment step (debugging)")
+    progress: bool = option(True, "show a progress bar")
+    policy: PolicyConfig = option(PolicyConfig, "the intervention policy")
+    grpo: GrpoSection = option(GrpoSection, "the GRPO update")
+    surrogate: SurrogateSection = option(SurrogateSection, "the jointly trained surrogate")
+    curriculum: CurriculumConfig = option(CurriculumConfig, "the adaptive curriculum")
+    env: EnvSection = option(EnvSection, "the training environments")
+    evaluation: EvaluationSection = option(EvaluationSection, "the evaluation after training")
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "num_envs", "checkpoint_every"):
+            _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        _require(0 <= self.seed < 2**32, "seed", self.seed, "an integer in [0, 2**32) (evaluation seeds lie above)")
+        _require(self.threads is None or self.threads >= 1, "threads", self.threads, "None or an integer >= 1")
+        _require(self.device in ("auto", "cpu", "cuda"), "device", self.device, "'auto', 'cpu' or 'cuda'")
+
+
+register(SCHEMA_NAME, GrpoConfig)
