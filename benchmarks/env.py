@@ -17,6 +17,10 @@ autoreset steps and the episode starts they trigger are in the time. Also the en
 call alone (``sample_interventions`` for the same SCMs), the ceiling of any vector env
 on this engine.
 
+What-if (GRPO scores G = 10 candidates per environment and step): candidates/s of the
+vector environment's batched ``what_if`` against each single environment's in a loop
+(the same results, bit for bit), at level 10 and at the nonlinear level 13.
+
 Each figure is the median over ``repeats`` blocks of ``seconds / repeats``. Prints a
 Markdown table, writes JSON with machine information to ``benchmarks/results/env.json``
 (or ``--out``), and saves an ``rgb_array`` frame of a level-6 episode as
@@ -41,6 +45,7 @@ import envs  # noqa: E402,F401 - registers the ids
 from _common import RESULTS, machine_info, rate  # noqa: E402
 from causal_meta._core import sample_interventions  # noqa: E402
 from envs.causal_bo import CausalBOEnv  # noqa: E402
+from envs.vector import CausalBOVectorEnv  # noqa: E402
 from envs.wrappers import FlattenObservation  # noqa: E402
 
 GymFlatten = gym.wrappers.FlattenObservation
@@ -48,6 +53,7 @@ GymFlatten = gym.wrappers.FlattenObservation
 SINGLE_GOAL = 30_000
 VECTOR_GOAL = 1_000_000
 SYNC_RATIO_GOAL = 20.0
+WHAT_IF_GROUP = 10
 
 
 def single_rate(make: Callable[[], gym.Env], steps_per_call: int, seconds: float, repeats: int) -> float:
@@ -105,6 +111,30 @@ def engine_ceiling(level: int, num_envs: int, seconds: float, repeats: int) -> f
     return rate(call, seconds, repeats)
 
 
+def what_if_rate(batched: bool, level: int, num_envs: int, group: int, seconds: float, repeats: int) -> float:
+    """Candidates/s of what-if scoring, G = ``group`` candidates for each of ``num_envs``
+    environments: the vector environment's one engine call, or each single environment's
+    ``what_if`` in turn (the same results, bit for bit)."""
+    vec = CausalBOVectorEnv(num_envs, level=level)
+    vec.reset(seed=0)
+    width = vec.config.max_nodes
+    actions = np.random.default_rng(0).uniform(-1, 1, (num_envs, group, width + 1)).astype(np.float32)
+    if batched:
+        def call() -> int:
+            vec.what_if(actions)
+            return num_envs * group
+    else:
+        singles = [CausalBOEnv(level=level) for _ in range(num_envs)]
+        for i, single in enumerate(singles):
+            single.reset(seed=i)
+
+        def call() -> int:
+            for single, a in zip(singles, actions):
+                single.what_if(a)
+            return num_envs * group
+    return rate(call, seconds, repeats)
+
+
 def save_frame(path: Path) -> None:
     env = CausalBOEnv(level=6, render_mode="rgb_array")
     env.reset(seed=4)
@@ -134,6 +164,10 @@ def run(args: argparse.Namespace) -> dict:
         "engine_call_level10": engine_ceiling(10, n, s, r),
     }
     vector["vector_over_sync"] = vector["vector_level10"] / vector["sync_level10"]
+    what_if = {"batched_level10": what_if_rate(True, 10, n, WHAT_IF_GROUP, s, r),
+               "single_loop_level10": what_if_rate(False, 10, min(n, 64), WHAT_IF_GROUP, s, r),
+               "batched_level13": what_if_rate(True, 13, n, WHAT_IF_GROUP, s, r)}
+    what_if["batched_over_single"] = what_if["batched_level10"] / what_if["single_loop_level10"]
     goals = {
         "single_level5_make": {"goal": SINGLE_GOAL, "met": single["causal_bo_level5_make"] >= SINGLE_GOAL},
         "single_level5_make_flatten": {"goal": SINGLE_GOAL,
@@ -144,7 +178,8 @@ def run(args: argparse.Namespace) -> dict:
     frame = Path(args.out).with_name("env_frame.png")
     save_frame(frame)
     return {"machine": machine_info(), "settings": {"seconds": s, "repeats": r, "num_envs": n},
-            "single_steps_per_s": single, "vector_env_steps_per_s": vector, "goals": goals, "frame": frame.name}
+            "single_steps_per_s": single, "vector_env_steps_per_s": vector, "what_if_candidates_per_s": what_if,
+            "goals": goals, "frame": frame.name}
 
 
 def table(doc: dict) -> str:
@@ -168,6 +203,11 @@ def table(doc: dict) -> str:
         f"| SyncVectorEnv of the single env, level 10, {n} envs | {vector['sync_level10']:,.0f} | |",
         f"| vector / sync | {vector['vector_over_sync']:.1f}x | >= 20x: {mark[goals['vector_over_sync']['met']]} |",
         f"| engine call alone (sample_interventions, {n} SCMs) | {vector['engine_call_level10']:,.0f} | ceiling |",
+        f"| what-if, vector env, level 10, {n} envs x {WHAT_IF_GROUP} candidates (candidates/s) "
+        f"| {what_if['batched_level10']:,.0f} | |",
+        f"| what-if, single envs in a loop, level 10 (candidates/s) | {what_if['single_loop_level10']:,.0f} | |",
+        f"| what-if, batched / single loop | {what_if['batched_over_single']:.1f}x | |",
+        f"| what-if, vector env, level 13 (nonlinear) (candidates/s) | {what_if['batched_level13']:,.0f} | |",
     ])
 
 

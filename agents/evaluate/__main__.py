@@ -2,15 +2,17 @@
 
     python -m agents.evaluate [--policy P ...] [--output DIR] [--config PRESET] [key=value ...]
 
-P is ``random``, ``greedy``, ``oracle``, ``bo`` or the path of a stable-baselines3 zip
-(``python -m agents.baselines.sb3`` trains one); each --policy adds one, and without
-any the preset's list runs. Random and oracle always run: normalised regret is
+P is ``random``, ``greedy``, ``oracle``, ``bo``, the path of a stable-baselines3 zip
+(``python -m agents.baselines.sb3`` trains one) or of a GRPO checkpoint
+(``python -m agents.grpo`` writes them); each --policy adds one, and without any the
+preset's list runs. Random and oracle always run: normalised regret is
 (policy - oracle) / (random - oracle) on the same episodes. Presets: ``default`` (levels
 1, 2, 3, 5, 7, 10, the held-out structures and the named SCMs, 100 episodes each,
 horizon 20) and ``smoke`` (seconds). Examples::
 
     python -m agents.evaluate --policy greedy --policy bo
-    python -m agents.evaluate --policy runs/sb3_ppo/model.zip levels=[1,2,3] heldout=[] named=[]
+    python -m agents.evaluate --policy runs/ppo/model.zip levels=[1,2,3] heldout=[] named=[]
+    python -m agents.evaluate --policy runs/quick_test/checkpoints/last.pt --policy greedy
     python -m agents.evaluate --config smoke --output /tmp/eval
 
 Writes ``results.json``, ``report.md``, ``regret_curves.png``, ``best_target.png`` and

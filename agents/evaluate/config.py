@@ -18,8 +18,9 @@ class EvaluateConfig:
     """Which policies, on which episode sets, scored how."""
 
     policies: list[str] = option(["random", "greedy", "oracle", "bo"],
-                                 "policies: random, greedy, oracle, bo, or the path of an SB3 zip (--policy P adds "
-                                 "one); random and oracle always run, as the references of normalised regret")
+                                 "policies: random, greedy, oracle, bo, or the path of an SB3 zip or a GRPO "
+                                 "checkpoint (--policy P adds one); random and oracle always run, as the references "
+                                 "of normalised regret")
     episodes: int = option(100, f"episodes per set (at most {MAX_EPISODES})")
     horizon: int = option(20, "interventions per episode")
     n_obs: int = option(10, "observational rows an episode starts with")

@@ -35,7 +35,8 @@ class GrpoSection:
     lr: float = option(5e-4, "Adam learning rate (cosine schedule over the iterations)")
     grad_clip: float = option(1.0, "max gradient norm")
     minibatch: int = option(256, "states per gradient step")
-    advance: str = option("best", "candidate that advances the episode in training: best or sampled")
+    advance: str = option("sampled", "candidate that advances the episode in training: sampled (the policy's own, "
+                                     "as it acts alone) or best (the what-if's best)")
 
     def __post_init__(self) -> None:
         _require(self.group_size >= 2, "grpo.group_size", self.group_size, "an integer >= 2")

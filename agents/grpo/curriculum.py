@@ -1,9 +1,10 @@
 """The adaptive curriculum of the GRPO trainer over the environment's levels.
 
 Training starts at level ``start``. Every ``check_every`` iterations the episodes
-played at the current level since the last check are judged: the check passes when
-their mean parent rate is at least ``parent_rate`` and their mean simple regret at the
-horizon, in target standard deviations, is at most ``regret``. After ``patience``
+played at the current level since the last check are judged: the check passes when the
+policy's most likely variable (what it plays when deterministic) was a true parent of
+the target in at least a share ``parent_rate`` of their steps, and their mean simple
+regret at the horizon, in target standard deviations, is at most ``regret``. After ``patience``
 consecutive passing checks, and once at least ``min_episodes`` episodes were played at
 the level, the curriculum moves to the next level; after ``max_episodes`` it moves on
 regardless (the history records which). ``stop`` is the last level. A share ``review``
@@ -26,7 +27,7 @@ from envs.curriculum import MAX_LEVEL
 
 __all__ = ["Curriculum", "CurriculumConfig", "TRACKED"]
 
-TRACKED = ("reward", "parent_rate", "simple_regret_std", "surrogate_f1")
+TRACKED = ("reward", "parent_rate", "greedy_parent_rate", "simple_regret_std", "surrogate_f1")
 """Per-episode metrics kept per level."""
 
 
@@ -44,7 +45,8 @@ class CurriculumConfig:
     patience: int = _help(2, "consecutive passing checks needed to advance")
     min_episodes: int = _help(320, "episodes at a level before it may advance")
     max_episodes: int = _help(3200, "episodes after which a level advances regardless")
-    parent_rate: float = _help(0.8, "a check passes with at least this mean parent rate ...")
+    parent_rate: float = _help(0.8, "a check passes when the policy's most likely variable is a parent at least "
+                                     "this often ...")
     regret: float = _help(0.3, "... and at most this mean simple regret at the horizon (target std units)")
     review: float = _help(0.25, "share of environments that replay earlier levels")
 
@@ -74,7 +76,7 @@ class Curriculum:
         self.level = config.start
         self.episodes_at_level = 0
         self.passes = 0
-        self.window: dict[str, list[float]] = {"parent_rate": [], "simple_regret_std": []}
+        self.window: dict[str, list[float]] = {"greedy_parent_rate": [], "simple_regret_std": []}
         self.history: list[list[Any]] = [[0, config.start, "start"]]
         self.totals: dict[int, dict[str, float]] = {}
 
@@ -106,7 +108,7 @@ class Curriculum:
         cfg = self.config
         if iteration % cfg.check_every or self.level >= cfg.stop:
             return None
-        parent = np.nanmean(self.window["parent_rate"]) if self.window["parent_rate"] else 0.0
+        parent = np.nanmean(self.window["greedy_parent_rate"]) if self.window["greedy_parent_rate"] else 0.0
         regret = np.nanmean(self.window["simple_regret_std"]) if self.window["simple_regret_std"] else math.inf
         self.window = {key: [] for key in self.window}
         self.passes = self.passes + 1 if parent >= cfg.parent_rate and regret <= cfg.regret else 0

@@ -56,11 +56,11 @@ def _help(default: object, text: str) -> object:
 class PolicyConfig:
     """Sizes of the intervention policy (also the ``policy`` section of the GRPO config)."""
 
-    d_model: int = _help(64, "width of the embeddings and attention")
+    d_model: int = _help(32, "width of the embeddings and attention")
     heads: int = _help(4, "attention heads")
-    head_dim: int = _help(16, "width of one attention head")
+    head_dim: int = _help(8, "width of one attention head")
     layers: int = _help(2, "pairs of attention blocks (over rows, then over variables)")
-    ffn: int = _help(128, "hidden width of each feed-forward block")
+    ffn: int = _help(64, "hidden width of each feed-forward block")
     value_std: float = _help(0.5, "standard deviation of the pre-squash value (its initial value if learned)")
     learn_std: bool = _help(False, "learn the value's standard deviation")
 
@@ -143,8 +143,24 @@ class InterventionPolicy(nn.Module):
 
     def forward(self, obs: Observation, parent_probs: Tensor) -> tuple[Tensor, Tensor]:
         """Variable logits (B, D), ``MASKED`` where a variable may not be chosen, and the
-        pre-squash value means (B, D), from the observations and the surrogate's parent
-        probabilities (B, D)."""
+        pre-squash value means (B, D; 0 for padding), from the observations and the
+        surrogate's parent probabilities (B, D).
+
+        Trailing rows that no observation of the batch has filled and trailing variables
+        that none has are cut off before the network runs and the outputs padded back:
+        masking makes them irrelevant, and a run whose width serves its widest level
+        would otherwise pay for them at every level."""
+        rows = int(obs.row_mask.any(dim=0).nonzero().max()) + 1 if bool(obs.row_mask.any()) else 0
+        width = int(obs.node_mask.any(dim=0).nonzero().max()) + 1
+        t, d = obs.samples.shape[1:]
+        if rows == t and width == d:
+            return self._forward(obs, parent_probs)
+        cut = Observation(obs.samples[:, :rows, :width], obs.intervened[:, :rows, :width], obs.row_mask[:, :rows],
+                          obs.node_mask[:, :width], obs.target[:, :width], obs.valid[:, :width])
+        logits, mean = self._forward(cut, parent_probs[:, :width])
+        return F.pad(logits, (0, d - width), value=MASKED), F.pad(mean, (0, d - width))
+
+    def _forward(self, obs: Observation, parent_probs: Tensor) -> tuple[Tensor, Tensor]:
         b, t, d = obs.samples.shape
         flags = torch.stack((obs.target.to(obs.samples.dtype), parent_probs.to(obs.samples.dtype)), dim=-1)  # B, D, 2
         cells = torch.cat((obs.samples[..., None], obs.intervened[..., None], flags[:, None].expand(b, t, d, 2)), -1)

@@ -6,7 +6,8 @@ It wraps an :class:`~causal_meta.models.avici.Avici` (by default initialised fro
 shipped CPU checkpoint) as :class:`causal_meta.pretrained.AviciParentSurrogate` does for
 one environment: the filled rows (a prefix of the observation) of the real variables go
 to the model with their intervention flags, standardised per task over those rows as
-the pre-training stream standardises them; ``P(i -> target)`` is column ``target`` of
+the pre-training stream standardises them (padding variables that no task of a group
+has are cut off first: AVICI masks padding, so only their cost would change); ``P(i -> target)`` is column ``target`` of
 the edge probabilities, 0 for padding and for the target itself. Observations of a
 batch with different row counts run as one forward pass per count.
 
@@ -23,7 +24,7 @@ from torch import Tensor
 
 from causal_meta.data import normalize_data
 from causal_meta.metrics import edge_auroc, edge_precision_recall_f1
-from causal_meta.models.avici import Avici
+from causal_meta.models.avici import MASKED_LOGIT, Avici
 
 __all__ = ["ParentSurrogate", "edge_scores"]
 
@@ -49,11 +50,13 @@ class ParentSurrogate:
         out: Tensor | None = None
         for count in np.unique(counts).tolist():
             idx = np.flatnonzero(counts == count)
-            data = normalize_data(np.asarray(observation["samples"])[idx, :count]) * node_mask[idx, None, :]
-            intervened = np.asarray(observation["intervened"])[idx, :count] != 0
+            w = int(node_mask[idx].sum(axis=1).max())  # trailing padding is cut off, then the logits padded back
+            data = normalize_data(np.asarray(observation["samples"])[idx, :count, :w]) * node_mask[idx, None, :w]
+            intervened = np.asarray(observation["intervened"])[idx, :count, :w] != 0
             logits = self.model(torch.from_numpy(np.ascontiguousarray(data)).to(self.device),
                                 torch.from_numpy(intervened).to(self.device),
-                                torch.from_numpy(node_mask[idx]).to(self.device))
+                                torch.from_numpy(np.ascontiguousarray(node_mask[idx, :w])).to(self.device))
+            logits = torch.nn.functional.pad(logits, (0, d - w, 0, d - w), value=MASKED_LOGIT)
             if len(idx) == b:
                 return logits
             if out is None:

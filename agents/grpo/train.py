@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import signal
 import time
 from pathlib import Path
@@ -85,6 +86,8 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         self.ctx = ctx = distributed.setup(cfg.device)
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
+        random.seed(cfg.seed)  # unused here, seeded so that checkpoints of equal runs are equal
+        np.random.seed(cfg.seed)
         self.policy = InterventionPolicy(cfg.policy).to(ctx.device)
         self.reference = copy.deepcopy(self.policy).requires_grad_(False) if cfg.grpo.kl_beta > 0 else None
         path = Path(cfg.surrogate.checkpoint) if cfg.surrogate.checkpoint else DEFAULT_CHECKPOINT
@@ -169,11 +172,11 @@ class Trainer:
                 if reason:
                     log.message(f"iteration {self.iteration}: level {self.curriculum.level} ({reason})")
                 self._log(log, metrics)
-                window = metrics["simple_regret_std"]
-                score = self.curriculum.level + 1.0 / (1.0 + float(np.nanmean(window)))
-                is_best = score > self.best
-                self.best = max(self.best, score)
                 if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
+                    # best.pt: the highest level reached, then the lowest regret at the horizon
+                    score = self.curriculum.level + 1.0 / (1.0 + float(np.nanmean(metrics["simple_regret_std"])))
+                    is_best = score > self.best
+                    self.best = max(self.best, score)
                     self.save(is_best)
             if self.stop_requested:
                 log.message(f"stop signal received: checkpoint at iteration {self.iteration}, exiting")
@@ -207,9 +210,12 @@ class Trainer:
         clock = {"env": 0.0, "what_if": 0.0, "surrogate": 0.0, "policy": 0.0, "update": 0.0}
         start = time.perf_counter()
         obs, levels, target_std = self._reset()
+        graphs = self.env.graphs()
+        true_parents = graphs[np.arange(n), :, obs["target"].argmax(axis=1)].astype(bool)
         clock["env"] += time.perf_counter() - start
         steps: list[dict[str, Any]] = []
         rewards, parents, entries = np.zeros((n, horizon)), np.zeros((n, horizon)), np.zeros((n, horizon))
+        greedy_parents = np.zeros((n, horizon))
         flat_groups = 0
         info: dict[str, Any] = {}
         for t in range(horizon):
@@ -223,6 +229,7 @@ class Trainer:
                 nodes, z = self.policy.sample(logits, mean, g, self.generator)
                 log_prob = self.policy.log_prob(logits, mean, nodes, z)
             u = torch.tanh(z).numpy()
+            greedy_parents[:, t] = true_parents[np.arange(n), logits.argmax(dim=1).numpy()]
             actions = one_hot_actions(nodes.reshape(-1).numpy(), u.reshape(-1), width).reshape(n, g, width + 1)
             clock["policy"] += time.perf_counter() - tick
             tick = time.perf_counter()
@@ -244,7 +251,6 @@ class Trainer:
                             f"{info['is_parent'].mean():.2f}, simple regret {np.nanmean(info['simple_regret']):.3g}, "
                             f"flat groups {int(flat.sum())}/{n}")
         tick = time.perf_counter()
-        graphs = self.env.graphs()
         with torch.no_grad():
             edge_probs = torch.sigmoid(self.surrogate.edge_logits(obs)).cpu().numpy()
         f1, auroc = edge_scores(edge_probs, graphs, obs["node_mask"].sum(axis=1))
@@ -256,7 +262,8 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {
             "levels": levels, "reward": rewards.mean(axis=1), "parent_rate": parents.mean(axis=1),
-            "range_use": entries.mean(axis=1), "simple_regret_std": info["simple_regret"] / target_std,
+            "range_use": entries.mean(axis=1), "greedy_parent_rate": greedy_parents.mean(axis=1),
+            "simple_regret_std": info["simple_regret"] / target_std,
             "cumulative_regret_std": info["cumulative_regret"] / target_std, "surrogate_f1": f1,
             "surrogate_auroc": auroc, "flat_groups": flat_groups / (n * horizon), "surrogate_bce": surrogate_loss,
             "seconds": seconds, "clock": clock, **update,
@@ -291,7 +298,7 @@ class Trainer:
             loss.backward()
             self._reduce_and_clip(model.parameters(), self.cfg.grpo.grad_clip)
             self.surrogate_optimizer.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         model.eval()
         return float(np.mean(losses))
 
@@ -333,7 +340,7 @@ class Trainer:
                 for key, value in (("policy_loss", policy_loss), ("entropy", entropy), ("approx_kl", approx_kl),
                                    ("clip_fraction", ((ratio - 1.0).abs() > cfg.clip).float().mean()),
                                    ("kl_reference", kl_reference)):
-                    stats[key].append(float(value))
+                    stats[key].append(float(value.detach()))
             epochs_run += 1
             if stop:
                 break
@@ -385,6 +392,7 @@ class Trainer:
         scalars = {
             "charts/level": self.curriculum.level, "charts/reward": float(np.mean(metrics["reward"])),
             "charts/parent_rate": float(np.mean(metrics["parent_rate"])),
+            "charts/greedy_parent_rate": float(np.mean(metrics["greedy_parent_rate"])),
             "charts/simple_regret_std": float(np.nanmean(metrics["simple_regret_std"])),
             "charts/cumulative_regret_std": float(np.nanmean(metrics["cumulative_regret_std"])),
             "charts/range_use": float(np.mean(metrics["range_use"])),
