@@ -73,6 +73,8 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(target: Path, data: Any) -> None:
-    """Replace ``target`` atomically by ``data`` as indented JSON (see :func:`json_safe`)."""
-    write_atomic(target, json.dumps(json_safe(data), indent=1).encode())
+def write_json(target: Path, data: Any, indent: int | None = 1) -> None:
+    """Replace ``target`` atomically by ``data`` as JSON (see :func:`json_safe`);
+    ``indent=None`` writes it compactly."""
+    separators = None if indent is not None else (",", ":")
+    write_atomic(target, json.dumps(json_safe(data), indent=indent, separators=separators).encode())

@@ -161,7 +161,7 @@ def test_cli_refuses_corrupt_and_misfitting_files(tiny_ppo_zip: Path, tmp_path: 
     junk.write_bytes(b"not a zip")
     with pytest.raises(SystemExit):
         main(["--config", "smoke", "--output", str(tmp_path / "a"), "--policy", str(junk)])
-    assert "the file is not a stable-baselines3 zip" in capsys.readouterr().err
+    assert "the file is neither a stable-baselines3 zip" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # every set is wider than the model's 3 variables
         main(["--config", "smoke", "--output", str(tmp_path / "b"), "--policy", str(tiny_ppo_zip), "levels=[5]",
               "named=[]"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,21 +32,31 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     assert readme_commands()[1] in ci_lines
 
 
-def test_readme_documents_every_pretrain_key() -> None:
+def schema_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every dotted key of a config schema."""
     import dataclasses
 
-    from causal_meta.train.config import PretrainConfig
+    out = []
+    for f in dataclasses.fields(cls):
+        factory = f.default_factory
+        if isinstance(factory, type) and dataclasses.is_dataclass(factory):
+            out += schema_keys(factory, f"{prefix}{f.name}.")
+        else:
+            out.append(prefix + f.name)
+    return out
 
-    def keys(cls: type, prefix: str = "") -> list[str]:
-        out = []
-        for f in dataclasses.fields(cls):
-            factory = f.default_factory
-            if isinstance(factory, type) and dataclasses.is_dataclass(factory):
-                out += keys(factory, f"{prefix}{f.name}.")
-            else:
-                out.append(prefix + f.name)
-        return out
 
-    text = (ROOT / "README.md").read_text().split("## Pre-training a structure learner")[1].split("\n## ")[0]
+@pytest.mark.parametrize(("section", "schema"), [
+    ("## Pre-training a structure learner", "causal_meta.train.config:PretrainConfig"),
+    ("## Evaluating policies", "agents.evaluate.config:EvaluateConfig"),
+    ("## Training the GRPO agent", "agents.grpo.config:GrpoConfig"),
+    ("## SB3 baselines", "agents.baselines.config:Sb3Config"),
+])
+def test_readme_documents_every_key(section: str, schema: str) -> None:
+    import importlib
+
+    module, name = schema.split(":")
+    cls = getattr(importlib.import_module(module), name)
+    text = (ROOT / "README.md").read_text().split(section)[1].split("\n## ")[0]
     documented = set(re.findall(r"^\| `([a-z_.0-9]+)` \|", text, flags=re.M))
-    assert documented == set(keys(PretrainConfig))
+    assert documented == set(schema_keys(cls))

@@ -52,7 +52,7 @@ def results_json(config: dict[str, Any], sets: list[EpisodeSet], records: dict[s
                 "seed": r.seeds.tolist(), "level": r.level.tolist(), "target_std": r.target_std.tolist(),
                 "optimal_node": r.optimal_node.tolist(), "optimal_value": r.optimal_value.tolist(),
                 "optimal_expected_target": r.optimal_expected_target.tolist(),
-                "optimal_stderr": r.optimal_stderr.tolist(), "nodes": r.node.tolist(), **metrics,
+                "optimal_stderr": r.optimal_stderr.tolist(), **metrics,
                 "seconds": r.seconds, "episodes_per_second": len(r.seeds) / r.seconds,
             }
     return json_safe({
@@ -186,7 +186,7 @@ def write_report(directory: Path, config: dict[str, Any], sets: list[EpisodeSet]
              "regret_curves": directory / "regret_curves.png", "best_target": directory / "best_target.png",
              "normalised_regret": directory / "normalised_regret.png"}
     data = results_json(config, sets, records, scores, budgets)
-    write_json(paths["results"], data)
+    write_json(paths["results"], data, indent=None)
     write_atomic(paths["report"], markdown(sets, records, scores, budgets, horizon, title).encode())
     _curve_figure(scores, "simple_regret_std", "simple regret / std(target)", paths["regret_curves"])
     _curve_figure(scores, "best_target_gap_std", "(best target - optimum) / std", paths["best_target"])

@@ -100,7 +100,7 @@ class EvaluationSection:
 class GrpoConfig:
     """A GRPO run: the policy, its surrogate, the curriculum and the environments."""
 
-    iterations: int = option(50, "training iterations; each plays num_envs episodes per rank in parallel")
+    iterations: int = option(400, "training iterations; each plays num_envs episodes per rank in parallel")
     num_envs: int = option(16, "environments per rank")
     seed: int = option(0, "seed of the networks and the training episodes (< 2**32)")
     device: str = option("auto", "'auto' (cuda if available), 'cpu' or 'cuda'")

@@ -44,7 +44,7 @@ class CurriculumConfig:
     check_every: int = _help(5, "iterations between checks")
     patience: int = _help(2, "consecutive passing checks needed to advance")
     min_episodes: int = _help(320, "episodes at a level before it may advance")
-    max_episodes: int = _help(3200, "episodes after which a level advances regardless")
+    max_episodes: int = _help(1600, "episodes after which a level advances regardless")
     parent_rate: float = _help(0.8, "a check passes when the policy's most likely variable is a parent at least "
                                      "this often ...")
     regret: float = _help(0.3, "... and at most this mean simple regret at the horizon (target std units)")

@@ -59,7 +59,7 @@ from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
 from envs.vector import CausalBOVectorEnv
 
-__all__ = ["STD_FLOOR", "Trainer", "advantages"]
+__all__ = ["STD_FLOOR", "Trainer", "advantages", "speed"]
 
 STD_FLOOR = 1e-3
 """Floor of a group's reward standard deviation in the advantage: a float32 std of
@@ -75,6 +75,21 @@ def advantages(rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     centred = rewards - rewards.mean(axis=1, keepdims=True)
     flat = (rewards.max(axis=1) - rewards.min(axis=1)) == 0.0
     return centred / np.maximum(rewards.std(axis=1, keepdims=True), STD_FLOOR), flat
+
+
+def speed(timings: list[dict[str, float]]) -> dict[str, float]:
+    """Episodes/s, environment steps/s (what-if candidates included) and the share of
+    the time spent in each part, over the iterations ``timings`` of :class:`Trainer`."""
+    if not timings:
+        return {}
+    seconds = sum(t["seconds"] for t in timings)
+    parts = ("env", "what_if", "surrogate", "policy", "update")
+    out = {"iterations": float(len(timings)), "seconds": seconds,
+           "episodes_per_s": sum(t["episodes"] for t in timings) / seconds,
+           "env_steps_per_s": sum(t["env_steps"] for t in timings) / seconds}
+    out.update({f"{part}_share": sum(t[part] for t in timings) / seconds for part in parts})
+    out["env_what_if_surrogate_share"] = sum(out[f"{part}_share"] for part in ("env", "what_if", "surrogate"))
+    return out
 
 
 class Trainer:
@@ -115,6 +130,10 @@ class Trainer:
         self.checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", keep_last_k=1)
         self.stop_requested = False
         self.last_metrics: dict[str, float] = {}
+        self.timings: list[dict[str, float]] = []
+        """Per iteration of this process: wall seconds, episodes, environment steps
+        (candidates included) and the seconds of each part (env, what_if, surrogate,
+        policy, update)."""
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -155,6 +174,15 @@ class Trainer:
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self.stop_requested = True
 
+    def _stopping(self) -> bool:
+        """Whether any rank was asked to stop: all ranks stop together, or the others
+        would wait forever in the next gradient all-reduce."""
+        if self.ctx.enabled:
+            flag = distributed.mean_across_ranks(torch.tensor(float(self.stop_requested), device=self.ctx.device),
+                                                 self.ctx)
+            self.stop_requested = bool(flag > 0)
+        return self.stop_requested
+
     # ------------------------------------------------------------------ the loop
 
     def train(self) -> None:
@@ -165,7 +193,7 @@ class Trainer:
             log.message(f"resumed from iteration {self.iteration}")
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
         try:
-            while self.iteration < cfg.iterations and not self.stop_requested:
+            while self.iteration < cfg.iterations and not self._stopping():
                 metrics = self._iteration(log)
                 self.iteration += 1
                 reason = self._curriculum_step(metrics)
@@ -260,7 +288,9 @@ class Trainer:
         update = self._update(steps)
         clock["update"] += time.perf_counter() - tick
         seconds = time.perf_counter() - start
+        played = obs["samples"][np.arange(n), cfg.env.n_obs:, obs["target"].argmax(axis=1)]  # standardised targets
         return {
+            "target_z": played.mean(axis=1),
             "levels": levels, "reward": rewards.mean(axis=1), "parent_rate": parents.mean(axis=1),
             "range_use": entries.mean(axis=1), "greedy_parent_rate": greedy_parents.mean(axis=1),
             "simple_regret_std": info["simple_regret"] / target_std,
@@ -391,6 +421,7 @@ class Trainer:
         total = sum(clock.values())
         scalars = {
             "charts/level": self.curriculum.level, "charts/reward": float(np.mean(metrics["reward"])),
+            "charts/target_z": float(np.mean(metrics["target_z"])),
             "charts/parent_rate": float(np.mean(metrics["parent_rate"])),
             "charts/greedy_parent_rate": float(np.mean(metrics["greedy_parent_rate"])),
             "charts/simple_regret_std": float(np.nanmean(metrics["simple_regret_std"])),
@@ -407,6 +438,7 @@ class Trainer:
             **{f"timing/{key}_share": value / total for key, value in clock.items()},
         }
         log.scalars(scalars, self.iteration)
+        self.timings.append({"seconds": metrics["seconds"], "episodes": n, "env_steps": env_steps, **clock})
         self.last_metrics = {**scalars, **{f"timing/{key}_s": value for key, value in clock.items()}}
         log.progress(1, level=self.curriculum.level, regret=scalars["charts/simple_regret_std"],
                      parent=scalars["charts/parent_rate"])
@@ -415,7 +447,7 @@ class Trainer:
         """metrics.json (the last iteration's scalars, per-level means, the level
         history) and curriculum.png."""
         data = {"iterations": self.iteration, "last": self.last_metrics, "levels": self.curriculum.means(),
-                "history": self.curriculum.history}
+                "history": self.curriculum.history, "speed": speed(self.timings)}
         write_json(self.run_dir / "metrics.json", data)
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
