@@ -33,7 +33,7 @@ import os
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import Enum
 from importlib import resources
@@ -67,11 +67,13 @@ __all__ = [
     "ConfigError",
     "RUNS_ROOT",
     "describe",
+    "entry_point",
     "list_presets",
     "load",
     "load_saved",
     "main",
     "option",
+    "output_flag",
     "pop_flags",
     "quote",
     "register",
@@ -584,6 +586,47 @@ def pop_flags(args: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list
         else:
             rest.append(token)
     return found, rest
+
+
+def entry_point(
+    schema: type[T],
+    run: Callable[[T, Path], object],
+    *,
+    config_package: str,
+    default_preset: str | None,
+    doc: str,
+    argv: Sequence[str] | None = None,
+    flags: Mapping[str, Callable[[list[str]], str]] | None = None,
+) -> None:
+    """The command line of an entry point around `main`: ``doc`` printed before the
+    ``--help`` table; each of the entry point's own ``--flag VALUE`` options turned into
+    an override by ``flags[flag](values)`` (all values given, in order); and a
+    ValueError that ``run`` raises (a bad file or setting found while running) printed
+    as one line with exit status 2 instead of a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        print(doc)
+    flags = flags or {}
+    try:
+        found, rest = pop_flags(args, list(flags))
+        rest += [make(values) for flag, make in flags.items() if (values := found[flag])]
+    except ConfigError as err:
+        print(f"error: {err}\n(see --help)", file=sys.stderr)
+        raise SystemExit(2) from err
+
+    def guarded(cfg: T, run_dir: Path) -> None:
+        try:
+            run(cfg, run_dir)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(2) from err
+
+    main(schema, guarded, config_package=config_package, default_preset=default_preset, argv=rest)
+
+
+def output_flag(values: list[str]) -> str:
+    """``--output DIR``: the run directory (the last one given)."""
+    return run_dir_override(values[-1])
 
 
 def quote(value: str) -> str:

@@ -98,30 +98,12 @@ def run(cfg: Sb3Config, run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
-    try:
-        flags, rest = config.pop_flags(args, ("--levels", "--timesteps", "--output"))
-        if flags["--levels"]:
-            rest.append(f"levels=[{','.join(str(v) for v in parse_levels(flags['--levels'][-1]))}]")
-        if flags["--timesteps"]:
-            rest.append(f"timesteps={flags['--timesteps'][-1]}")
-        if flags["--output"]:
-            rest.append(config.run_dir_override(flags["--output"][-1]))
-    except config.ConfigError as err:
-        print(f"error: {err}\n(see --help)", file=sys.stderr)
-        raise SystemExit(2) from err
-    if rest and rest[0] in ALGORITHMS:
-        rest = [rest[0], f"algorithm={rest[0]}", *rest[1:]]
-
-    def guarded(cfg: Sb3Config, run_dir: Path) -> None:
-        try:
-            run(cfg, run_dir)
-        except ValueError as err:  # a bad hyperparameter or checkpoint: one line, not a traceback
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from err
-
-    config.main(Sb3Config, guarded, config_package=CONFIG_PACKAGE, default_preset="ppo", argv=rest)
+    if args and args[0] in ALGORITHMS:  # the algorithm names its preset and sets the key
+        args = [args[0], f"algorithm={args[0]}", *args[1:]]
+    flags = {"--levels": lambda values: f"levels=[{','.join(str(v) for v in parse_levels(values[-1]))}]",
+             "--timesteps": lambda values: f"timesteps={values[-1]}", "--output": config.output_flag}
+    config.entry_point(Sb3Config, run, config_package=CONFIG_PACKAGE, default_preset="ppo", doc=__doc__, argv=args,
+                       flags=flags)
 
 
 if __name__ == "__main__":

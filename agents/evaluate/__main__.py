@@ -21,7 +21,6 @@ Writes ``results.json``, ``report.md``, ``regret_curves.png``, ``best_target.png
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from agents.evaluate import evaluate
@@ -44,34 +43,14 @@ def run(cfg: EvaluateConfig, run_dir: Path) -> None:
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
 
 
-def translate(args: list[str]) -> list[str]:
-    """``--policy P`` (repeatable) and ``--output DIR`` as Hydra overrides."""
-    flags, rest = config.pop_flags(args, ("--policy", "--output"))
-    if flags["--output"]:
-        rest.append(config.run_dir_override(flags["--output"][-1]))
-    if flags["--policy"]:
-        rest.append(f"policies=[{','.join(config.quote(p) for p in flags['--policy'])}]")
-    return rest
+def policies_flag(values: list[str]) -> str:
+    """``--policy P`` (repeatable): the list of policies."""
+    return f"policies=[{','.join(config.quote(p) for p in values)}]"
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
-    try:
-        overrides = translate(args)
-    except config.ConfigError as err:
-        print(f"error: {err}\n(see --help)", file=sys.stderr)
-        raise SystemExit(2) from err
-
-    def guarded(cfg: EvaluateConfig, run_dir: Path) -> None:
-        try:
-            run(cfg, run_dir)
-        except ValueError as err:  # a bad policy file or set name: one line, not a traceback
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from err
-
-    config.main(EvaluateConfig, guarded, config_package=CONFIG_PACKAGE, default_preset="default", argv=overrides)
+    config.entry_point(EvaluateConfig, run, config_package=CONFIG_PACKAGE, default_preset="default", doc=__doc__,
+                       argv=argv, flags={"--policy": policies_flag, "--output": config.output_flag})
 
 
 if __name__ == "__main__":

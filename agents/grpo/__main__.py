@@ -23,7 +23,6 @@ and oracle), whose table it prints. Running the same command again resumes from
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from agents.grpo.config import GrpoConfig
@@ -66,25 +65,8 @@ def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
-    try:
-        flags, rest = config.pop_flags(args, ("--output",))
-    except config.ConfigError as err:
-        print(f"error: {err}\n(see --help)", file=sys.stderr)
-        raise SystemExit(2) from err
-    if flags["--output"]:
-        rest.append(config.run_dir_override(flags["--output"][-1]))
-
-    def guarded(cfg: GrpoConfig, run_dir: Path) -> None:
-        try:
-            run(cfg, run_dir)
-        except ValueError as err:  # a bad checkpoint or setting: one line, not a traceback
-            print(f"error: {err}", file=sys.stderr)
-            raise SystemExit(2) from err
-
-    config.main(GrpoConfig, guarded, config_package=CONFIG_PACKAGE, default_preset="quick_test", argv=rest)
+    config.entry_point(GrpoConfig, run, config_package=CONFIG_PACKAGE, default_preset="quick_test", doc=__doc__,
+                       argv=argv, flags={"--output": config.output_flag})
 
 
 if __name__ == "__main__":

@@ -30,10 +30,10 @@ at the horizon over the last check window), ``metrics.json`` and ``curriculum.pn
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ from causal_meta.scm import task_seed
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed
 from causal_meta.train.logging import RunLogger
+from causal_meta.train.preemption import stop_signals
 from envs.actions import one_hot_actions
 from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
@@ -191,8 +192,7 @@ class Trainer:
         log = RunLogger(self.run_dir, cfg, cfg.iterations, self.iteration, self.ctx.is_main, cfg.progress)
         if resumed:
             log.message(f"resumed from iteration {self.iteration}")
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
-        try:
+        with stop_signals(self._on_signal), contextlib.closing(log):
             while self.iteration < cfg.iterations and not self._stopping():
                 metrics = self._iteration(log)
                 self.iteration += 1
@@ -209,10 +209,6 @@ class Trainer:
             if self.stop_requested:
                 log.message(f"stop signal received: checkpoint at iteration {self.iteration}, exiting")
                 self.save()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            log.close()
         if self.ctx.is_main and not self.stop_requested:
             self._write_summary()
 

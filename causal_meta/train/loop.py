@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed, evaluate
 from causal_meta.train.config import AmpDtype, ModelConfig, PretrainConfig
 from causal_meta.train.logging import RunLogger
+from causal_meta.train.preemption import stop_signals
 from causal_meta.specs import Family
 
 # How many training graphs a validation or test graph must differ from.
@@ -205,7 +205,6 @@ class Trainer:
             log.message(f"resumed from step {self.state.step}")
         elif cfg.trainer.init_from is not None:
             log.message(f"initialised the model from {cfg.trainer.init_from}")
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGUSR1)}
         d = cfg.data
         spec = StreamSpec(self.train_family, seed=d.seed, batch_size=d.batch_size, n_obs=d.n_obs, n_int=d.n_int,
                           normalize=d.normalize, engine_threads=d.engine_threads)
@@ -213,7 +212,7 @@ class Trainer:
                                   workers=d.workers, pin_memory=d.pin_memory))
         window = self._new_window()
         window_start = time.perf_counter()
-        try:
+        with stop_signals(self._on_signal), contextlib.closing(log):
             while self.state.step < cfg.trainer.steps and not self.stop_requested:
                 t0 = time.perf_counter()
                 batch = _batch_to(next(loader), ctx.device)
@@ -231,10 +230,6 @@ class Trainer:
             if self.stop_requested:
                 log.message(f"stop signal received: checkpoint at step {self.state.step}, exiting")
                 self.save()
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-            log.close()
         return self.state
 
     def _new_window(self) -> dict[str, Any]:
