@@ -60,6 +60,7 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from causal_meta import safe_yaml
 from causal_meta.atomic import write_atomic
 
 __all__ = [
@@ -225,7 +226,7 @@ def load_saved(path: str | os.PathLike[str], schema: type[T]) -> T:
     validation as `load`.
     """
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = safe_yaml.load_file(path)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
     if not isinstance(data, dict):

@@ -463,3 +463,18 @@ def _corrupt(path: Path) -> None:
     data = path.read_bytes()
     path.unlink()
     path.write_bytes(data[: len(data) // 2])
+
+
+class _Foreign:
+    """An object a weights-only load refuses."""
+
+
+def test_a_file_holding_objects_is_refused_as_such_not_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.pt"
+    torch.save({"format_version": 1, "payload": _Foreign()}, path)
+    with pytest.raises(CheckpointError) as info:
+        ckpt.load_checkpoint(path, expected_model="avici")
+    message = str(info.value)
+    assert "holds an object of type" in message and "_Foreign" in message and "was not loaded" in message
+    assert "truncated" not in message and "weights_only" not in message and "weights_only=False" not in message
+    assert info.value.__cause__ is None  # torch's advice to reload unsafely is not passed on

@@ -357,3 +357,24 @@ def test_load_works_inside_a_sweep_job(in_tmp: Path) -> None:
     )
     assert sorted(cfg.seed for cfg in inner) == [1, 2]
     assert all(cfg.tags == ["wide"] for cfg in inner)
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + "".join(
+    f"{chr(99 + i)}: &{chr(99 + i)} [{', '.join([f'*{chr(98 + i)}'] * 9)}]\n" for i in range(8))
+
+
+def test_yaml_alias_bombs_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """A ~500-byte file of nested aliases (9**10 leaves once expanded) is refused at its
+    first anchor, by the saved-config, family and collection loaders alike."""
+    from causal_meta.families import load_collection, load_family
+    from causal_meta.specs import SpecError
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text(BOMB)
+    assert len(BOMB) < 600
+    with pytest.raises(config.ConfigError, match=r"anchors and aliases are not allowed \(line 1\)"):
+        config.load_saved(bomb, Toy)
+    with pytest.raises(SpecError, match=r"anchors and aliases are not allowed \(line 1\)"):
+        load_family(str(bomb))
+    with pytest.raises(SpecError, match=r"anchors and aliases are not allowed"):
+        load_collection(str(bomb))

@@ -412,3 +412,25 @@ def test_rust_panic_surfaces_as_runtime_error() -> None:
 
 def test_corrupt_pickle_state() -> None:
     assert_raises(lambda: _core._scm_from_state(b"not a pickled scm"), ValueError, "corrupt Scm pickle state")
+
+
+def test_the_stub_declares_exactly_what_the_extension_exports() -> None:
+    """causal_meta/_core.pyi is written by hand: every public name of the extension (and
+    of Scm) must be declared there, and nothing else."""
+    import ast
+    from pathlib import Path
+
+    import causal_meta._core as core
+
+    tree = ast.parse((Path(core.__file__).parent / "_core.pyi").read_text())
+    declared, methods = set(), set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            declared.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            declared.add(node.target.id)
+        if isinstance(node, ast.ClassDef) and node.name == "Scm":
+            methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+    exported = {name for name in dir(core) if not name.startswith("__")}
+    assert declared == exported
+    assert methods - {"__reduce__"} == {name for name in dir(core.Scm) if not name.startswith("__")}

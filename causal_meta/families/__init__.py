@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from causal_meta import safe_yaml
 from causal_meta.specs import Family, SpecError, parse_family
 
 __all__ = ["Collection", "list_collections", "load_collection", "load_family", "load_suite"]
@@ -147,8 +148,10 @@ def _locate(name: str) -> Path:
 
 
 def _read_yaml(path: Path) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    try:
+        return safe_yaml.load_file(path)
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML for a family: {err}") from err
 
 
 def _check_collection(name: str, data: Any) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import pickle
 import random
 import re
 import secrets
@@ -427,6 +428,18 @@ def _read(path: Path, *, map_location: str | torch.device, mmap: bool) -> dict[s
         checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except CheckpointError:
         raise
+    except pickle.UnpicklingError as err:
+        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if refused is None:
+            raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be loaded "
+                                  f"(UnpicklingError: {_first_line(err)})", path) from None
+        # torch's own message advises loading with weights_only=False: never do that here.
+        raise CheckpointError(
+            f"checkpoint {path} holds an object of type {refused.group(1)}, which a safe (weights-only) load "
+            "refuses: causal-meta checkpoints hold only tensors, numbers, strings, lists and dicts, and a file "
+            "holding other objects could run code when loaded. It was not loaded",
+            path,
+        ) from None
     except Exception as err:
         raise CheckpointError(
             f"checkpoint {path} is truncated or corrupt and cannot be loaded "
