@@ -478,3 +478,30 @@ def test_a_file_holding_objects_is_refused_as_such_not_as_corrupt(tmp_path: Path
     assert "holds an object of type" in message and "_Foreign" in message and "was not loaded" in message
     assert "truncated" not in message and "weights_only" not in message and "weights_only=False" not in message
     assert info.value.__cause__ is None  # torch's advice to reload unsafely is not passed on
+
+
+def test_a_run_directory_serves_one_process_and_must_be_writable(tmp_path: Path) -> None:
+    from causal_meta.train.rundir import RunDirectoryError, claim
+
+    held = claim(tmp_path / "run")
+    assert (tmp_path / "run" / ".lock").read_text().startswith(f"process {os.getpid()} on ")
+    other = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from pathlib import Path
+        from causal_meta.train.rundir import claim
+        claim(Path({str(tmp_path / "run")!r}))
+    """)], capture_output=True, text=True)
+    assert other.returncode != 0
+    assert f"is in use by process {os.getpid()} on " in other.stderr
+    held.close()  # released: another process may take it now
+    assert subprocess.run([sys.executable, "-c", f"from causal_meta.train.rundir import claim; "
+                           f"claim(__import__('pathlib').Path({str(tmp_path / 'run')!r}))"]).returncode == 0
+    locked = tmp_path / "read_only"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: nothing to test here
+            return
+        with pytest.raises(RunDirectoryError, match="cannot be written"):
+            claim(locked / "run")
+    finally:
+        locked.chmod(0o755)

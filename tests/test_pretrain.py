@@ -138,6 +138,7 @@ def test_non_finite_losses_are_skipped_then_abort(tmp_path: Path, monkeypatch: p
 def test_resuming_with_another_architecture_names_the_difference(tmp_path: Path) -> None:
     trainer = loop.Trainer(cfg_for("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100"), tmp_path)
     trainer.train()
+    trainer.close()  # one process per run directory: the next run takes it over
     other = loop.Trainer(cfg_for("trainer.steps=4", "model.d_model=12", "model.key_size=12"), tmp_path)
     with pytest.raises(ckpt.CheckpointError, match="d_model"):
         other.train()
@@ -154,6 +155,7 @@ def test_init_from_starts_a_new_run_from_the_saved_weights_only(tmp_path: Path) 
     fresh = loop.Trainer(cfg_for(*short, "seed=7"), tmp_path / "fresh")
     assert not all(torch.equal(fresh.model.state_dict()[k], v) for k, v in weights.items())
     assert second.train().step == 2  # its own step count and schedule, not the first run's
+    second.close()
     # a fine-tuned run that was interrupted resumes from its own last.pt, not from init_from
     again = loop.Trainer(cfg_for("trainer.steps=3", "trainer.val_every=100", f"trainer.init_from={saved}"),
                          tmp_path / "second")

@@ -23,6 +23,7 @@ which ``python -m agents.evaluate --policy DIR/model.zip`` scores.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any
 
 from agents.baselines.config import ALGORITHMS, Sb3Config
 from causal_meta import atomic, config
+from causal_meta.train import rundir
 
 CONFIG_PACKAGE = "agents.configs.sb3"
 _RESERVED = ("policy", "env", "seed", "device", "tensorboard_log", "verbose", "_init_setup_model")
@@ -69,12 +71,17 @@ def save_atomic(model: Any, path: Path) -> None:
 
 
 def run(cfg: Sb3Config, run_dir: Path) -> None:
-    """Train (or resume) and save ``model.zip``."""
+    """Train (or resume) and save ``model.zip``, holding the run directory."""
+    check_hyperparameters(cfg.algorithm, cfg.hyperparameters)
+    with contextlib.closing(rundir.claim(run_dir)):
+        _train(cfg, run_dir)
+
+
+def _train(cfg: Sb3Config, run_dir: Path) -> None:
     from agents.baselines.callbacks import callbacks
     from agents.baselines.load import load_sb3
     from agents.baselines.vec_env import CausalBOVecEnv
 
-    check_hyperparameters(cfg.algorithm, cfg.hyperparameters)
     env = CausalBOVecEnv(cfg.num_envs, cfg.levels, horizon=cfg.horizon, n_obs=cfg.n_obs, max_nodes=cfg.max_nodes)
     env.seed(cfg.seed)
     last = run_dir / "checkpoints" / "last.zip"

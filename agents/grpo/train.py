@@ -52,7 +52,7 @@ from causal_meta.config import to_plain
 from causal_meta.pretrained import DEFAULT_CHECKPOINT, avici_model
 from causal_meta.scm import task_seed
 from causal_meta.train import checkpoint as ckpt
-from causal_meta.train import distributed
+from causal_meta.train import distributed, rundir
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
 from envs.actions import one_hot_actions
@@ -101,6 +101,7 @@ class Trainer:
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         self.ctx = ctx = distributed.setup(cfg.device)
+        self._lock = rundir.claim(run_dir) if ctx.is_main else None
         torch.manual_seed(cfg.seed)  # the same initial networks on every rank
         random.seed(cfg.seed)  # unused here, seeded so that checkpoints of equal runs are equal
         np.random.seed(cfg.seed)
@@ -467,3 +468,5 @@ class Trainer:
     def close(self) -> None:
         self.env.close()
         distributed.teardown(self.ctx)
+        if self._lock is not None:
+            self._lock.close()

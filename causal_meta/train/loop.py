@@ -32,7 +32,7 @@ from causal_meta.data import StreamSpec, derive_seed, disjoint_tasks, make_loade
 from causal_meta.families import load_family, load_suite
 from causal_meta.models.avici import Avici, AviciConfig, acyclicity_penalty, bce_loss, update_dual
 from causal_meta.train import checkpoint as ckpt
-from causal_meta.train import distributed, evaluate
+from causal_meta.train import distributed, evaluate, rundir
 from causal_meta.train.config import AmpDtype, ModelConfig, PretrainConfig
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
@@ -109,6 +109,7 @@ class Trainer:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.ctx = distributed.setup(cfg.trainer.device)
+        self._lock = rundir.claim(self.run_dir) if self.ctx.is_main else None
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
         self.model = build_model(cfg.model).to(self.ctx.device)
         self.net = DistributedDataParallel(self.model) if self.ctx.enabled else self.model
@@ -367,3 +368,5 @@ class Trainer:
 
     def close(self) -> None:
         distributed.teardown(self.ctx)
+        if self._lock is not None:
+            self._lock.close()
