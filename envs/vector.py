@@ -183,6 +183,9 @@ class CausalBOVectorEnv(VectorEnv):
         if a.shape[0] != self.num_envs:
             raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, max_nodes + 1) = "
                              f"({self.num_envs}, {cfg.max_nodes + 1})")
+        if not self._seeded.all():
+            never = int(np.flatnonzero(~self._seeded)[0])
+            raise RuntimeError(f"step() called before reset(): sub-environment {never} has no episode yet")
         resetting = self._autoreset.copy()
         if resetting.any():
             self._start(np.flatnonzero(resetting))

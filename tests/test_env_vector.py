@@ -148,3 +148,12 @@ def test_batched_what_if_equals_single_what_if(kwargs: dict) -> None:
         assert np.abs(batched.rewards - vec.what_if(candidates).rewards).max() > 0  # the gain term counts
     with pytest.raises(ValueError, match=r"actions shape = \(6, 9\) is not allowed: must be \(num_envs, G"):
         vec.what_if(np.zeros((6, 9)))
+
+
+def test_stepping_before_reset_says_so() -> None:
+    vec = CausalBOVectorEnv(3, level=2)
+    with pytest.raises(RuntimeError, match=r"step\(\) called before reset\(\): sub-environment 0 has no episode"):
+        vec.step(np.zeros((3, 5), np.float32))
+    vec.reset(seed=0, options={"reset_mask": np.array([True, False, True])})
+    with pytest.raises(RuntimeError, match=r"sub-environment 1 has no episode"):
+        vec.step(np.zeros((3, 5), np.float32))

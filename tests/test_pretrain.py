@@ -211,3 +211,12 @@ def test_validation_and_test_rows_are_set_apart_from_the_training_rows(
     assert {tasks["data"].shape[1] for tasks in default.val_sets.values()} == {16}  # data.n_obs
     with pytest.raises(ValueError, match="evaluation.n_obs = 0"):
         cfg_for("evaluation.n_obs=0")
+
+
+def test_evaluation_says_when_it_falls_back_to_last(tmp_path: Path) -> None:
+    trainer = loop.Trainer(cfg_for("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100"), tmp_path)
+    trainer.train()
+    (tmp_path / "checkpoints" / "best.pt").unlink(missing_ok=True)
+    with pytest.warns(RuntimeWarning, match=r"best.pt is missing: evaluating .*last.pt instead"):
+        assert trainer.load_for_evaluation().name == "last.pt"
+    trainer.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,12 +339,15 @@ class Trainer:
     # ------------------------------------------------------------------ after training
 
     def load_for_evaluation(self, path: Path | None = None) -> Path:
-        """Load ``path`` (default: ``best.pt``, else ``last.pt``) into the model."""
+        """Load ``path`` (default: ``best.pt``, else ``last.pt``, with a warning) into the model."""
         if path is None:
             directory = self.checkpoints.directory
             path = next((p for p in (directory / "best.pt", directory / "last.pt") if p.is_file()), None)
             if path is None:
                 raise FileNotFoundError(f"no best.pt or last.pt under {directory} to evaluate")
+            if path.name != "best.pt":
+                warnings.warn(f"{directory / 'best.pt'} is missing: evaluating {path} instead", RuntimeWarning,
+                              stacklevel=2)
         self.model.load_state_dict(self._load_checked(path)["model"])
         return Path(path)
 
