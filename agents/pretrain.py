@@ -51,16 +51,14 @@ def run(cfg: PretrainConfig, run_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Split off the model name, then hand the rest to the shared Hydra CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in args or "--help" in args:
-        print(__doc__)
     model = "avici"
     if args and args[0] in MODELS:
         model = args.pop(0)
     elif args and not args[0].startswith("-") and "=" not in args[0] and args[0] not in config.list_presets(CONFIG_PACKAGE):
         print(f"error: model = {args[0]!r} is not allowed: available models: {list(MODELS)}", file=sys.stderr)
         raise SystemExit(2)
-    config.main(PretrainConfig, run, config_package=CONFIG_PACKAGE, default_preset=model,
-                argv=[*args, f"model.name={model}"])
+    config.entry_point(PretrainConfig, run, config_package=CONFIG_PACKAGE, default_preset=model, doc=__doc__,
+                       argv=[*args, f"model.name={model}"])
 
 
 if __name__ == "__main__":

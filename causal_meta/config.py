@@ -603,7 +603,8 @@ def entry_point(
     ``--help`` table; each of the entry point's own ``--flag VALUE`` options turned into
     an override by ``flags[flag](values)`` (all values given, in order); and a
     ValueError that ``run`` raises (a bad file or setting found while running) printed
-    as one line with exit status 2 instead of a traceback."""
+    as one line with exit status 2 instead of a traceback (set the environment variable
+    ``CAUSAL_META_TRACEBACK=1`` to see the traceback)."""
     args = list(sys.argv[1:] if argv is None else argv)
     if "-h" in args or "--help" in args:
         print(doc)
@@ -619,6 +620,8 @@ def entry_point(
         try:
             run(cfg, run_dir)
         except ValueError as err:
+            if os.environ.get("CAUSAL_META_TRACEBACK"):
+                raise
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from err
 

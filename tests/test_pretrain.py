@@ -220,3 +220,14 @@ def test_evaluation_says_when_it_falls_back_to_last(tmp_path: Path) -> None:
     with pytest.warns(RuntimeWarning, match=r"best.pt is missing: evaluating .*last.pt instead"):
         assert trainer.load_for_evaluation().name == "last.pt"
     trainer.close()
+
+
+def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "agents.pretrain", "avici", "--config", "smoke",
+               f"evaluation.checkpoint={tmp_path / 'none.pt'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    short = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    assert short.returncode == 2
+    assert short.stderr.strip().splitlines() == [f"error: checkpoint {tmp_path / 'none.pt'} does not exist"]
+    full = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "CAUSAL_META_TRACEBACK": "1"})
+    assert "Traceback (most recent call last)" in full.stderr and full.returncode != 0
