@@ -231,3 +231,16 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path: Path) -> None:
     full = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "CAUSAL_META_TRACEBACK": "1"})
     assert "Traceback (most recent call last)" in full.stderr and full.returncode != 0
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("data.seed=-1", r"data.seed = -1 is not allowed: must be an integer in \[0, 2\*\*64\)"),
+    ("model.power_iterations=-1", r"model.power_iterations = -1 is not allowed: must be an integer >= 1"),
+    ("seed=1180591620717411303424", r"seed = 1180591620717411303424 is not allowed: must be an integer in"),
+    ("optim.lr=1e30", r"optim.lr = 1e\+30 is not allowed: must be a number in \(0, 1\]"),
+    ("model.dropout=1.0", r"model.dropout = 1.0 is not allowed: must be a number in \[0, 1\)"),
+    ("optim.beta2=1.5", r"optim.beta2 = 1.5 is not allowed"),
+])
+def test_ranges_are_checked_when_the_config_loads(override: str, message: str) -> None:
+    with pytest.raises(config.ConfigError, match=message):
+        cfg_for(override)

@@ -9,6 +9,7 @@ the evaluation; a key nothing reads does not belong here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from enum import Enum
 
 from causal_meta.config import option, register
@@ -135,6 +136,48 @@ class PretrainConfig:
                 raise ValueError(f"{key} = {value} is not allowed: must be >= 1")
         if self.trainer.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"trainer.device = {self.trainer.device!r} is not allowed: 'auto', 'cpu' or 'cuda'")
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Every numeric key within its range when the config is loaded, not when the run
+        reaches it, each message naming the dotted key."""
+        m, d, o, t, e = self.model, self.data, self.optim, self.trainer, self.evaluation
+        rules: list[tuple[str, float | int | None, bool, str]] = [
+            ("seed", self.seed, 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
+            ("data.seed", d.seed, 0 <= d.seed < 2**64, "an integer in [0, 2**64)"),
+            ("data.n_obs", d.n_obs, d.n_obs >= 0, "an integer >= 0"),
+            ("data.n_int", d.n_int, d.n_int >= 0 and d.n_obs + d.n_int >= 1,
+             "an integer >= 0, with data.n_obs + data.n_int >= 1"),
+            ("data.workers", d.workers, d.workers >= 0, "an integer >= 0"),
+            ("data.engine_threads", d.engine_threads, d.engine_threads is None or d.engine_threads >= 1,
+             "None or an integer >= 1"),
+            ("optim.lr", o.lr, math.isfinite(o.lr) and 0 < o.lr <= 1, "a number in (0, 1]"),
+            ("optim.beta1", o.beta1, 0 <= o.beta1 < 1, "a number in [0, 1)"),
+            ("optim.beta2", o.beta2, 0 <= o.beta2 < 1, "a number in [0, 1)"),
+            ("optim.eps", o.eps, math.isfinite(o.eps) and o.eps > 0, "a finite number > 0"),
+            ("optim.weight_decay", o.weight_decay, math.isfinite(o.weight_decay) and o.weight_decay >= 0,
+             "a finite number >= 0"),
+            ("optim.warmup_steps", o.warmup_steps, o.warmup_steps >= 0, "an integer >= 0"),
+            ("optim.t_max", o.t_max, o.t_max is None or o.t_max >= 1, "None or an integer >= 1"),
+            ("optim.eta_min", o.eta_min, math.isfinite(o.eta_min) and 0 <= o.eta_min <= o.lr,
+             "a number in [0, optim.lr]"),
+            ("optim.grad_clip", o.grad_clip, math.isfinite(o.grad_clip), "a finite number (<= 0: no clipping)"),
+            ("trainer.regulariser_update_interval", t.regulariser_update_interval,
+             t.regulariser_update_interval >= 0, "an integer >= 0"),
+            ("trainer.dual_lr", t.dual_lr, math.isfinite(t.dual_lr) and t.dual_lr >= 0, "a finite number >= 0"),
+            ("trainer.val_n_samples", t.val_n_samples, t.val_n_samples >= 1, "an integer >= 1"),
+            ("trainer.val_tasks", t.val_tasks, t.val_tasks >= 1, "an integer >= 1"),
+            ("evaluation.n_samples", e.n_samples, e.n_samples >= 0, "an integer >= 0"),
+            ("evaluation.plot_tasks", e.plot_tasks, e.plot_tasks >= 0, "an integer >= 0"),
+        ]
+        rules += [(f"model.{name}", getattr(m, name), getattr(m, name) >= 1, "an integer >= 1")
+                  for name in ("d_model", "heads", "head_dim", "layers", "ffn", "key_size", "power_iterations")]
+        rules += [("model.dropout", m.dropout, 0 <= m.dropout < 1, "a number in [0, 1)")]
+        rules += [(f"model.{name}", getattr(m, name), math.isfinite(getattr(m, name)), "a finite number")
+                  for name in ("init_bias", "init_log_temperature")]
+        for key, value, ok, allowed in rules:
+            if not ok:
+                raise ValueError(f"{key} = {value!r} is not allowed: must be {allowed}")
 
 
 register(SCHEMA_NAME, PretrainConfig)
