@@ -1,5 +1,6 @@
-"""Helpers shared by the benchmark scripts: a robust rate measurement and the machine
-facts that every result file records (numbers mean nothing without them)."""
+"""Helpers shared by the benchmark scripts: a robust rate measurement, the machine facts
+that every result file records (numbers mean nothing without them), and where results
+go."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ from threadpoolctl import threadpool_info
 from causal_meta.scm import simd_level
 
 RESULTS = Path(__file__).resolve().parent / "results"
+"""Where the committed results live; a script writes there only when ``--out`` says so."""
+
+RUN = Path("runs") / "benchmarks" / datetime.now().strftime("%Y%m%d-%H%M%S")
+"""This run's fresh output directory, the default of every script's ``--out``."""
+
+
+def default_out(name: str) -> Path:
+    """``name`` inside this run's fresh directory, so that a run never overwrites the
+    committed results in ``benchmarks/results/`` unless ``--out`` points there."""
+    return RUN / name
 
 
 def rate(call: Callable[[], int], seconds: float, repeats: int) -> float:

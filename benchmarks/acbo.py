@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _common import machine_info
+from _common import default_out, machine_info
 from agents.baselines.config import Sb3Config
 from agents.baselines.sb3 import CONFIG_PACKAGE, run as train_sb3
 from agents.evaluate import build_sets, evaluate
@@ -74,8 +73,7 @@ def main() -> None:
     parser.add_argument("--out", help="output directory (default: a fresh one under runs/benchmarks/)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path("runs") / "benchmarks" / f"acbo-{stamp}"
+    out = Path(args.out) if args.out else default_out("acbo")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     ppo = Path(args.ppo) if args.ppo else train_ppo(out, args.ppo_timesteps, args.seed)

@@ -22,8 +22,9 @@ vector environment's batched ``what_if`` against each single environment's in a 
 (the same results, bit for bit), at level 10 and at the nonlinear level 13.
 
 Each figure is the median over ``repeats`` blocks of ``seconds / repeats``. Prints a
-Markdown table, writes JSON with machine information to ``benchmarks/results/env.json``
-(or ``--out``), and saves an ``rgb_array`` frame of a level-6 episode as
+Markdown table, writes JSON with machine information to ``env.json`` in a fresh
+directory under ``runs/benchmarks/`` (or ``--out``; the committed results were written
+with ``--out benchmarks/results/env.json``), and saves an ``rgb_array`` frame of a level-6 episode as
 ``env_frame.png`` next to it.
 """
 
@@ -42,7 +43,7 @@ import matplotlib.image  # noqa: E402
 import numpy as np  # noqa: E402
 
 import envs  # noqa: E402,F401 - registers the ids
-from _common import RESULTS, machine_info, rate  # noqa: E402
+from _common import default_out, machine_info, rate  # noqa: E402
 from causal_meta._core import sample_interventions  # noqa: E402
 from envs.causal_bo import CausalBOEnv  # noqa: E402
 from envs.vector import CausalBOVectorEnv  # noqa: E402
@@ -216,7 +217,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--num-envs", type=int, default=1024)
-    parser.add_argument("--out", default=str(RESULTS / "env.json"))
+    parser.add_argument("--out", default=str(default_out("env.json")))
     args = parser.parse_args()
     doc = run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@ the ``quick_test`` preset (levels 1-3, horizon 20), level 7 and level 10 with ho
 the surrogate together take under 20% of a training iteration, the policy's rollout
 and update the rest. Early iterations are cheaper than late ones: the update's KL early
 stop cuts epochs while the policy moves fast. Prints a Markdown table; writes JSON with
-machine information to ``benchmarks/results/grpo.json`` (or ``--out``) and a bar plot of
-the shares beside it.
+machine information to ``grpo.json`` in a fresh directory under ``runs/benchmarks/``
+(or ``--out``; the committed results were written with ``--out
+benchmarks/results/grpo.json``) and a bar plot of the shares beside it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from _common import RESULTS, machine_info  # noqa: E402
+from _common import default_out, machine_info  # noqa: E402
 from agents.grpo.config import GrpoConfig  # noqa: E402
 from agents.grpo.train import Trainer, speed  # noqa: E402
 from causal_meta import config  # noqa: E402
@@ -55,7 +56,7 @@ def measure(overrides: list[str], iterations: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--out", default=str(RESULTS / "grpo.json"))
+    parser.add_argument("--out", default=str(default_out("grpo.json")))
     args = parser.parse_args()
     results = {name: measure(overrides, args.iterations) for name, overrides in CASES.items()}
     doc = {"machine": machine_info(), "iterations": args.iterations, "share_goal": SHARE_GOAL, "cases": results}

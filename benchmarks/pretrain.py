@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from _common import RESULTS, machine_info
+from _common import default_out, machine_info
 from causal_meta import config
 from causal_meta.train import loop
 from causal_meta.train.config import PretrainConfig
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="avici", help="architecture preset (default avici)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per precision (default 6)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "pretrain.json", help="JSON output path")
+    parser.add_argument("--out", type=Path, default=default_out("pretrain.json"), help="JSON output path")
     args = parser.parse_args(argv)
     rows = [measure(args.preset, amp, args.steps) for amp in (False, True)]
     print(f"preset {args.preset}, {torch.get_num_threads()} torch threads\n")

@@ -23,7 +23,9 @@ recorded). Each measurement warms up, sizes a block of calls to last
 ``seconds / repeats``, and reports the median rate over ``repeats`` blocks.
 
 Prints a Markdown table, writes JSON with machine information to
-``benchmarks/results/sampler.json`` (or ``--out``) and a bar plot PNG next to it.
+``sampler.json`` in a fresh directory under ``runs/benchmarks/`` (or ``--out``; the
+committed results were written with ``--out benchmarks/results/sampler.json``) and a
+bar plot PNG next to it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _common import RESULTS, machine_info, rate  # noqa: E402
+from _common import default_out, machine_info, rate  # noqa: E402
 from causal_meta.reference import sample_scm_reference, sample_tasks_reference  # noqa: E402
 from causal_meta.scm import family_json, sample_scm, sample_tasks, set_simd, simd_level  # noqa: E402
 from causal_meta.specs import Er, Family, Gp, Mlp  # noqa: E402
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1.0)")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per measurement; the median is kept")
     parser.add_argument("--cases", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
-    parser.add_argument("--out", type=Path, default=RESULTS / "sampler.json", help="JSON path; the PNG goes next to it")
+    parser.add_argument("--out", type=Path, default=default_out("sampler.json"), help="JSON path; the PNG goes next to it")
     args = parser.parse_args(argv)
     chosen = set(args.cases.split(","))
     unknown = chosen - {"a", "b", "c", "d", "e"}

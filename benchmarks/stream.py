@@ -17,7 +17,7 @@ import json
 import time
 from pathlib import Path
 
-from _common import RESULTS, machine_info, rate
+from _common import default_out, machine_info, rate
 from causal_meta.data import StreamSpec, TaskStream, make_loader
 from causal_meta.families import load_family
 from causal_meta.scm import sample_tasks
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="time per in-process measurement (default 2)")
     parser.add_argument("--workers", type=lambda s: [int(w) for w in s.split(",")], default=[0, 2],
                         help="comma-separated DataLoader worker counts (default 0,2)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "stream.json", help="JSON output path")
+    parser.add_argument("--out", type=Path, default=default_out("stream.json"), help="JSON output path")
     args = parser.parse_args(argv)
     doc = run(args)
     print(table(doc))

@@ -13,7 +13,8 @@ graphs of the training stream ``seed`` (the prior a trained model has seen, neve
 test graphs).
 
 Prints a Markdown table, writes JSON (settings, means, standard errors, per-task values)
-to ``benchmarks/results/structure_<family>.json`` (or ``--out``) and a bar plot PNG
+to ``structure_<family>.json`` in a fresh directory under ``runs/benchmarks/`` (or
+``--out``) and a bar plot PNG
 next to it.
 """
 
@@ -29,7 +30,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from _common import RESULTS
+from _common import default_out
 
 from causal_meta import baselines, metrics
 from causal_meta.data import StreamSpec, derive_seed, fixed_tasks
@@ -205,13 +206,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="also score the AVICI model saved in this checkpoint on the same tasks")
     parser.add_argument("--out", type=Path, default=None,
-                        help="JSON path (default benchmarks/results/structure_<family>.json); the PNG goes next to it")
+                        help="JSON path (default: runs/benchmarks/<time>/structure_<family>.json); the PNG "
+                             "goes next to it")
     args = parser.parse_args(argv)
     if args.tasks < 1:
         parser.error(f"--tasks must be >= 1; got {args.tasks}")
     if args.out is None:
         stem = Path(args.family).stem if args.family.endswith((".yaml", ".yml")) else args.family.replace("/", "_")
-        args.out = RESULTS / f"structure_{stem}.json"
+        args.out = default_out(f"structure_{stem}.json")
     return args
 
 
