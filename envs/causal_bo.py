@@ -135,7 +135,7 @@ from envs.actions import check_actions, decode_action, decode_actions, encode_ac
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
 from envs.episode import TARGET_CLIP, Episode, reward, row_mean, standardise, start_episodes, target_reward
 
-__all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "ParentSurrogate", "WhatIf", "parent_entropy"]
+__all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "ParentSurrogate", "Step", "WhatIf", "parent_entropy"]
 
 SEED_BOUND = 2**63
 """Base seeds are drawn from [0, SEED_BOUND)."""
@@ -153,6 +153,17 @@ def parent_entropy(probs: np.ndarray, valid: np.ndarray) -> Any:
     p = np.clip(probs, 1e-12, 1.0 - 1e-12)
     entropy = np.where(np.asarray(valid, bool), -(p * np.log(p) + (1.0 - p) * np.log1p(-p)), 0.0).sum(axis=-1)
     return float(entropy) if np.ndim(entropy) == 0 else entropy
+
+
+class Step(NamedTuple):
+    """One step of an episode: the intervention do(X_node = value), the target's value
+    (the mean of the step's samples) and its expected value under that intervention (NaN
+    when the optimum was not computed)."""
+
+    node: int
+    value: float
+    target_value: float
+    expected_target: float
 
 
 class WhatIf(NamedTuple):
@@ -192,8 +203,8 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.episode: Episode | None = None
         self.parent_probabilities: np.ndarray | None = None
         """The surrogate's latest parent probabilities (None without a surrogate)."""
-        self.history: list[tuple[int, float, float]] = []
-        """(node, value, target value) of each step of the episode."""
+        self.history: list[Step] = []
+        """What each step of the episode did and gave (see :class:`Step`)."""
 
     # ------------------------------------------------------------------ episode
 
@@ -255,7 +266,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             regret = expected - ep.optimum.expected
             self._simple_regret = min(self._simple_regret, regret)
             self._cumulative_regret += regret
-        self.history.append((node, value, y))
+        self.history.append(Step(node, value, y, expected))
         info = {"level": self._level, "node": node, "value": value, "target_value": y,
                 "best_target_value": self._best_y, "is_parent": is_parent, "expected_target": expected,
                 "expected_stderr": stderr, **self._optimum_info, "simple_regret": self._simple_regret,

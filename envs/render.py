@@ -3,8 +3,12 @@
 ``rgb_array``: the hidden graph (layered by topological generation, causes on the left)
 beside the target's trajectory. The target is red, its true parents have orange rims
 and orange edges into the target, and the more often a node was intervened on the
-darker its blue. The trajectory shows each step's target value, the best so far, the
-expected target of the optimal intervention and the observational mean.
+darker its blue (a legend says so). The trajectory shows, per step, the target's sampled
+value labelled with the variable intervened on, its expected value under that
+intervention, and the best sample so far; and the expected target of the optimal
+intervention and the observational mean. The samples are noisy, so the best of them can
+lie below the optimum's expected value; the expected values never do (beyond Monte
+Carlo error).
 
 ``ansi``: the same facts as text.
 
@@ -20,6 +24,7 @@ import networkx as nx
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 if TYPE_CHECKING:
     from envs.causal_bo import CausalBOEnv
@@ -50,7 +55,7 @@ def rgb_array(env: CausalBOEnv) -> np.ndarray:
     graph = nx.DiGraph(adjacency)
     pos = _layout(adjacency)
     names = _names(env)
-    counts = np.bincount([node for node, _, _ in env.history], minlength=ep.d)
+    counts = np.bincount([step.node for step in env.history], minlength=ep.d)
     shade = counts / max(1, counts.max())
     colors = [(1.0, 0.2, 0.2) if i == ep.target else (1 - 0.8 * s, 1 - 0.6 * s, 1.0) for i, s in enumerate(shade)]
     rims = ["orange" if ep.parents[i] else "black" for i in range(ep.d)]
@@ -69,22 +74,36 @@ def rgb_array(env: CausalBOEnv) -> np.ndarray:
     nx.draw_networkx_labels(graph, pos, labels=dict(enumerate(names)), ax=ax_graph,
                             font_size=9 if ep.d <= 12 else 5)
     level = "" if ep.level is None else f"level {ep.level}, "
-    ax_graph.set_title(f"{level}target {names[ep.target]} (red), parents orange", fontsize=9)
+    ax_graph.set_title(f"{level}target {names[ep.target]}", fontsize=9)
+    ax_graph.legend(handles=[
+        Line2D([], [], marker="o", linestyle="", markerfacecolor=(1.0, 0.2, 0.2), markeredgecolor="black",
+               label="target"),
+        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="orange",
+               markeredgewidth=1.5, label="parent of the target"),
+        Line2D([], [], marker="o", linestyle="", markerfacecolor=(0.2, 0.4, 1.0), markeredgecolor="black",
+               label="intervened on (darker: more often)"),
+    ], fontsize=6, loc="lower left")
     ax_graph.set_axis_off()
 
     steps = np.arange(1, len(env.history) + 1)
-    ys = np.array([y for _, _, y in env.history])
+    ys = np.array([step.target_value for step in env.history])
     if len(ys):
-        ax_traj.plot(steps, ys, "o", color="tab:blue", label="target")
-        ax_traj.step(steps, np.minimum.accumulate(ys), where="post", color="tab:green", label="best so far")
-    optimum = ep.optimum[2]
+        ax_traj.plot(steps, ys, "o", color="tab:blue", label="target sample (do on the labelled variable)")
+        for x, step in zip(steps, env.history):
+            ax_traj.annotate(names[step.node], (x, step.target_value), textcoords="offset points", xytext=(0, 4),
+                             ha="center", fontsize=6)
+        expected = np.array([step.expected_target for step in env.history])
+        if np.isfinite(expected).any():
+            ax_traj.plot(steps, expected, "x", color="tab:purple", label="E[target] under that do")
+        ax_traj.step(steps, np.minimum.accumulate(ys), where="post", color="tab:green", label="best sample so far")
+    optimum = ep.optimum.expected
     if np.isfinite(optimum):
-        ax_traj.axhline(optimum, color="tab:red", linestyle="--", label="optimal E[target]")
+        ax_traj.axhline(optimum, color="tab:red", linestyle="--", label="E[target] under the optimal do")
     ax_traj.axhline(ep.mean[ep.target], color="0.5", linestyle=":", label="observational mean")
     ax_traj.set_xlim(0.5, env.config.horizon + 0.5)
     ax_traj.set_xlabel("step")
     ax_traj.set_title(f"target {names[ep.target]}", fontsize=9)
-    ax_traj.legend(fontsize=7, loc="upper right")
+    ax_traj.legend(fontsize=6, loc="upper right")
     fig.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
@@ -99,10 +118,11 @@ def ansi(env: CausalBOEnv) -> str:
     lines = [f"CausalBO {level} | step {len(env.history)}/{env.config.horizon} | "
              f"target {names[ep.target]} (parents: {parents})"]
     if env.history:
-        node, value, y = env.history[-1]
-        best = min(h[2] for h in env.history)
+        node, value, y, expected = env.history[-1]
+        best = min(step.target_value for step in env.history)
         tag = " (parent)" if ep.parents[node] else ""
-        lines.append(f"last: do({names[node]} = {value:.3g}){tag} -> {names[ep.target]} = {y:.3g} | best {best:.3g}")
+        lines.append(f"last: do({names[node]} = {value:.3g}){tag} -> {names[ep.target]} = {y:.3g} "
+                     f"(E = {expected:.3g}) | best {best:.3g}")
     node, value, expected, stderr = ep.optimum
     if node >= 0:
         lines.append(f"optimum: do({names[node]} = {value:.3g}) -> E[{names[ep.target]}] = {expected:.3g}"
