@@ -69,7 +69,11 @@ def _panic_for_test() -> None: ...
 def _scm_from_state(state: bytes) -> Scm: ...
 
 class Scm:
-    """A structural causal model drawn by the engine; picklable."""
+    """A structural causal model drawn by the engine; picklable (unpickling checks the
+    state and refuses an inconsistent one with ValueError). One thread at a time: a call
+    from a second thread while a first one samples raises RuntimeError("Already
+    borrowed"); give each thread its own copy (pickle round trip) to sample in parallel,
+    or use the batched functions, which parallelise inside the engine."""
 
     @staticmethod
     def from_family(family_json: str, seed: int) -> Scm: ...

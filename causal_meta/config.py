@@ -61,6 +61,7 @@ from omegaconf.errors import (
 )
 
 from causal_meta import safe_yaml
+from causal_meta.options import option
 from causal_meta.atomic import write_atomic
 
 __all__ = [
@@ -124,23 +125,6 @@ class ConfigError(ValueError):
 
 
 # --------------------------------------------------------------------------- schemas
-
-
-def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
-    """Declare a schema field with its ``--help`` text, without the mutable-default trap.
-
-    Lists, dicts and dataclass instances are copied for every new config, and a
-    dataclass class is used as its own factory, so ``model: Model = option(Model, "...")``
-    works like ``field(default_factory=Model)``.
-    """
-    metadata = {"help": help}
-    if isinstance(default, type):
-        return dataclasses.field(default_factory=default, metadata=metadata)
-    if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        return dataclasses.field(
-            default_factory=lambda: copy.deepcopy(default), metadata=metadata
-        )
-    return dataclasses.field(default=default, metadata=metadata)
 
 
 def register(name: str, schema: type) -> None:

@@ -434,3 +434,29 @@ def test_the_stub_declares_exactly_what_the_extension_exports() -> None:
     exported = {name for name in dir(core) if not name.startswith("__")}
     assert declared == exported
     assert methods - {"__reduce__"} == {name for name in dir(core.Scm) if not name.startswith("__")}
+
+
+def test_arguments_of_the_wrong_kind_are_named() -> None:
+    from causal_meta._core import columns_under_interventions, linear_moments, sample_interventions
+
+    scm = sample_scm({"nodes": 4, "graph": {"type": "chain"}}, 0)
+    with pytest.raises(TypeError, match=r"do: keys must be node indices \(int\), got the bool True"):
+        scm.sample(2, do={True: 2.0})
+    with pytest.raises(TypeError, match=r"do: values must be numbers, got the bool True"):
+        scm.sample(2, do={0: True})
+    with pytest.raises(ValueError, match=r"node = 1180591620717411303424 is not allowed: must be an integer in \[0, 3\]"):
+        scm.parents(2**70)
+    with pytest.raises(ValueError, match=r"node = -1 is not allowed"):
+        scm.parents(-1)
+    with pytest.raises(TypeError, match=r"values must be a 1-d float32 numpy array, got a float64 array of shape"):
+        sample_interventions([scm], np.zeros(1, np.int64), np.zeros(1), 2, 4)
+    with pytest.raises(TypeError, match=r"nodes must be a 1-d int64 numpy array, got a int32 array"):
+        sample_interventions([scm], np.zeros(1, np.int32), np.zeros(1, np.float32), 2, 4)
+    with pytest.raises(TypeError, match=r"nodes must be a 2-d int64 numpy array, got a list"):
+        columns_under_interventions([scm], [[0]], np.zeros((1, 1), np.float32), 2, [0], np.zeros(1, np.int64))
+    with pytest.raises(TypeError, match=r"targets must be a 1-d int64 numpy array"):
+        linear_moments([scm], np.zeros(1, np.float64), 4)
+    with pytest.raises(TypeError, match=r"nodes must be a 1-d int64 numpy array"):
+        scm.column_under_interventions(np.zeros(2, np.int32), np.zeros(2, np.float32), 3, 0, 3)
+    with pytest.raises(ValueError, match=r"seed = -1 is not allowed: must be an integer in \[0, 2\*\*64\)"):
+        scm.sample(2, seed=-1)

@@ -18,11 +18,12 @@ level history (iteration, level, reason) for the plot.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from causal_meta.options import option
 from envs.curriculum import MAX_LEVEL
 
 __all__ = ["Curriculum", "CurriculumConfig", "TRACKED"]
@@ -31,24 +32,20 @@ TRACKED = ("reward", "parent_rate", "greedy_parent_rate", "simple_regret_std", "
 """Per-episode metrics kept per level."""
 
 
-def _help(default: object, text: str) -> object:
-    return field(default=default, metadata={"help": text})
-
-
 @dataclass
 class CurriculumConfig:
     """When the curriculum advances (the ``curriculum`` section of the GRPO config)."""
 
-    start: int = _help(1, "first level")
-    stop: int = _help(3, "last level")
-    check_every: int = _help(5, "iterations between checks")
-    patience: int = _help(2, "consecutive passing checks needed to advance")
-    min_episodes: int = _help(320, "episodes at a level before it may advance")
-    max_episodes: int = _help(1600, "episodes after which a level advances regardless")
-    parent_rate: float = _help(0.8, "a check passes when the policy's most likely variable is a parent at least "
+    start: int = option(1, "first level")
+    stop: int = option(3, "last level")
+    check_every: int = option(5, "iterations between checks")
+    patience: int = option(2, "consecutive passing checks needed to advance")
+    min_episodes: int = option(320, "episodes at a level before it may advance")
+    max_episodes: int = option(1600, "episodes after which a level advances regardless")
+    parent_rate: float = option(0.8, "a check passes when the policy's most likely variable is a parent at least "
                                      "this often ...")
-    regret: float = _help(0.3, "... and at most this mean simple regret at the horizon (target std units)")
-    review: float = _help(0.25, "share of environments that replay earlier levels")
+    regret: float = option(0.3, "... and at most this mean simple regret at the horizon (target std units)")
+    review: float = option(0.25, "share of environments that replay earlier levels")
 
     def __post_init__(self) -> None:
         for name in ("start", "stop"):

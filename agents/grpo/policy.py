@@ -32,7 +32,7 @@ stored z, so no atanh is needed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from causal_meta.models.blocks import Block
+from causal_meta.options import option
 
 __all__ = ["MASKED", "InterventionPolicy", "Observation", "PolicyConfig", "observation_tensors", "squash_log_det",
            "value_log_prob"]
@@ -48,21 +49,17 @@ MASKED = -1.0e9
 """Logit of variables that may not be chosen: softmax gives them exactly 0."""
 
 
-def _help(default: object, text: str) -> object:
-    return field(default=default, metadata={"help": text})
-
-
 @dataclass
 class PolicyConfig:
     """Sizes of the intervention policy (also the ``policy`` section of the GRPO config)."""
 
-    d_model: int = _help(32, "width of the embeddings and attention")
-    heads: int = _help(4, "attention heads")
-    head_dim: int = _help(8, "width of one attention head")
-    layers: int = _help(2, "pairs of attention blocks (over rows, then over variables)")
-    ffn: int = _help(64, "hidden width of each feed-forward block")
-    value_std: float = _help(0.5, "standard deviation of the pre-squash value (its initial value if learned)")
-    learn_std: bool = _help(False, "learn the value's standard deviation")
+    d_model: int = option(32, "width of the embeddings and attention")
+    heads: int = option(4, "attention heads")
+    head_dim: int = option(8, "width of one attention head")
+    layers: int = option(2, "pairs of attention blocks (over rows, then over variables)")
+    ffn: int = option(64, "hidden width of each feed-forward block")
+    value_std: float = option(0.5, "standard deviation of the pre-squash value (its initial value if learned)")
+    learn_std: bool = option(False, "learn the value's standard deviation")
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -72,6 +72,43 @@ pub struct Dag {
 }
 
 impl Dag {
+    /// Whether every field agrees with the others, as a DAG built here guarantees; a
+    /// deserialised one (an unpickled `Scm`) may come from anywhere. Err names the fault.
+    pub fn check_consistent(&self, max_nodes: usize) -> std::result::Result<(), String> {
+        let d = self.d;
+        if d == 0 || d > max_nodes {
+            return Err(format!("d = {d} is not in [1, {max_nodes}]"));
+        }
+        if self.adj.len() != d * d || self.adj.iter().any(|&a| a > 1) {
+            return Err(format!("adjacency has {} entries (must be d * d = {}) of 0 and 1", self.adj.len(), d * d));
+        }
+        let mut position = vec![usize::MAX; d];
+        if self.order.len() != d {
+            return Err(format!("order has {} nodes, not d = {d}", self.order.len()));
+        }
+        for (k, &j) in self.order.iter().enumerate() {
+            if j >= d || position[j] != usize::MAX {
+                return Err("order is not a permutation of the nodes".to_string());
+            }
+            position[j] = k;
+        }
+        let starts = &self.parent_start;
+        if starts.len() != d + 1 || starts[0] != 0 || starts.windows(2).any(|w| w[0] > w[1]) || starts[d] != self.parent_list.len() {
+            return Err("parent lists are malformed".to_string());
+        }
+        for j in 0..d {
+            let listed = self.parents(j);
+            let from_adj: Vec<usize> = (0..d).filter(|&i| self.adj[i * d + j] == 1).collect();
+            if listed != from_adj.as_slice() {
+                return Err(format!("the parents of node {j} disagree with the adjacency"));
+            }
+            if listed.iter().any(|&p| position[p] >= position[j]) {
+                return Err(format!("order is not topological at node {j}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Relabel construction-order edges (u < v) by a random permutation.
     pub fn from_edges(d: usize, edges: &[(usize, usize)], rng: &mut Rng) -> Dag {
         let perm = rng.permutation(d);

@@ -19,7 +19,7 @@ pub mod seed;
 
 use error::EngineError;
 use family::FamilySpec;
-use numpy::ndarray::{Array1, Array2, Array3};
+use numpy::ndarray::{Array1, Array2, Array3, Ix1, Ix2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -30,9 +30,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
 const DETACH_MIN_CELLS: usize = 4096;
-
-/// Allowed range of seeds and stream positions, as written in messages.
-const U64_RANGE: &str = "[0, 2**64)";
 
 /// Read an integer argument in [lo, hi] (bools refused, numpy integers accepted through
 /// `__index__`), with errors that name the argument, its value and the allowed range;
@@ -49,10 +46,27 @@ fn int_arg(name: &str, obj: &Bound<'_, PyAny>, lo: u64, hi: u64) -> PyResult<u64
     match index.extract::<u64>() {
         Ok(v) if (lo..=hi).contains(&v) => Ok(v),
         _ => {
-            let allowed = if hi == u64::MAX { U64_RANGE.to_string() } else { format!("[{lo}, {hi}]") };
+            let allowed = if hi == u64::MAX { format!("[{lo}, 2**64)") } else { format!("[{lo}, {hi}]") };
             Err(PyValueError::new_err(format!("{name} = {} is not allowed: must be an integer in {allowed}", index.str()?)))
         }
     }
+}
+
+/// A numpy array argument with element type `T` and dimension `D`, or a TypeError that
+/// names the argument, the array expected and what was given (PyO3's own conversion
+/// error says only "type mismatch").
+fn array_arg<'py, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    name: &str,
+    obj: &Bound<'py, PyAny>,
+    expected: &str,
+) -> PyResult<numpy::PyReadonlyArray<'py, T, D>> {
+    obj.extract::<numpy::PyReadonlyArray<'py, T, D>>().map_err(|_| {
+        let given = match (obj.getattr("dtype"), obj.getattr("shape")) {
+            (Ok(dtype), Ok(shape)) => format!("a {} array of shape {}", dtype.str().map(|s| s.to_string()).unwrap_or_default(), shape.str().map(|s| s.to_string()).unwrap_or_default()),
+            _ => format!("a {}", obj.get_type().name().map(|s| s.to_string()).unwrap_or_default()),
+        };
+        PyTypeError::new_err(format!("{name} must be {expected}, got {given}"))
+    })
 }
 
 fn usize_arg(name: &str, obj: &Bound<'_, PyAny>, lo: usize, hi: usize) -> PyResult<usize> {
@@ -150,13 +164,15 @@ fn sample_graphs<'py>(
 fn sample_interventions<'py>(
     py: Python<'py>,
     scms: Vec<PyRefMut<'py, PyScm>>,
-    nodes: numpy::PyReadonlyArray1<'py, i64>,
-    values: numpy::PyReadonlyArray1<'py, f32>,
+    nodes: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
     n: &Bound<'py, PyAny>,
     d_max: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<f32>>> {
     let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
     let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
+    let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
     let (nodes, values) = (nodes.as_array(), values.as_array());
     let count = scms.len();
     if nodes.len() != count || values.len() != count {
@@ -201,13 +217,16 @@ fn sample_interventions<'py>(
 fn columns_under_interventions<'py>(
     py: Python<'py>,
     scms: Vec<PyRef<'py, PyScm>>,
-    nodes: numpy::PyReadonlyArray2<'py, i64>,
-    values: numpy::PyReadonlyArray2<'py, f32>,
+    nodes: &Bound<'py, PyAny>,
+    values: &Bound<'py, PyAny>,
     n: &Bound<'py, PyAny>,
     seeds: &Bound<'py, PyAny>,
-    columns: numpy::PyReadonlyArray1<'py, i64>,
+    columns: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<f32>>> {
     let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+    let nodes = array_arg::<i64, Ix2>("nodes", nodes, "a 2-d int64 numpy array")?;
+    let values = array_arg::<f32, Ix2>("values", values, "a 2-d float32 numpy array")?;
+    let columns = array_arg::<i64, Ix1>("columns", columns, "a 1-d int64 numpy array")?;
     let (nodes, values, columns) = (nodes.as_array(), values.as_array(), columns.as_array());
     let count = scms.len();
     let seeds = paired_seeds_arg("seeds", seeds, "scms", count)?;
@@ -331,10 +350,11 @@ fn check_widths(scms: &[PyRef<'_, PyScm>], d_max: usize) -> PyResult<()> {
 fn linear_moments<'py>(
     py: Python<'py>,
     scms: Vec<PyRef<'py, PyScm>>,
-    targets: PyReadonlyArray1<'py, i64>,
+    targets: &Bound<'py, PyAny>,
     d_max: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
     let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let targets = array_arg::<i64, Ix1>("targets", targets, "a 1-d int64 numpy array")?;
     check_widths(&scms, d_max)?;
     let targets = targets.as_array();
     if targets.len() != scms.len() {
@@ -416,6 +436,10 @@ fn _panic_for_test() -> PyResult<()> {
 fn _scm_from_state(state: &[u8]) -> PyResult<PyScm> {
     let (scm, rng): (Scm, Rng) = serde_json::from_slice(state)
         .map_err(|e| PyValueError::new_err(format!("corrupt Scm pickle state: {e}")))?;
+    scm.check_consistent().map_err(|e| PyValueError::new_err(format!("corrupt Scm pickle state: {e}")))?;
+    if !rng.is_valid() {
+        return Err(PyValueError::new_err("corrupt Scm pickle state: the noise stream's state is all zero"));
+    }
     Ok(PyScm { scm, rng })
 }
 
@@ -441,6 +465,14 @@ impl PyScm {
         if let Ok(dict) = obj.cast::<PyDict>() {
             let mut pairs = Vec::with_capacity(dict.len());
             for (k, v) in dict.iter() {
+                for (what, obj) in [("keys", &k), ("values", &v)] {
+                    if obj.is_instance_of::<PyBool>() {
+                        return Err(PyTypeError::new_err(format!(
+                            "do: {what} must be {}, got the bool {obj}",
+                            if what == "keys" { "node indices (int)" } else { "numbers" }
+                        )));
+                    }
+                }
                 let node: i64 = k.extract().map_err(|_| PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}")))?;
                 let value: f64 = v.extract().map_err(|_| PyTypeError::new_err(format!("do: values must be numbers, got {v} for node {node}")))?;
                 if value.is_finite() && value.abs() > error::MAX_PARAMETER {
@@ -540,12 +572,9 @@ impl PyScm {
     }
 
     /// Parents of node `i` in ascending order.
-    fn parents(&self, i: i64) -> PyResult<Vec<usize>> {
-        let d = self.scm.d();
-        if i < 0 || i as usize >= d {
-            return Err(PyValueError::new_err(format!("node = {i} is not allowed: must be in [0, {}]", d - 1)));
-        }
-        Ok(self.scm.dag.parents(i as usize).to_vec())
+    fn parents(&self, i: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        let i = usize_arg("node", i, 0, self.scm.d() - 1)?;
+        Ok(self.scm.dag.parents(i).to_vec())
     }
 
     /// Whether every mechanism is linear with additive noise.
@@ -603,13 +632,15 @@ impl PyScm {
     fn column_under_interventions<'py>(
         &self,
         py: Python<'py>,
-        nodes: PyReadonlyArray1<'py, i64>,
-        values: PyReadonlyArray1<'py, f32>,
+        nodes: &Bound<'py, PyAny>,
+        values: &Bound<'py, PyAny>,
         n: &Bound<'py, PyAny>,
         seed: &Bound<'py, PyAny>,
         column: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let d = self.scm.d();
+        let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
+        let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
         let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
         let seed = int_arg("seed", seed, 0, u64::MAX)?;
         let column = usize_arg("column", column, 0, d - 1)?;
@@ -701,6 +732,9 @@ impl PyScm {
 #[pymodule]
 #[pyo3(name = "_core")]
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Import numpy's C API now: imported lazily, inside the first engine call, a Ctrl-C
+    // arriving during that import surfaced as a PanicException instead of KeyboardInterrupt.
+    PyArray1::<f32>::zeros(m.py(), 0, false);
     m.add_function(wrap_pyfunction!(sample_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(task_seed, m)?)?;
     m.add_function(wrap_pyfunction!(sample_graphs, m)?)?;

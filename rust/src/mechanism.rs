@@ -102,6 +102,37 @@ pub enum Mechanism {
     Hetero { w: Vec<f32>, b: f32, v: Vec<f32> },
 }
 
+impl Mechanism {
+    /// Whether the parameter counts fit a node with `k` parents and every parameter is
+    /// finite (see `Scm::check_consistent`).
+    pub fn check_arity(&self, k: usize) -> std::result::Result<(), String> {
+        let finite = |xs: &[f32]| xs.iter().all(|x| x.is_finite());
+        let (ok, what) = match self {
+            Mechanism::Linear { w, b } => (w.len() == k && finite(w) && b.is_finite(), "linear"),
+            Mechanism::Pnl { w, b, .. } => (w.len() == k && finite(w) && b.is_finite(), "pnl"),
+            Mechanism::Mlp { w1, b1, w2, b2, noise_input, .. } => {
+                let (hidden, k_in) = (b1.len(), k + usize::from(*noise_input));
+                let shapes = hidden >= 1 && hidden <= MAX_HIDDEN && w1.len() == hidden * k_in && w2.len() == hidden;
+                (shapes && finite(w1) && finite(b1) && finite(w2) && b2.is_finite(), "mlp")
+            }
+            Mechanism::Rff { omega, phase, amp } => {
+                let f = phase.len();
+                let shapes = f >= 1 && f <= MAX_HIDDEN && omega.len() == f * k && amp.len() == f;
+                (shapes && finite(omega) && finite(phase) && finite(amp), "gp")
+            }
+            Mechanism::Square { w } => (w.len() == k && finite(w), "square"),
+            Mechanism::Periodic { w, freq } => (w.len() == k && freq.len() == k && finite(w) && finite(freq), "periodic"),
+            Mechanism::Logistic { w, rate } => (w.len() == k && finite(w) && rate.is_finite(), "logistic_map"),
+            Mechanism::Hetero { w, b, v } => (w.len() == k && v.len() == k && finite(w) && finite(v) && b.is_finite(), "heteroscedastic"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("the {what} mechanism's parameters do not fit {k} parents or are not finite"))
+        }
+    }
+}
+
 /// Largest MLP width and RFF feature count accepted (bounds memory per node).
 pub const MAX_HIDDEN: usize = 4096;
 

@@ -152,6 +152,29 @@ unsafe fn transpose8x8(src: *const f32, src_stride: usize, dst: *mut f32, dst_st
 }
 
 impl Scm {
+    /// Whether the SCM is one this engine could have built: a consistent DAG, one
+    /// mechanism and one noise law per node, parameter counts that fit each node's
+    /// parents, finite parameters and positive finite noise scales. The unpickling of an
+    /// `Scm` runs it, since a tampered state would otherwise reach unchecked indexing.
+    pub fn check_consistent(&self) -> std::result::Result<(), String> {
+        self.dag.check_consistent(crate::family::MAX_NODES)?;
+        let d = self.d();
+        if self.mechanisms.len() != d || self.noises.len() != d {
+            return Err(format!("{} mechanisms and {} noise laws for {d} nodes", self.mechanisms.len(), self.noises.len()));
+        }
+        for (j, (m, noise)) in self.mechanisms.iter().zip(&self.noises).enumerate() {
+            let k = self.dag.parents(j).len();
+            m.check_arity(k).map_err(|e| format!("node {j}: {e}"))?;
+            if !(noise.scale.is_finite() && noise.scale > 0.0) {
+                return Err(format!("node {j}: noise scale {} is not finite and positive", noise.scale));
+            }
+        }
+        if self.all_gaussian != self.noises.iter().all(|n| n.kind == NoiseKind::Gaussian) {
+            return Err("the all-Gaussian flag disagrees with the noise laws".to_string());
+        }
+        Ok(())
+    }
+
     /// Assemble an SCM; mechanisms and noises are per node, in index order.
     pub fn new(dag: Dag, mechanisms: Vec<Mechanism>, noises: Vec<Noise>) -> Scm {
         let all_gaussian = noises.iter().all(|nz| nz.kind == NoiseKind::Gaussian);

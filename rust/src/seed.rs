@@ -38,6 +38,11 @@ pub struct Rng {
 }
 
 impl Rng {
+    /// Whether the state can generate: xoshiro's all-zero state only ever yields zeros.
+    pub fn is_valid(&self) -> bool {
+        self.s.iter().any(|&x| x != 0)
+    }
+
     /// A generator whose whole state is derived from one seed.
     pub fn new(seed: u64) -> Self {
         let mut sm = seed;
