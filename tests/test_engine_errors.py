@@ -460,3 +460,16 @@ def test_arguments_of_the_wrong_kind_are_named() -> None:
         scm.column_under_interventions(np.zeros(2, np.int32), np.zeros(2, np.float32), 3, 0, 3)
     with pytest.raises(ValueError, match=r"seed = -1 is not allowed: must be an integer in \[0, 2\*\*64\)"):
         scm.sample(2, seed=-1)
+
+
+def test_families_that_overflow_are_refused_not_returned() -> None:
+    chain = {"nodes": 6, "graph": {"type": "chain"},
+             "mechanism": {"type": "linear", "weights": {"type": "fixed", "value": 1e30}}}
+    with pytest.raises(ValueError, match=r"task 3 of the stream 0 has non-finite values: .* overflow float32"):
+        sample_tasks(chain, base_seed=0, start=3, count=2, n_obs=8)
+    wide = {"nodes": 3, "graph": {"type": "chain"},
+            "noise": {"type": "cauchy", "scale": {"type": "fixed", "value": 3e38}}}
+    with pytest.raises(ValueError, match=r"non-finite values"):
+        sample_tasks(wide, base_seed=0, start=0, count=4, n_obs=64)
+    fine = sample_tasks({"nodes": 4, "graph": {"type": "chain"}}, base_seed=0, start=0, count=2, n_obs=8)
+    assert np.isfinite(fine.data).all()
