@@ -93,3 +93,11 @@ def test_cli_errors(args: list[str], message: str, tmp_path: Path, capsys: pytes
         main(["ppo", "--output", str(tmp_path), "--timesteps", "8", *TINY, *args])
     assert exit_info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_an_algorithm_with_another_preset(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    torch.set_num_threads(1)
+    main(["ppo", "--config", "ppo_tuned", "--levels", "1", "--timesteps", "64", "--output", str(tmp_path), *TINY])
+    assert "trained PPO for" in capsys.readouterr().out
+    saved = (tmp_path / "config.yaml").read_text()
+    assert "gamma: 0.9" in saved and "ent_coef: 0.01" in saved  # the tuned preset, not SB3's defaults

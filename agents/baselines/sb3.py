@@ -105,8 +105,9 @@ def _train(cfg: Sb3Config, run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in ALGORITHMS:  # the algorithm names its preset and sets the key
-        args = [args[0], f"algorithm={args[0]}", *args[1:]]
+    if args and args[0] in ALGORITHMS:  # the algorithm sets the key, and is the preset unless --config names one
+        preset_given = any(a.split("=", 1)[0] in ("--config", "--config-name", "-cn") for a in args[1:])
+        args = [*([] if preset_given else [args[0]]), f"algorithm={args[0]}", *args[1:]]
     flags = {"--levels": lambda values: f"levels=[{','.join(str(v) for v in parse_levels(values[-1]))}]",
              "--timesteps": lambda values: f"timesteps={values[-1]}", "--output": config.output_flag}
     config.entry_point(Sb3Config, run, config_package=CONFIG_PACKAGE, default_preset="ppo", doc=__doc__, argv=args,
