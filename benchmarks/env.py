@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def table(doc: dict) -> str:
     single, vector, goals = doc["single_steps_per_s"], doc["vector_env_steps_per_s"], doc["goals"]
+    what_if = doc["what_if_candidates_per_s"]
     mark = {True: "met", False: "NOT MET"}
     n = doc["settings"]["num_envs"]
     return "\n".join([

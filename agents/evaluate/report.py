@@ -157,7 +157,7 @@ def _bar_figure(scores: Scores, horizon: int, budgets: list[int], path: Path) ->
     groups = [*scores.sets, "IQM"]
     policies = list(dict.fromkeys(p for by_p in scores.sets.values() for p in by_p))
     colours = _colours(policies)
-    fig = Figure(figsize=(max(8.0, 0.9 * len(groups) * max(1, len(policies)) / 2), 6.5))
+    fig = Figure(figsize=(min(18.0, max(8.0, 0.12 * len(groups) * max(1, len(policies)))), 6.5))
     FigureCanvasAgg(fig)
     width = 0.8 / max(1, len(policies))
     for ax, (key, title) in zip(fig.subplots(2, 1), panels):
