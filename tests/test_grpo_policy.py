@@ -138,6 +138,7 @@ def test_curriculum_advances_on_thresholds_and_caps() -> None:
         capped.record(np.ones(4, np.int64), bad)
         reasons.append(capped.check(iteration))
     assert reasons == [None, None, "capped", None] and capped.level == 2
+    assert capped.window["greedy_parent_rate"] == []  # at the last level the window is still cleared
     state = capped.state_dict()
     again = Curriculum(cfg_cap)
     again.load_state_dict(state)

@@ -103,11 +103,13 @@ class Curriculum:
         """At a check iteration, judge the window; return "advanced" or "capped" when the
         level moved on, else None."""
         cfg = self.config
-        if iteration % cfg.check_every or self.level >= cfg.stop:
+        if iteration % cfg.check_every:
             return None
         parent = np.nanmean(self.window["greedy_parent_rate"]) if self.window["greedy_parent_rate"] else 0.0
         regret = np.nanmean(self.window["simple_regret_std"]) if self.window["simple_regret_std"] else math.inf
         self.window = {key: [] for key in self.window}
+        if self.level >= cfg.stop:
+            return None
         self.passes = self.passes + 1 if parent >= cfg.parent_rate and regret <= cfg.regret else 0
         reason = None
         if self.passes >= cfg.patience and self.episodes_at_level >= cfg.min_episodes:

@@ -3,9 +3,13 @@
 Two runs started on the same directory would interleave ``last.pt`` (one of them then
 dies on a file the other replaced); a read-only or full disk would only show at the
 first checkpoint, possibly an hour in. :func:`claim` checks both when a run starts: it
-takes an exclusive ``fcntl`` lock on ``<run_dir>/.lock`` (which records the holder's
-process id and host), released when the process ends, and writes and removes a probe
-file in ``<run_dir>/checkpoints``.
+takes an exclusive POSIX record lock (``fcntl.lockf``) on ``<run_dir>/.lock``, which
+records the holder's process id and host, and writes and removes a probe file in
+``<run_dir>/checkpoints``. The lock belongs to the process alone: unlike a ``flock``, the
+DataLoader workers it forks do not inherit it, so a run killed with SIGKILL frees its
+directory at once even while its orphaned workers wind down. (A process must not open
+and close ``.lock`` itself while it holds the lock: closing any descriptor of the file
+releases a POSIX lock.)
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def claim(run_dir: Path) -> IO[str]:
     except OSError as err:
         raise RunDirectoryError(f"run directory {run_dir} cannot be written: {err}") from err
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
