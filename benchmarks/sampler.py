@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1.0)")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per measurement; the median is kept")
     parser.add_argument("--cases", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
-    parser.add_argument("--out", type=Path, default=default_out("sampler.json"), help="JSON path; the PNG goes next to it")
+    parser.add_argument("--out", type=Path, default=default_out("sampler.json"),
+                        help="JSON path; the PNG goes next to it")
     args = parser.parse_args(argv)
     chosen = set(args.cases.split(","))
     unknown = chosen - {"a", "b", "c", "d", "e"}

@@ -444,7 +444,8 @@ def test_arguments_of_the_wrong_kind_are_named() -> None:
         scm.sample(2, do={True: 2.0})
     with pytest.raises(TypeError, match=r"do: values must be numbers, got the bool True"):
         scm.sample(2, do={0: True})
-    with pytest.raises(ValueError, match=r"node = 1180591620717411303424 is not allowed: must be an integer in \[0, 3\]"):
+    with pytest.raises(ValueError, match=r"node = 1180591620717411303424 is not allowed: must be an integer in "
+                                         r"\[0, 3\]"):
         scm.parents(2**70)
     with pytest.raises(ValueError, match=r"node = -1 is not allowed"):
         scm.parents(-1)
