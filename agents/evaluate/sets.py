@@ -4,7 +4,8 @@ A set is a list of environment arguments plus a number of episodes; episode i of
 is the first episode of an environment seeded ``set.seed + i``, so it is a pure
 function of the set's name, the evaluation seed and i, and every policy meets the same
 episodes. Evaluation seeds are at least :data:`EVALUATION_SEED_FLOOR` (2**40); the
-trainers of this project seed their environments below 2**32, so evaluation episodes
+trainers of this project take seeds below 2**32 and seed their environments below
+2**33 (a run's seed plus at most its number of environments), so evaluation episodes
 never come from a training stream.
 
 Kinds of set:
