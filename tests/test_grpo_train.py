@@ -191,3 +191,51 @@ def test_loading_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> Non
     corrupt.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:5000])
     with pytest.raises(ValueError, match="neither a stable-baselines3 zip"):
         resolve(str(corrupt))
+
+
+def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None:
+    """The trainer's gain callable (env.w_info > 0) gives, per candidate, the drop of the
+    summed Bernoulli entropy of the target's parent probabilities once the candidate's
+    rows join the observation: checked one candidate at a time against the surrogate."""
+    from agents.grpo.config import GrpoConfig
+    from agents.grpo.train import Trainer
+    from causal_meta import config
+    from envs.causal_bo import parent_entropy
+
+    cfg = config.load(GrpoConfig, "debug", [*TINY, "env.w_info=0.5", "evaluation.enabled=false"],
+                      config_package="agents.configs.grpo")
+    trainer = Trainer(cfg, tmp_path)
+    try:
+        obs, _, _ = trainer._reset()
+        probs = trainer.surrogate.parent_probs(obs)
+        rng = np.random.default_rng(0)
+        n, width = obs["valid"].shape
+        rows = rng.normal(size=(n, 2, 1, width)).astype(np.float32)
+        nodes = np.array([[np.flatnonzero(v)[0]] * 2 for v in obs["valid"]])
+        gains = trainer._gain(obs, probs, rows, nodes)
+        r = int(obs["row_mask"][0].sum())
+        for i in range(n):
+            before = parent_entropy(probs[i].numpy(), obs["valid"][i])
+            for k in range(2):
+                one = {key: value[i:i + 1].copy() for key, value in obs.items()}
+                one["samples"][0, r] = rows[i, k, 0]
+                one["intervened"][0, r, nodes[i, k]] = 1
+                one["row_mask"][0, r] = 1
+                after = parent_entropy(trainer.surrogate.parent_probs(one)[0].numpy(), obs["valid"][i])
+                assert gains[i, k] == pytest.approx(before - after, abs=1e-5)
+        assert np.abs(gains).max() > 0
+        seen = []
+
+        def gain(rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+            seen.append(trainer._gain(obs, probs, rows, nodes))
+            return seen[-1]
+
+        scored = trainer.env.what_if(np.zeros((n, 2, width + 1), np.float32), gain)
+        env = trainer.env
+        target = obs["target"].argmax(axis=1)
+        mean_y, std_y = env._mean[np.arange(n), target][:, None], env._std[np.arange(n), target][:, None]
+        base = (0.9 * -np.clip((scored.target_values - mean_y) / std_y, -5, 5)
+                + 0.1 * env._parents[np.arange(n)[:, None], scored.nodes])
+        np.testing.assert_allclose(scored.rewards, base + 0.5 * seen[0], rtol=1e-12, atol=1e-12)
+    finally:
+        trainer.close()

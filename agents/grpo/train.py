@@ -258,7 +258,9 @@ class Trainer:
             actions = one_hot_actions(nodes.reshape(-1).numpy(), u.reshape(-1), width).reshape(n, g, width + 1)
             clock["policy"] += time.perf_counter() - tick
             tick = time.perf_counter()
-            gain = (lambda rows, nodes, obs=obs: self._gain(obs, rows, nodes)) if cfg.env.w_info > 0 else None
+            gain = None
+            if cfg.env.w_info > 0:
+                gain = lambda rows, nodes, obs=obs, probs=probs: self._gain(obs, probs, rows, nodes)  # noqa: E731
             scored = self.env.what_if(actions, gain)
             clock["what_if"] += time.perf_counter() - tick
             advantage, flat = advantages(scored.rewards)
@@ -296,13 +298,14 @@ class Trainer:
             "seconds": seconds, "clock": clock, **update,
         }
 
-    def _gain(self, obs: dict[str, np.ndarray], rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    def _gain(self, obs: dict[str, np.ndarray], probs: torch.Tensor, rows: np.ndarray, nodes: np.ndarray
+              ) -> np.ndarray:
         """The information gain of candidate rows (N, G, m, D) after the observation
-        ``obs`` under the surrogate: the drop of the summed Bernoulli entropy of the
-        target's parents over valid nodes."""
+        ``obs``, whose parent probabilities are ``probs``, under the surrogate: the drop of
+        the summed Bernoulli entropy of the target's parents over valid nodes."""
         n, g, m = rows.shape[:3]
         r = int(obs["row_mask"][0].sum())
-        before = parent_entropy(self.surrogate.parent_probs(obs).cpu().numpy(), obs["valid"])
+        before = parent_entropy(probs.cpu().numpy(), obs["valid"])
         hypothetical = {key: np.repeat(value, g, axis=0) for key, value in obs.items()}
         hypothetical["samples"][:, r:r + m] = rows.reshape(n * g, m, -1)
         hypothetical["intervened"][np.arange(n * g), r:r + m, nodes.reshape(-1)[:, None]] = 1
