@@ -31,6 +31,19 @@ MAX_LO = 10
 probabilities = st.floats(0.0, 1.0)
 
 
+def tasks(*args: Any, **kwargs: Any) -> TaskBatch:
+    """``sample_tasks``, with generated families whose values overflow float32 (which
+    ``sample_tasks`` refuses, naming the task) skipped: the properties below are about
+    seeding and shapes, not about finiteness."""
+    try:
+        return sample_tasks(*args, **kwargs)
+    except ValueError as err:
+        if "non-finite values" not in str(err):
+            raise
+        assume(False)
+        raise
+
+
 @st.composite
 def signed_dists(draw: st.DrawFn) -> Spec:
     """A weight or bias distribution of either sign, bounded so that most SCMs give finite
@@ -205,7 +218,7 @@ def test_batch_layout_graphs_and_task_scms(
     n = n_obs + n_int
     assume(n > 0)
     lo, hi = node_range(family)
-    batch = sample_tasks(family, base_seed, start, count, n_obs, n_int)
+    batch = tasks(family, base_seed, start, count, n_obs, n_int)
     assert (batch.data.dtype, batch.mask.dtype, batch.adjacency.dtype, batch.n_nodes.dtype) == (
         np.float32, np.uint8, np.uint8, np.int64)
     assert batch.data.shape == batch.mask.shape == (count, n, hi)
@@ -245,14 +258,14 @@ def test_bytes_do_not_depend_on_split_threads_or_repetition(
     """The seeding contract: tasks [s, s+a) + [s+a, s+b) are the bytes of [s, s+b), and
     neither a second identical call nor the thread count changes a byte."""
     split = min(split, count - 1)
-    whole = sample_tasks(family, base_seed, start, count, n_obs, n_int)
-    head = sample_tasks(family, base_seed, start, split, n_obs, n_int)
-    tail = sample_tasks(family, base_seed, start + split, count - split, n_obs, n_int)
+    whole = tasks(family, base_seed, start, count, n_obs, n_int)
+    head = tasks(family, base_seed, start, split, n_obs, n_int)
+    tail = tasks(family, base_seed, start + split, count - split, n_obs, n_int)
     joined = TaskBatch(*(np.concatenate([h, t]) for h, t in zip(head, tail)))
     assert batch_bytes(joined) == batch_bytes(whole)
-    assert batch_bytes(sample_tasks(family, base_seed, start, count, n_obs, n_int)) == batch_bytes(whole)
-    one = sample_tasks(family, base_seed, start, count, n_obs, n_int, threads=1)
-    two = sample_tasks(family, base_seed, start, count, n_obs, n_int, threads=2)
+    assert batch_bytes(tasks(family, base_seed, start, count, n_obs, n_int)) == batch_bytes(whole)
+    one = tasks(family, base_seed, start, count, n_obs, n_int, threads=1)
+    two = tasks(family, base_seed, start, count, n_obs, n_int, threads=2)
     assert batch_bytes(one) == batch_bytes(two) == batch_bytes(whole)
 
 
