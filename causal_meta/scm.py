@@ -9,6 +9,11 @@ split into calls. On x86-64 CPUs with AVX2 or AVX-512 the engine runs vectorised
 they return the same bytes as the plain build (the engine never fuses multiply-adds).
 Normal noise is drawn by Box-Muller from 24-bit uniforms, which bounds it to |z| < 5.9.
 
+Memory: one engine call may use at most 4 GiB, its outputs and workspace together (for
+``Scm.sample(n)`` 13 bytes per row and variable). A larger request is refused with a
+ValueError naming its arguments; an allocation the machine cannot serve within the cap
+raises MemoryError naming the buffer. Neither aborts the interpreter.
+
 :class:`Scm` is the engine's class itself (no Python wrapper), so that one
 interventional sample costs a few microseconds.
 """

@@ -107,15 +107,17 @@ wrapper that registration adds (20 by default, 30 in the production setting:
   instead of the curriculum.
 * ``max_nodes``: padded width (default: the level's largest node count); give the
   largest width needed when levels change through ``reset`` options.
-* ``n_obs`` (10), ``samples_per_step`` (1), ``horizon`` (20).
+* ``n_obs`` (10), ``samples_per_step`` (1), ``horizon`` (20); the observation holds at
+  most 65,536 rows T.
 * ``intervention_range``: w, (low, high) or an InterventionRange (default [-2, 2]).
 * ``w_target``, ``w_parent``, ``w_info``: reward weights (0.9, 0.1, 0.0).
 * ``surrogate``: a callable observation -> (max_nodes,) parent probabilities of the
   target, ``"avici"`` for the shipped pre-trained AVICI checkpoint
   (:class:`causal_meta.pretrained.AviciParentSurrogate`, the default initial surrogate),
   or None.
-* ``optimum_grid`` (17), ``optimum_samples`` (128): the Monte Carlo optimum and
-  expected targets of nonlinear SCMs.
+* ``optimum_grid`` (17, at most 1025), ``optimum_samples`` (128; 0, or 2 to 2**20): the
+  Monte Carlo optimum and expected targets of nonlinear SCMs; one reset draws at most
+  2**25 values (``optimum_grid * max_nodes * optimum_samples``).
 * ``render_mode``: ``"rgb_array"`` or ``"ansi"``.
 
 The environment also offers :meth:`CausalBOEnv.what_if`, which scores a group of

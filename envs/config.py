@@ -15,8 +15,9 @@ from envs.actions import DEFAULT_INTERVENTION_RANGE, InterventionRange
 from envs.curriculum import check_level, level_family
 from envs.named import NAMED_SCMS
 
-__all__ = ["HORIZON", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "action_space", "family_json",
-           "observation_space"]
+__all__ = ["HORIZON", "MAX_OPTIMUM_CELLS", "MAX_OPTIMUM_GRID", "MAX_OPTIMUM_SAMPLES", "MAX_ROWS",
+           "MAX_VECTOR_CELLS", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "action_space", "check_vector_size",
+           "family_json", "observation_space"]
 
 HORIZON = 20
 """Default number of interventions per episode."""
@@ -25,11 +26,38 @@ PRODUCTION_HORIZON = 30
 VALUE_CLIP = 100.0
 """Bound of the standardised observation values."""
 
+# Size bounds: past them an environment would ask for gigabytes per observation, per
+# reset or per vector of environments. Each is refused up front, naming its fields.
+MAX_ROWS = 1 << 16
+"""Most rows T = n_obs + horizon * samples_per_step in one observation."""
+MAX_OPTIMUM_GRID = 1025
+"""Most grid points per variable in the search for an episode's optimum."""
+MAX_OPTIMUM_SAMPLES = 1 << 20
+"""Most Monte Carlo samples per candidate in the search for an episode's optimum."""
+MAX_OPTIMUM_CELLS = 1 << 25
+"""Most target values (optimum_grid * max_nodes * optimum_samples) one optimum search draws."""
+MAX_VECTOR_CELLS = 1 << 27
+"""Most observation cells (num_envs * T * max_nodes) a vector environment holds."""
 
-def _int_at_least(value: Any, field: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{field} = {value!r} is not allowed: must be an integer >= {minimum}")
+
+def _int_at_least(value: Any, field: str, minimum: int, maximum: int | None = None) -> int:
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+            or (maximum is not None and value > maximum)):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise ValueError(f"{field} = {value!r} is not allowed: must be an integer {allowed}")
     return int(value)
+
+
+def check_vector_size(num_envs: Any, config: EnvConfig) -> int:
+    """``num_envs`` of a vector environment with ``config``, or ValueError when its
+    observation buffers would pass :data:`MAX_VECTOR_CELLS`."""
+    num_envs = _int_at_least(num_envs, "num_envs", 1)
+    cells = num_envs * config.rows * config.max_nodes
+    if cells > MAX_VECTOR_CELLS:
+        raise ValueError(f"num_envs * T * max_nodes = {num_envs} * {config.rows} * {config.max_nodes} = {cells} is "
+                         f"not allowed: must be at most {MAX_VECTOR_CELLS} observation cells; use fewer "
+                         "environments or a shorter horizon")
+    return num_envs
 
 
 def _finite(value: Any, field: str) -> float:
@@ -97,18 +125,30 @@ class EnvConfig:
             max_nodes = widest
         elif _int_at_least(max_nodes, "max_nodes", 2) < widest:
             raise ValueError(f"max_nodes = {max_nodes} is not allowed: the SCMs have up to {widest} nodes")
-        return cls(
+        config = cls(
             level=level, benchmark=benchmark, graph=graph, mechanism=mechanism, noise=noise, nodes=nodes,
             max_nodes=max_nodes,
-            n_obs=_int_at_least(n_obs, "n_obs", 0),
-            samples_per_step=_int_at_least(samples_per_step, "samples_per_step", 1),
-            horizon=_int_at_least(horizon, "horizon", 1),
+            n_obs=_int_at_least(n_obs, "n_obs", 0, MAX_ROWS),
+            samples_per_step=_int_at_least(samples_per_step, "samples_per_step", 1, MAX_ROWS),
+            horizon=_int_at_least(horizon, "horizon", 1, MAX_ROWS),
             intervention_range=InterventionRange.of(intervention_range),
             w_target=_finite(w_target, "w_target"), w_parent=_finite(w_parent, "w_parent"),
             w_info=_finite(w_info, "w_info"),
-            optimum_grid=_int_at_least(optimum_grid, "optimum_grid", 2),
-            optimum_samples=0 if optimum_samples == 0 else _int_at_least(optimum_samples, "optimum_samples", 2),
+            optimum_grid=_int_at_least(optimum_grid, "optimum_grid", 2, MAX_OPTIMUM_GRID),
+            optimum_samples=0 if optimum_samples == 0 and not isinstance(optimum_samples, bool)
+            else _int_at_least(optimum_samples, "optimum_samples", 2, MAX_OPTIMUM_SAMPLES),
         )
+        if config.rows > MAX_ROWS:
+            raise ValueError(f"n_obs + horizon * samples_per_step = {config.n_obs} + {config.horizon} * "
+                             f"{config.samples_per_step} = {config.rows} is not allowed: must be at most {MAX_ROWS} "
+                             "rows per observation")
+        search = config.optimum_grid * config.max_nodes * config.optimum_samples
+        if search > MAX_OPTIMUM_CELLS:
+            raise ValueError(f"optimum_grid * max_nodes * optimum_samples = {config.optimum_grid} * "
+                             f"{config.max_nodes} * {config.optimum_samples} = {search} is not allowed: must be at "
+                             f"most {MAX_OPTIMUM_CELLS} Monte Carlo values per reset; lower optimum_samples or "
+                             "optimum_grid")
+        return config
 
     @property
     def rows(self) -> int:

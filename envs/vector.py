@@ -35,7 +35,7 @@ from causal_meta._core import columns_under_interventions, sample_interventions,
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, WhatIf
-from envs.config import HORIZON, EnvConfig
+from envs.config import HORIZON, EnvConfig, check_vector_size
 from envs.episode import reward, standardise, start_episodes, target_reward
 
 __all__ = ["CausalBOVectorEnv"]
@@ -46,7 +46,8 @@ _OPTIMUM_KEYS = ("optimal_node", "optimal_value", "optimal_expected_target", "op
 
 
 class CausalBOVectorEnv(VectorEnv):
-    """``num_envs`` CausalBO environments; keyword arguments as :class:`~envs.causal_bo.CausalBOEnv`."""
+    """``num_envs`` CausalBO environments; keyword arguments as :class:`~envs.causal_bo.CausalBOEnv`.
+    Their observations together hold at most 2**27 cells (``num_envs * T * max_nodes``)."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
@@ -56,8 +57,6 @@ class CausalBOVectorEnv(VectorEnv):
             if kwargs.get(field) is not None:
                 raise ValueError(f"{field} is not allowed in the vector environment: use "
                                  "vectorization_mode='sync' for it")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs = {num_envs!r} is not allowed: must be an integer >= 1")
         horizon = kwargs.pop("horizon", None)
         if horizon is not None and max_episode_steps is not None and horizon != max_episode_steps:
             raise ValueError(f"horizon = {horizon} is not allowed with max_episode_steps = {max_episode_steps}: "
@@ -65,7 +64,7 @@ class CausalBOVectorEnv(VectorEnv):
         horizon = horizon or max_episode_steps or HORIZON
         kwargs = {k: v for k, v in kwargs.items() if k not in ("surrogate", "render_mode")}
         self.config = cfg = EnvConfig.build(level, horizon=horizon, **kwargs)
-        self.num_envs = num_envs
+        self.num_envs = num_envs = check_vector_size(num_envs, cfg)
         self.render_mode = None
         self.single_observation_space = cfg.observation_space()
         self.single_action_space = cfg.action_space()

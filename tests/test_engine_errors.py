@@ -276,7 +276,7 @@ def test_parameter_beyond_float32(overrides: Spec, name: str) -> None:
     ((2, -1, 5), "n_obs", "-1", r"\[0, "),
     ((2, 5, -3), "n_int", "-3", r"\[0, "),
     ((2, 0, 0), r"n_obs \+ n_int", "0", r"\[1, "),
-    ((10**6, 10**6, 0), r"count \* \(n_obs \+ n_int\) \* max nodes", "6000000000000", r"at most \d+ cells"),
+    ((10**6, 10**6, 0), r"count \* \(n_obs \+ n_int\) \* max nodes", "6000000000000", "the 4 GiB one call may use"),
 ], ids=["count-0", "count-negative", "n_obs-negative", "n_int-negative", "no-rows", "too-many-cells"])
 def test_bad_sample_counts_for_tasks(args: tuple[int, int, int], name: str, value: str, allowed: str) -> None:
     count, n_obs, n_int = args
@@ -398,6 +398,79 @@ def test_parents_of_a_node_out_of_range() -> None:
 def test_linear_parameters_of_a_nonlinear_scm() -> None:
     nonlinear = sample_scm(family(mechanism={"type": "mlp"}), 0)
     assert_raises(nonlinear.linear_parameters, ValueError, "node 0", "mlp", "linear")
+
+
+# ---------------------------------------------------------------- memory bounds
+# Every call that allocates in proportion to its arguments is refused past 4 GiB (outputs
+# and workspace), naming the arguments; these requests would otherwise abort the process
+# or take the machine's memory. The sizes are those of the hostile-input catalogue.
+
+WIDE = {"nodes": 1000, "graph": {"type": "chain"}}
+
+
+def wide_scm() -> Scm:
+    return sample_scm(WIDE, 0)
+
+
+@pytest.mark.parametrize(("call", "name", "value"), [
+    (lambda: wide_scm().sample(10**7), r"n \* d", "10000000000"),
+    (lambda: _core.sample_interventions([wide_scm()], np.zeros(1, np.int64), np.zeros(1, np.float32), 10**7, 1000),
+     r"len\(scms\) \* n \* d_max", "10000000000"),
+    (lambda: wide_scm().column_under_interventions(np.zeros(2000, np.int64), np.zeros(2000, np.float32), 10**7, 0, 0),
+     r"len\(nodes\) \* n", "20000000000"),
+    (lambda: _core.columns_under_interventions([wide_scm()], np.zeros((1, 2000), np.int64),
+                                               np.zeros((1, 2000), np.float32), 10**7, [0], np.zeros(1, np.int64)),
+     r"len\(scms\) \* G \* n", "20000000000"),
+    (lambda: _core.sample_scms(family_json(WIDE), np.arange(10**6, dtype=np.uint64)), r"len\(seeds\)", "1000000"),
+    # Within the old cap of 2**30 output cells, but its data, masks and workspace need ~5 GB.
+    (lambda: sample_tasks(WIDE, 0, 0, 1000, 1000, 0), r"count \* \(n_obs \+ n_int\) \* max nodes", "1000000000"),
+    (lambda: _core.sample_graphs(family_json(WIDE), 0, 0, 10**4), r"count \* max nodes \* max nodes", "10000000000"),
+], ids=["sample", "sample_interventions", "column_under_interventions", "columns_under_interventions",
+        "sample_scms", "sample_tasks", "sample_graphs"])
+def test_oversized_requests_are_refused_by_name(call: Callable[[], object], name: str, value: str) -> None:
+    assert_raises(call, ValueError, rf"{name} = {value} is not allowed", "the 4 GiB one call may use")
+
+
+def test_a_failed_allocation_is_a_memory_error_not_an_abort() -> None:
+    """Under a 1.5 GiB address-space limit, requests inside the 4 GiB cap cannot be served:
+    each raises MemoryError naming its buffer, and the process goes on (before, the
+    allocator's failure aborted it with SIGABRT)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import resource
+        import numpy as np
+        from causal_meta import _core
+        from causal_meta.scm import sample_scm, sample_tasks
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
+        scm, other = (sample_scm({"nodes": 1000, "graph": {"type": "chain"}}, seed) for seed in (0, 1))
+        calls = [
+            lambda: scm.sample(200_000),
+            lambda: _core.sample_interventions([scm, other], np.zeros(2, np.int64), np.zeros(2, np.float32), 100_000,
+                                               1000),
+            lambda: sample_tasks({"nodes": 1000, "graph": {"type": "chain"}}, 0, 0, 4, 100_000, 0, threads=1),
+        ]
+        for call in calls:
+            try:
+                call()
+                print("served")
+            except MemoryError as err:
+                print("MemoryError:", err)
+        print("alive", scm.sample(3)[0].shape)
+    """)
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "alive (3, 1000)", done.stdout
+    assert len(lines) == 4, done.stdout
+    buffers = ("the sampled rows", "the sampler's node columns", "the sampler's noise", "the tasks' data")
+    for line in lines[:3]:
+        assert re.fullmatch(r"MemoryError: cannot allocate [\d.]+ GiB for (.+): the machine has not enough free "
+                            r"memory; ask for less per call", line), line
+        assert any(f"for {buffer}:" in line for buffer in buffers), line
 
 
 # ---------------------------------------------------------------- panics and corrupt state

@@ -76,6 +76,9 @@ def test_vector_env_level_option_and_errors() -> None:
         CausalBOVectorEnv(2, horizon=30, max_episode_steps=20)
     with pytest.raises(ValueError, match=r"num_envs = 0 is not allowed"):
         CausalBOVectorEnv(0)
+    # 10**7 environments of T = 30 rows and at least 3 variables: past 2**27 observation cells.
+    with pytest.raises(ValueError, match=r"num_envs \* T \* max_nodes = 10000000 \* 30 \* \d+ = \d+ is not allowed"):
+        CausalBOVectorEnv(10**7)
     with pytest.raises(ValueError, match=r"level = 16 is not allowed"):
         gym.make_vec("CausalBO-v0", num_envs=2, vectorization_mode="vector_entry_point", level=16)
 

@@ -15,6 +15,8 @@ pub enum EngineError {
     },
     /// A specification that does not parse (unknown key, unknown type name, wrong type).
     InvalidSpec { path: String, message: String },
+    /// A buffer of `bytes` bytes for `what` that the allocator could not provide.
+    OutOfMemory { what: String, bytes: u128 },
 }
 
 impl EngineError {
@@ -40,6 +42,9 @@ impl fmt::Display for EngineError {
                 } else {
                     write!(f, "invalid spec at {path}: {message}")
                 }
+            }
+            EngineError::OutOfMemory { what, bytes } => {
+                write!(f, "cannot allocate {:.2} GiB for {what}: the machine has not enough free memory; ask for less per call", *bytes as f64 / (1u64 << 30) as f64)
             }
         }
     }

@@ -1,6 +1,7 @@
 //! Task families: a distribution over SCMs plus how tasks draw interventional rows, and
 //! the batched, parallel task sampler.
 
+use crate::budget;
 use crate::dist::Dist;
 use crate::error::{int_in, EngineError, Result};
 use crate::graph::{Dag, GraphSpec};
@@ -15,8 +16,6 @@ use serde::{Deserialize, Serialize};
 pub const MAX_NODES: usize = 1000;
 /// Most samples per task.
 pub const MAX_SAMPLES: usize = 10_000_000;
-/// Most float cells one call may return (4 GiB of f32).
-pub const MAX_CELLS: usize = 1 << 30;
 
 /// How the interventional rows of a task are drawn: each such row sets one node, chosen
 /// uniformly, to a value drawn from `value`.
@@ -95,6 +94,16 @@ impl FamilySpec {
         self.graph.sample(d, rng)
     }
 
+    /// At most how many bytes one SCM of this family occupies while it is drawn: the
+    /// adjacency, the parent lists of a complete DAG, each node's mechanism parameters at
+    /// the most parents, and per-node bookkeeping. Bounds a batch of SCMs before any is
+    /// drawn (their many small buffers cannot be reserved fallibly one by one).
+    pub fn scm_bytes(&self) -> usize {
+        let d = self.nodes[1];
+        let per_node = self.mechanism.max_floats(d - 1).saturating_mul(4).saturating_add(256);
+        d.saturating_mul(d).saturating_mul(5).saturating_add(d.saturating_mul(per_node))
+    }
+
     fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
         let dag = self.sample_dag_with(rng);
         let d = dag.d;
@@ -105,17 +114,17 @@ impl FamilySpec {
 
     /// Write one task (the SCM of `seed`, `n_obs` observational rows then `n_int` rows with
     /// one random single-node intervention each) into padded slots. Returns its node count.
-    fn sample_task(&self, seed: u64, n_obs: usize, n_int: usize, slot: TaskSlot<'_>) -> usize {
+    fn sample_task(&self, seed: u64, n_obs: usize, n_int: usize, slot: TaskSlot<'_>) -> Result<usize> {
         let mut rng = Rng::new(seed);
         let scm = self.sample_scm_with(&mut rng);
         let (d, n, stride) = (scm.d(), n_obs + n_int, slot.d_max);
         write_padded(&scm.dag, slot.adjacency, stride);
         if n_int == 0 {
-            scm.sample_into(n, Interventions::None, &mut rng, slot.data, stride);
-            return d;
+            scm.sample_into(n, Interventions::None, &mut rng, slot.data, stride)?;
+            return Ok(d);
         }
-        let mut mask = vec![0u8; n * d];
-        let mut values = vec![0f32; n * d];
+        let mut mask = budget::zeroed::<u8>("a task's intervention mask", n * d)?;
+        let mut values = budget::zeroed::<f32>("a task's intervention values", n * d)?;
         for r in n_obs..n {
             let i = rng.below(d);
             mask[r * d + i] = 1;
@@ -123,8 +132,8 @@ impl FamilySpec {
             slot.mask[r * stride + i] = 1;
         }
         let ivs = Interventions::PerRow { mask: &mask, values: &values };
-        scm.sample_into(n, ivs, &mut rng, slot.data, stride);
-        d
+        scm.sample_into(n, ivs, &mut rng, slot.data, stride)?;
+        Ok(d)
     }
 
     /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on the current
@@ -136,10 +145,10 @@ impl FamilySpec {
             count,
             n,
             d_max,
-            data: vec![0f32; count * n * d_max],
-            mask: vec![0u8; count * n * d_max],
-            adjacency: vec![0u8; count * d_max * d_max],
-            n_nodes: vec![0u32; count],
+            data: budget::zeroed("the tasks' data", count * n * d_max)?,
+            mask: budget::zeroed("the tasks' intervention masks", count * n * d_max)?,
+            adjacency: budget::zeroed("the tasks' adjacency matrices", count * d_max * d_max)?,
+            n_nodes: budget::zeroed("the tasks' node counts", count)?,
         };
         batch
             .data
@@ -148,11 +157,12 @@ impl FamilySpec {
             .zip(batch.adjacency.par_chunks_mut(d_max * d_max))
             .zip(batch.n_nodes.par_iter_mut())
             .enumerate()
-            .for_each(|(k, (((data, mask), adjacency), nodes))| {
+            .try_for_each(|(k, (((data, mask), adjacency), nodes))| {
                 let seed = task_seed(base_seed, start.wrapping_add(k as u64));
                 let slot = TaskSlot { data, mask, adjacency, d_max };
-                *nodes = self.sample_task(seed, n_obs, n_int, slot) as u32;
-            });
+                *nodes = self.sample_task(seed, n_obs, n_int, slot)? as u32;
+                Ok(())
+            })?;
         Ok(batch)
     }
 }
@@ -162,10 +172,10 @@ impl FamilySpec {
     /// their mechanisms or data: (adjacency padded to (count, d_max, d_max), node counts).
     /// Much cheaper than sampling the tasks, for checks such as train/test disjointness.
     pub fn sample_graphs(&self, base_seed: u64, start: u64, count: usize) -> Result<(Vec<u8>, Vec<u32>)> {
-        int_in("count", count, 1, MAX_CELLS / (self.nodes[1] * self.nodes[1]))?;
         let d_max = self.nodes[1];
-        let mut adjacency = vec![0u8; count * d_max * d_max];
-        let mut n_nodes = vec![0u32; count];
+        budget::within("count * max nodes * max nodes", &[count, d_max, d_max], 1)?;
+        let mut adjacency = budget::zeroed("the adjacency matrices", count * d_max * d_max)?;
+        let mut n_nodes = budget::zeroed("the node counts", count)?;
         adjacency
             .par_chunks_mut(d_max * d_max)
             .zip(n_nodes.par_iter_mut())
@@ -195,20 +205,24 @@ struct TaskSlot<'a> {
     d_max: usize,
 }
 
-/// Check the sizes of a batch request; returns rows per task.
+/// Check the sizes of a batch request; returns rows per task. Per cell a batch holds its
+/// data and mask (5 bytes), plus the adjacency matrices; each thread in flight holds
+/// one task's workspace: its node columns and noise, its intervention mask and values
+/// (13 bytes per cell).
 fn check_batch(count: usize, n_obs: usize, n_int: usize, d_max: usize) -> Result<usize> {
-    int_in("count", count, 1, MAX_CELLS)?;
+    int_in("count", count, 1, budget::MAX_BYTES)?;
     int_in("n_obs", n_obs, 0, MAX_SAMPLES)?;
     int_in("n_int", n_int, 0, MAX_SAMPLES)?;
     let n = int_in("n_obs + n_int", n_obs + n_int, 1, MAX_SAMPLES)?;
-    let cells = count.saturating_mul(n).saturating_mul(d_max);
-    if cells > MAX_CELLS {
-        return Err(EngineError::param(
-            "count * (n_obs + n_int) * max nodes",
-            cells,
-            format!("must be at most {MAX_CELLS} cells (4 GiB); request fewer tasks per call"),
-        ));
-    }
+    let threads = rayon::current_num_threads().min(count);
+    budget::total(
+        "the batch's memory",
+        &[
+            budget::within("count * (n_obs + n_int) * max nodes", &[count, n, d_max], 5)?,
+            budget::within("count * max nodes * max nodes", &[count, d_max, d_max], 1)?,
+            budget::within("threads * (n_obs + n_int) * max nodes", &[threads, n, d_max], 13)?,
+        ],
+    )?;
     Ok(n)
 }
 

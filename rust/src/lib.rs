@@ -5,6 +5,7 @@
 //! zero-copy hand-over of buffers to numpy, and the one place where engine errors and
 //! panics become Python exceptions.
 
+pub mod budget;
 pub mod dist;
 pub mod error;
 pub mod family;
@@ -21,7 +22,7 @@ use error::EngineError;
 use family::FamilySpec;
 use numpy::ndarray::{Array1, Array2, Array3, Ix1, Ix2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use scm::{Interventions, Scm};
@@ -73,11 +74,16 @@ fn usize_arg(name: &str, obj: &Bound<'_, PyAny>, lo: usize, hi: usize) -> PyResu
     int_arg(name, obj, lo as u64, hi as u64).map(|v| v as usize)
 }
 
+/// The one mapping of engine errors to Python: MemoryError for an allocation the machine
+/// could not serve, ValueError for everything the caller asked wrongly.
 fn to_py(e: EngineError) -> PyErr {
-    PyValueError::new_err(e.to_string())
+    match e {
+        EngineError::OutOfMemory { .. } => PyMemoryError::new_err(e.to_string()),
+        _ => PyValueError::new_err(e.to_string()),
+    }
 }
 
-/// Run engine code, turning engine errors into ValueError and any panic into RuntimeError,
+/// Run engine code, turning engine errors into Python ones (`to_py`) and any panic into RuntimeError,
 /// so that no Rust panic ever reaches Python as a PanicException or an abort.
 fn guarded<T>(f: impl FnOnce() -> error::Result<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -118,7 +124,7 @@ fn sample_tasks<'py>(
 )> {
     let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
     let start = int_arg("start", start, 0, u64::MAX)?;
-    let count = usize_arg("count", count, 1, family::MAX_CELLS)?;
+    let count = usize_arg("count", count, 1, budget::MAX_BYTES)?;
     let n_obs = usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?;
     let n_int = usize_arg("n_int", n_int, 0, family::MAX_SAMPLES)?;
     let threads = threads.filter(|t| !t.is_none()).map(|t| usize_arg("threads", t, 1, parallel::MAX_THREADS)).transpose()?;
@@ -148,7 +154,7 @@ fn sample_graphs<'py>(
 ) -> PyResult<Graphs<'py>> {
     let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
     let start = int_arg("start", start, 0, u64::MAX)?;
-    let count = usize_arg("count", count, 1, family::MAX_CELLS)?;
+    let count = usize_arg("count", count, 1, budget::MAX_BYTES)?;
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
     let (adj, n_nodes) = py.detach(|| guarded(|| parallel::install(None, || spec.sample_graphs(base_seed, start, count))))?;
     let d = spec.nodes[1];
@@ -182,6 +188,13 @@ fn sample_interventions<'py>(
             values.len()
         )));
     }
+    let threads = parallel::default_threads().min(count);
+    guarded(|| {
+        budget::total(
+            "sample_interventions' memory",
+            &[budget::within("len(scms) * n * d_max", &[count, n, d_max], 4)?, budget::within("threads * n * d_max", &[threads, n, d_max], 8)?],
+        )
+    })?;
     let mut jobs = Vec::with_capacity(count);
     let mut scms = scms;
     for (k, cell) in scms.iter_mut().enumerate() {
@@ -193,14 +206,14 @@ fn sample_interventions<'py>(
         let PyScm { scm, rng } = &mut **cell;
         jobs.push((&*scm, rng, pair));
     }
-    let mut out = vec![0f32; count * n * d_max];
+    let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", count * n * d_max))?;
     let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut(n * d_max)).collect();
     py.detach(|| {
         guarded(|| {
             parallel::for_each(&mut work, |((scm, rng, pair), slot)| {
                 let pairs = pair.as_slice();
                 let ivs = if pairs.is_empty() { Interventions::None } else { Interventions::AllRows(pairs) };
-                scm.sample_into(n, ivs, rng, slot, d_max);
+                scm.sample_into(n, ivs, rng, slot, d_max)
             })
         })
     })?;
@@ -239,6 +252,14 @@ fn columns_under_interventions<'py>(
         )));
     }
     let g = nodes.ncols();
+    let widest = scms.iter().map(|cell| cell.scm.d()).max().unwrap_or(0);
+    let threads = parallel::default_threads().min(count);
+    guarded(|| {
+        budget::total(
+            "columns_under_interventions' memory",
+            &[budget::within("len(scms) * G * n", &[count, g, n], 4)?, budget::within("threads * n * nodes", &[threads, n, widest], 12)?],
+        )
+    })?;
     let mut jobs = Vec::with_capacity(count);
     for (k, cell) in scms.iter().enumerate() {
         let d = cell.scm.d();
@@ -249,8 +270,11 @@ fn columns_under_interventions<'py>(
         let pairs = (0..g).map(|m| do_pair(k, nodes[[k, m]], values[[k, m]], d)).collect::<PyResult<Vec<_>>>()?;
         jobs.push((&cell.scm, pairs, seeds[k], column as usize));
     }
-    let out = py.detach(|| guarded(|| parallel::map(&jobs, |(scm, pairs, seed, column)| scm.column_under_interventions_here(n, pairs, *seed, *column))))?;
-    let out = Array3::from_shape_vec((count, g, n), out.concat()).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let mut out = guarded(|| budget::zeroed::<f32>("the columns under interventions", count * g * n))?;
+    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut((g * n).max(1))).collect();
+    py.detach(|| guarded(|| parallel::for_each(&mut work, |((scm, pairs, seed, column), slot)| scm.column_under_interventions_here(n, pairs, *seed, *column, slot))))?;
+    drop(work); // ends its borrow of `out`
+    let out = Array3::from_shape_vec((count, g, n), out).map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     Ok(out.into_pyarray(py))
 }
 
@@ -308,6 +332,7 @@ fn sample_scms(
         None => seeds.clone(),
     };
     let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    guarded(|| budget::within("len(seeds)", &[seeds.len()], spec.scm_bytes()))?;
     let scms = py.detach(|| guarded(|| parallel::map(&seeds, |&s| spec.sample_scm(s))))?;
     Ok(scms.into_iter().zip(noise_seeds).map(|(scm, s)| PyScm { scm, rng: Rng::new(noise_stream_seed(s)) }).collect())
 }
@@ -652,6 +677,13 @@ impl PyScm {
                 values.len()
             )));
         }
+        let threads = parallel::default_threads().min(nodes.len().max(1));
+        guarded(|| {
+            budget::total(
+                "column_under_interventions' memory",
+                &[budget::within("len(nodes) * n", &[nodes.len(), n], 4)?, budget::within("threads * n * d", &[threads, n, d], 12)?],
+            )
+        })?;
         let pairs = nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| do_pair(m, node, value, d)).collect::<PyResult<Vec<_>>>()?;
         let scm = &self.scm;
         let columns = py.detach(|| guarded(|| scm.column_under_interventions(n, &pairs, seed, column)))?;
@@ -677,10 +709,12 @@ impl PyScm {
         let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
         let seed = seed.filter(|s| !s.is_none()).map(|s| int_arg("seed", s, 0, u64::MAX)).transpose()?;
         let d = self.scm.d();
+        // Rows and mask out (5 bytes a cell), node columns and noise inside (8).
+        guarded(|| budget::within("n * d", &[n, d], 13))?;
         let do_arg = self.parse_do(n, r#do)?;
         let ivs = do_arg.view();
         guarded(|| ivs.validate(d, n))?;
-        let mut out = vec![0f32; n * d];
+        let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", n * d))?;
         let mut local;
         let rng = match seed {
             Some(s) => {
@@ -690,16 +724,13 @@ impl PyScm {
             None => &mut self.rng,
         };
         let scm = &self.scm;
-        let mut run = || guarded(|| {
-            scm.sample_into(n, ivs, rng, &mut out, d);
-            Ok(())
-        });
+        let mut run = || guarded(|| scm.sample_into(n, ivs, rng, &mut out, d));
         if n * d >= DETACH_MIN_CELLS {
             py.detach(run)?;
         } else {
             run()?;
         }
-        let mut mask = vec![0u8; n * d];
+        let mut mask = guarded(|| budget::zeroed::<u8>("the intervention mask", n * d))?;
         match &do_arg {
             DoArg::None => {}
             DoArg::All(pairs) => {

@@ -179,6 +179,19 @@ impl MechanismSpec {
         }
     }
 
+    /// At most how many float32 parameters (temporaries of `instantiate` included) a node
+    /// with `k` parents draws: what bounds the memory of a batch of SCMs before any is drawn.
+    pub fn max_floats(&self, k: usize) -> usize {
+        let k1 = k.saturating_add(1);
+        match self {
+            MechanismSpec::Mixture { components, .. } => components.iter().map(|c| c.max_floats(k)).max().unwrap_or(0),
+            MechanismSpec::Linear { .. } | MechanismSpec::Pnl { .. } | MechanismSpec::LogisticMap { .. } | MechanismSpec::Square { .. } => k1,
+            MechanismSpec::Periodic { .. } | MechanismSpec::Heteroscedastic { .. } => k1.saturating_mul(2),
+            MechanismSpec::Mlp { hidden, .. } => hidden.saturating_mul(k1.saturating_add(3)).saturating_mul(2),
+            MechanismSpec::Gp { features, .. } => features.saturating_mul(k1.saturating_add(1)).saturating_mul(2),
+        }
+    }
+
     /// Draw the mechanism of a node with `k` parents.
     pub fn instantiate(&self, k: usize, rng: &mut Rng) -> Mechanism {
         match self {

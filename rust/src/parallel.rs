@@ -57,17 +57,13 @@ pub fn install<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + 
 }
 
 /// `f` on every item: on the default pool for batches of at least [`MIN_PARALLEL_ITEMS`],
-/// on the calling thread otherwise. Each call sees only its own item, so the results do
-/// not depend on which.
-pub fn for_each<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync + Send) -> Result<()> {
+/// on the calling thread otherwise; the first error stops the rest. Each call sees only
+/// its own item, so the results do not depend on which.
+pub fn for_each<T: Send>(items: &mut [T], f: impl Fn(&mut T) -> Result<()> + Sync + Send) -> Result<()> {
     if items.len() < MIN_PARALLEL_ITEMS {
-        items.iter_mut().for_each(f);
-        return Ok(());
+        return items.iter_mut().try_for_each(f);
     }
-    install(None, || {
-        items.par_iter_mut().for_each(f);
-        Ok(())
-    })
+    install(None, || items.par_iter_mut().try_for_each(f))
 }
 
 /// `items.map(f)` in order, split between threads as [`for_each`] does.
@@ -78,13 +74,15 @@ pub fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync + Send) -> 
     install(None, || Ok(items.par_iter().map(f).collect()))
 }
 
-/// `f` on contiguous chunks of `items`, one chunk per thread of the default pool (all of
-/// them in one call on the calling thread below [`MIN_PARALLEL_ITEMS`]), the outputs
-/// concatenated in order: for work whose setup should be paid once per thread.
-pub fn map_chunks<T: Sync, U: Send>(items: &[T], f: impl Fn(&[T]) -> Vec<U> + Sync + Send) -> Result<Vec<Vec<U>>> {
-    if items.len() < MIN_PARALLEL_ITEMS {
-        return Ok(vec![f(items)]);
+/// `f` on contiguous chunks of `items` and the matching chunks of `out` (`per_item`
+/// cells per item), one chunk per thread of the default pool (all of them in one call
+/// on the calling thread below [`MIN_PARALLEL_ITEMS`]): for work whose setup should be
+/// paid once per thread, writing straight into the caller's buffer.
+pub fn chunks_into<T: Sync, U: Send>(items: &[T], out: &mut [U], per_item: usize, f: impl Fn(&[T], &mut [U]) -> Result<()> + Sync + Send) -> Result<()> {
+    assert_eq!(out.len(), items.len() * per_item, "per_item cells of out per item");
+    if items.len() < MIN_PARALLEL_ITEMS || per_item == 0 {
+        return f(items, out);
     }
     let size = items.len().div_ceil(default_threads());
-    install(None, || Ok(items.par_chunks(size).map(&f).collect()))
+    install(None, || items.par_chunks(size).zip(out.par_chunks_mut(size * per_item)).try_for_each(|(chunk, slot)| f(chunk, slot)))
 }

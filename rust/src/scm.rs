@@ -1,5 +1,6 @@
 //! A drawn structural causal model and ancestral sampling under interventions.
 
+use crate::budget;
 use crate::error::{EngineError, Result};
 use crate::fastmath::{simd_level, LaneRng, SimdLevel};
 use crate::graph::Dag;
@@ -83,13 +84,13 @@ struct Workspace {
 }
 
 impl Workspace {
-    /// Size the buffers for d nodes and n rows. Stale contents are fine: every cell is
-    /// written before it is read.
-    fn fit(&mut self, d: usize, n: usize) {
-        self.cols.resize(d * n, 0.0);
-        self.noise.resize(d * n, 0.0);
-        self.out.resize(n, 0.0);
-        self.scratch.resize(n, 0.0);
+    /// Size the buffers for d nodes and n rows, reserving fallibly (a MemoryError, not an
+    /// abort). Stale contents are fine: every cell is written before it is read.
+    fn fit(&mut self, d: usize, n: usize) -> Result<()> {
+        budget::grow("the sampler's node columns", &mut self.cols, d * n, 0.0)?;
+        budget::grow("the sampler's noise", &mut self.noise, d * n, 0.0)?;
+        budget::grow("the sampler's row buffer", &mut self.out, n, 0.0)?;
+        budget::grow("the sampler's row buffer", &mut self.scratch, n, 0.0)
     }
 }
 
@@ -195,7 +196,7 @@ impl Scm {
     /// from d to stride are left untouched, so batched tasks can be padded in place).
     /// Noise is drawn for every cell, intervened or not: with the same generator state, an
     /// intervention leaves the values of non-descendants bit for bit unchanged.
-    pub fn sample_into(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+    pub fn sample_into(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) -> Result<()> {
         match simd_level() {
             // SAFETY: simd_level() reports a level only when the CPU has its features.
             #[cfg(target_arch = "x86_64")]
@@ -208,26 +209,27 @@ impl Scm {
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
-    unsafe fn sample_avx512(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+    unsafe fn sample_avx512(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) -> Result<()> {
         self.sample_generic::<true>(n, ivs, rng, out, stride)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn sample_avx2(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+    unsafe fn sample_avx2(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) -> Result<()> {
         self.sample_generic::<true>(n, ivs, rng, out, stride)
     }
 
     #[inline(always)]
-    fn sample_generic<const SIMD: bool>(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) {
+    fn sample_generic<const SIMD: bool>(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) -> Result<()> {
         // The buffers are moved out of the thread-local rather than borrowed in a closure:
         // closures do not inherit the caller's target features, so work done inside
         // `with(|..| ..)` would lose the AVX2 code generation.
         let mut ws = WORKSPACE.with(RefCell::take);
-        self.sample_with::<SIMD>(&mut ws, n, ivs, rng, out, stride);
+        let done = self.sample_with::<SIMD>(&mut ws, n, ivs, rng, out, stride);
         if ws.cols.len() <= KEEP_WORKSPACE_CELLS {
             WORKSPACE.with(|slot| slot.replace(ws));
         }
+        done
     }
 
     #[inline(always)]
@@ -239,9 +241,9 @@ impl Scm {
         rng: &mut Rng,
         out: &mut [f32],
         stride: usize,
-    ) {
+    ) -> Result<()> {
         let d = self.d();
-        ws.fit(d, n);
+        ws.fit(d, n)?;
         self.fill_noise(rng, n, &mut ws.noise);
         for &j in &self.dag.order {
             if let Some(v) = ivs.all_rows_value(j) {
@@ -259,6 +261,7 @@ impl Scm {
             ws.cols[j * n..(j + 1) * n].copy_from_slice(&ws.out);
         }
         write_rows::<SIMD>(&ws.cols, n, d, out, stride);
+        Ok(())
     }
 
     /// The scaled noise of `n` rows of every node, node after node (`noise[i * n..(i + 1) *
@@ -300,16 +303,18 @@ impl Scm {
     pub fn column_under_interventions(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Result<Vec<f32>> {
         let (relevant, position) = self.crn_layout(column);
         let query = CrnQuery { n, seed, column, relevant: &relevant, position: &position };
-        let columns = crate::parallel::map_chunks(pairs, |chunk| self.crn_columns(&query, chunk))?;
-        Ok(columns.concat())
+        let mut out = budget::zeroed("the columns under interventions", pairs.len() * n)?;
+        crate::parallel::chunks_into(pairs, &mut out, n, |chunk, slot| self.crn_columns(&query, chunk, slot))?;
+        Ok(out)
     }
 
-    /// [`Scm::column_under_interventions`] on the calling thread, for callers that run
-    /// many SCMs in parallel (a vector environment's what-if: a few candidates for each
-    /// of many environments). The same bits.
-    pub fn column_under_interventions_here(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Vec<f32> {
+    /// [`Scm::column_under_interventions`] on the calling thread, written into `out`
+    /// (`pairs.len() * n` cells), for callers that run many SCMs in parallel (a vector
+    /// environment's what-if: a few candidates for each of many environments). The same
+    /// bits.
+    pub fn column_under_interventions_here(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize, out: &mut [f32]) -> Result<()> {
         let (relevant, position) = self.crn_layout(column);
-        self.crn_columns(&CrnQuery { n, seed, column, relevant: &relevant, position: &position }, pairs)
+        self.crn_columns(&CrnQuery { n, seed, column, relevant: &relevant, position: &position }, pairs, out)
     }
 
     /// Per node: whether it is `column` or an ancestor of it (the only nodes that can
@@ -332,47 +337,50 @@ impl Scm {
         (relevant, position)
     }
 
-    fn crn_columns(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+    fn crn_columns(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
         match simd_level() {
             // SAFETY: simd_level() reports a level only when the CPU has its features.
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx512 => unsafe { self.crn_avx512(query, pairs) },
+            SimdLevel::Avx512 => unsafe { self.crn_avx512(query, pairs, out) },
             #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2 => unsafe { self.crn_avx2(query, pairs) },
-            _ => self.crn_generic(query, pairs),
+            SimdLevel::Avx2 => unsafe { self.crn_avx2(query, pairs, out) },
+            _ => self.crn_generic(query, pairs, out),
         }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
-    unsafe fn crn_avx512(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
-        self.crn_generic(query, pairs)
+    unsafe fn crn_avx512(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        self.crn_generic(query, pairs, out)
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn crn_avx2(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
-        self.crn_generic(query, pairs)
+    unsafe fn crn_avx2(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        self.crn_generic(query, pairs, out)
     }
 
-    /// The columns of [`Scm::column_under_interventions`] for `pairs`, written with loops
-    /// rather than closures so that the SIMD callers' code generation reaches them.
+    /// The columns of [`Scm::column_under_interventions`] for `pairs`, written into `out`
+    /// with loops rather than closures so that the SIMD callers' code generation reaches
+    /// them.
     #[inline(always)]
-    fn crn_generic(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>]) -> Vec<f32> {
+    fn crn_generic(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
         let (d, n, column) = (self.d(), query.n, query.column);
+        assert_eq!(out.len(), pairs.len() * n, "one column of n rows per pair");
         let mut base = Workspace::default();
-        base.fit(d, n);
+        base.fit(d, n)?;
         self.fill_noise(&mut Rng::new(query.seed), n, &mut base.noise);
         for &j in &self.dag.order {
             self.eval_node(j, n, &base.cols, &base.noise, &mut base.out, &mut base.scratch);
             base.cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
         }
-        let mut cols = base.cols.clone();
+        let mut cols = Vec::new();
+        budget::grow("the sampler's node columns", &mut cols, d * n, 0.0)?;
+        cols.copy_from_slice(&base.cols);
         let mut moved = vec![false; d];
-        let mut out = Vec::with_capacity(pairs.len() * n);
-        for pair in pairs {
+        for (pair, slot) in pairs.iter().zip(out.chunks_exact_mut(n)) {
             match *pair {
-                Some((i, v)) if i == column => out.resize(out.len() + n, v),
+                Some((i, v)) if i == column => slot.fill(v),
                 Some((i, v)) if query.relevant[i] => {
                     cols[i * n..(i + 1) * n].fill(v);
                     moved.fill(false);
@@ -385,7 +393,7 @@ impl Scm {
                             moved[j] = true;
                         }
                     }
-                    out.extend_from_slice(&cols[column * n..(column + 1) * n]);
+                    slot.copy_from_slice(&cols[column * n..(column + 1) * n]);
                     // Restore the moved columns for the next pair.
                     for (j, &m) in moved.iter().enumerate() {
                         if m {
@@ -393,10 +401,10 @@ impl Scm {
                         }
                     }
                 }
-                _ => out.extend_from_slice(&base.cols[column * n..(column + 1) * n]),
+                _ => slot.copy_from_slice(&base.cols[column * n..(column + 1) * n]),
             }
         }
-        out
+        Ok(())
     }
 }
 
@@ -420,7 +428,7 @@ mod tests {
 
     fn draw(scm: &Scm, n: usize, ivs: Interventions<'_>, seed: u64) -> Vec<f32> {
         let mut out = vec![0f32; n * scm.d()];
-        scm.sample_into(n, ivs, &mut Rng::new(seed), &mut out, scm.d());
+        scm.sample_into(n, ivs, &mut Rng::new(seed), &mut out, scm.d()).unwrap();
         out
     }
 
