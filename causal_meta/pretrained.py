@@ -19,7 +19,7 @@ from causal_meta.train import checkpoint as ckpt
 from causal_meta.train.config import ModelConfig
 from causal_meta.train.loop import build_model
 
-__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "avici_model", "load_learner"]
+__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "avici_model", "load_learner", "restore_avici"]
 
 # The CPU checkpoint shipped with the package (see its MODEL_CARD.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cpu_small.pt"
@@ -28,10 +28,21 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cp
 def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100) -> AviciLearner:
     """The AVICI model saved at ``path``, ready to ``fit(data, mask)`` on CPU."""
     saved = ckpt.load_checkpoint(path, expected_model="avici")
-    model = avici_model(saved["config"]["model"])
-    model.load_state_dict(saved["state"]["model"])
-    model.eval()
-    return AviciLearner(model, n_samples=n_samples)
+    return AviciLearner(restore_avici(saved, path).eval(), n_samples=n_samples)
+
+
+def restore_avici(saved: Mapping[str, Any], path: str | Path, config: str = "config.model",
+                  weights: str = "state.model") -> Avici:
+    """The AVICI model of a loaded checkpoint: its architecture from the section
+    ``config`` of the file, its weights from ``weights``, shapes checked before anything
+    is built (:func:`causal_meta.train.checkpoint.restore_module`)."""
+    config_section = ckpt.saved_section(saved, config, path)
+    state = ckpt.saved_section(saved, weights, path)
+    if not isinstance(config_section, Mapping):
+        raise ckpt.CheckpointError(f"checkpoint {path}: {config} is not a mapping of model settings", path)
+    model = ckpt.restore_module(lambda: avici_model(config_section), state, path, "the AVICI model")
+    assert isinstance(model, Avici)
+    return model
 
 
 def avici_model(config: Mapping[str, Any]) -> Avici:

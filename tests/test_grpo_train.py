@@ -54,6 +54,12 @@ def test_tiny_run_trains_checkpoints_and_evaluates(tmp_path: Path, capsys: pytes
     # Alone, an observation is cut to its own width: the same action up to float rounding.
     assert single.argmax() == actions[0, :-1].argmax()
     np.testing.assert_allclose(single, actions[0], atol=1e-5)
+    # Someone else's file: a policy config of 2**40 parameters is refused from its shapes.
+    saved = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    saved["config"]["policy"]["d_model"] = 2**20
+    torch.save(saved, tmp_path / "tampered.pt")
+    with pytest.raises(CheckpointError, match=r"the weights of the intervention policy do not fit its own config"):
+        load_agent(tmp_path / "tampered.pt")
 
 
 def _state(path: Path) -> dict:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import resource
+from collections.abc import Callable
+from pathlib import Path
+
 import gymnasium
 import numpy as np
 import pytest
+import torch
 
 import envs  # noqa: F401  # registers CausalBO-v0
 from causal_meta.baselines import get_learner
@@ -12,6 +17,7 @@ from causal_meta.families import load_family
 from causal_meta.metrics import edge_auroc
 from causal_meta.pretrained import DEFAULT_CHECKPOINT, AviciParentSurrogate, load_learner
 from causal_meta.scm import sample_tasks
+from causal_meta.train.checkpoint import CheckpointError
 
 
 def test_shipped_checkpoint_is_small_and_loads() -> None:
@@ -78,3 +84,57 @@ def test_parent_surrogate_rejects_bad_observations() -> None:
         surrogate({**obs, "node_mask": np.array([0, 1, 1], np.int8)})
     with pytest.raises(ValueError, match="row_mask"):
         surrogate({**obs, "row_mask": np.zeros(4, np.int8), "target": np.array([0, 1, 0], np.int8)})
+
+
+def tampered(tmp_path: Path, edit: Callable[[dict], None]) -> Path:
+    """The shipped checkpoint with ``edit`` applied, saved as a new file: what someone
+    else's file may hold (format and model name intact, contents not)."""
+    saved = torch.load(DEFAULT_CHECKPOINT, weights_only=True)
+    edit(saved)
+    path = tmp_path / "tampered.pt"
+    torch.save(saved, path)
+    return path
+
+
+def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
+    return lambda saved: saved[section]["model"].__setitem__(key, value)
+
+
+def _rename_weight(saved: dict) -> None:
+    weights = saved["state"]["model"]
+    first = next(iter(weights))
+    weights["renamed." + first] = weights.pop(first)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    # An architecture of ~2**36 parameters (256 GiB): refused from its shapes, nothing built.
+    (_set("config", "d_model", 2**16), r"the weights of the AVICI model do not fit its own config \(.* has shape"),
+    (_set("config", "ffn", -1), r"its config cannot build the AVICI model \(ValueError: .*ffn = -1 is not allowed"),
+    (_set("config", "extra", 1), r"its config cannot build the AVICI model \(TypeError: .*'extra'"),
+    (lambda saved: saved["config"].pop("model"), r"has no config\.model"),
+    (lambda saved: saved.pop("state"), r"has no state\b"),
+    (_rename_weight, r"do not fit its own config \(missing .*; unexpected renamed\."),
+    (lambda saved: saved["state"].__setitem__("model", [1, 2]), r"the weights of the AVICI model are not a mapping"),
+], ids=["huge-architecture", "negative-size", "unknown-key", "no-config", "no-state", "renamed-weight",
+        "weights-not-a-dict"])
+def test_a_tampered_checkpoint_is_refused_before_anything_is_built(tmp_path: Path, edit: Callable[[dict], None],
+                                                                   message: str) -> None:
+    path = tampered(tmp_path, edit)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=message) as caught:
+        load_learner(path)
+    assert caught.value.path == path and str(path) in str(caught.value)
+    # The 256 GiB architecture was never allocated: the peak resident size grew by far
+    # less than one of its layers (2**16 x 2**16 floats = 16 GiB).
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak < 2**20  # KiB: 1 GiB
+
+
+def test_a_tampered_checkpoint_is_refused_as_the_grpo_surrogate(tmp_path: Path) -> None:
+    from agents.grpo.config import GrpoConfig
+    from agents.grpo.train import Trainer
+
+    path = tampered(tmp_path, _set("config", "key_size", 7))
+    cfg = GrpoConfig()
+    cfg.surrogate.checkpoint = str(path)
+    with pytest.raises(CheckpointError, match=r"^surrogate\.checkpoint: checkpoint .* do not fit its own config"):
+        Trainer(cfg, tmp_path / "run")

@@ -10,6 +10,7 @@ weights-only loader of :mod:`causal_meta.train.checkpoint`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ import torch
 from agents.grpo.policy import InterventionPolicy, PolicyConfig, observation_tensors
 from agents.grpo.surrogate import ParentSurrogate
 from agents.policies.base import as_batch
-from causal_meta.pretrained import avici_model
-from causal_meta.train.checkpoint import CheckpointError, load_checkpoint
+from causal_meta.pretrained import restore_avici
+from causal_meta.train.checkpoint import CheckpointError, load_checkpoint, restore_module, saved_section
 from envs.actions import one_hot_actions
 
 __all__ = ["MODEL_NAME", "GrpoAgent", "load_agent"]
@@ -63,16 +64,15 @@ class GrpoAgent:
 
 def load_agent(path: str | Path, device: str | torch.device = "cpu") -> GrpoAgent:
     """The agent saved at ``path``; CheckpointError (naming the file) for a file that is
-    not a readable GRPO checkpoint or whose weights do not fit its own config."""
+    not a readable GRPO checkpoint or whose weights do not fit its own config (checked
+    before either network is built)."""
     saved = load_checkpoint(path, expected_model=MODEL_NAME)
-    try:
-        policy = InterventionPolicy(PolicyConfig(**saved["config"]["policy"]))
-        policy.load_state_dict(saved["state"]["model"])
-        surrogate = avici_model(saved["state"]["surrogate_config"])
-        surrogate.load_state_dict(saved["state"]["surrogate"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"checkpoint {path} does not hold a usable GRPO agent ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''})", path) from err
+    policy_config = saved_section(saved, "config.policy", path)
+    if not isinstance(policy_config, Mapping):
+        raise CheckpointError(f"checkpoint {path}: config.policy is not a mapping of policy settings", path)
+    policy = restore_module(lambda: InterventionPolicy(PolicyConfig(**policy_config)),
+                            saved_section(saved, "state.model", path), path, "the intervention policy")
+    surrogate = restore_avici(saved, path, config="state.surrogate_config", weights="state.surrogate")
     policy.eval().to(device)
     surrogate.eval().to(device)
     return GrpoAgent(policy, ParentSurrogate(surrogate, device))

@@ -48,7 +48,7 @@ import subprocess
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ __all__ = [
     "capture_rng_state",
     "find_resume",
     "load_checkpoint",
+    "restore_module",
     "restore_rng_state",
+    "saved_section",
 ]
 
 FORMAT_VERSION = 1
@@ -387,6 +389,52 @@ def load_checkpoint(
     if expected_config is not None:
         _check_config(checkpoint["config"], to_plain(expected_config), keys_to_check, path)
     return checkpoint
+
+
+def saved_section(checkpoint: Mapping[str, Any], dotted: str, path: str | os.PathLike[str]) -> Any:
+    """``checkpoint[a][b]...`` for ``dotted = "a.b..."``, or CheckpointError naming the
+    file and the missing key (a file with the right format but the wrong contents)."""
+    value: Any = checkpoint
+    for depth, key in enumerate(dotted.split(".")):
+        if not isinstance(value, Mapping) or key not in value:
+            where = ".".join(dotted.split(".")[:depth + 1])
+            raise CheckpointError(f"checkpoint {path} has no {where}: it does not hold what this loader needs", path)
+        value = value[key]
+    return value
+
+
+def restore_module(build: Callable[[], torch.nn.Module], state: Mapping[str, Any], path: str | os.PathLike[str],
+                   what: str) -> torch.nn.Module:
+    """The module ``build()`` makes, holding the weights ``state`` of the checkpoint at
+    ``path``, checked before anything is allocated.
+
+    ``build`` reads the architecture from the file's own config, which someone else may
+    have written: it is first run on the meta device (no memory), and the shapes it
+    declares are compared with the saved tensors. Only when every name and shape matches
+    is it built for real, so the allocation is bounded by the weights the file holds.
+    A config that cannot build (unknown or missing key, bad value) and any mismatch raise
+    CheckpointError naming the file and ``what`` (for example ``"the AVICI model"``).
+    """
+    try:
+        with torch.device("meta"):
+            skeleton = build()
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"checkpoint {path}: its config cannot build {what} "
+                              f"({type(err).__name__}: {_first_line(err)})", path) from None
+    expected = {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}
+    if not isinstance(state, Mapping) or not all(isinstance(t, torch.Tensor) for t in state.values()):
+        raise CheckpointError(f"checkpoint {path}: the weights of {what} are not a mapping of tensors", path)
+    saved = {name: tuple(t.shape) for name, t in state.items()}
+    problems = [f"missing {name}" for name in expected if name not in saved]
+    problems += [f"unexpected {name}" for name in saved if name not in expected]
+    problems += [f"{name} has shape {saved[name]} where the config makes {shape}"
+                 for name, shape in expected.items() if name in saved and saved[name] != shape]
+    if problems:
+        shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
+        raise CheckpointError(f"checkpoint {path}: the weights of {what} do not fit its own config ({shown})", path)
+    module = build()
+    module.load_state_dict(state)
+    return module
 
 
 def find_resume(directory: str | os.PathLike[str]) -> Path | None:
