@@ -177,6 +177,8 @@ def test_ddp_two_gloo_processes_stay_in_step(tmp_path: Path) -> None:
     (["grpo.advance=worst"], r"grpo.advance = 'worst' is not allowed: must be one of \['best', 'sampled'\]"),
     (["surrogate.checkpoint=/no/such.pt"], r"surrogate.checkpoint: checkpoint /no/such.pt does not exist"),
     (["grpo.group_sise=4"], r"unknown key 'group_sise' \(did you mean 'group_size'\?\)"),
+    (["grpo.lr=1e30"], r"grpo.lr = 1e\+30 is not allowed: must be a number in \(0, 1\]"),
+    (["surrogate.lr=nan"], r"surrogate.lr = nan is not allowed: must be a number in \(0, 1\]"),
 ])
 def test_cli_errors_name_the_key(args: list[str], message: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture) -> None:
@@ -243,5 +245,27 @@ def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None
         base = (0.9 * -np.clip((scored.target_values - mean_y) / std_y, -5, 5)
                 + 0.1 * env._parents[np.arange(n)[:, None], scored.nodes])
         np.testing.assert_allclose(scored.rewards, base + 0.5 * seen[0], rtol=1e-12, atol=1e-12)
+    finally:
+        trainer.close()
+
+
+def test_a_step_that_leaves_weights_non_finite_stops_the_run_by_name(tmp_path: Path) -> None:
+    """An infinite gradient (what a far too high learning rate leads to) makes the next
+    weights NaN: the run stops there with an error naming the learning-rate key, instead
+    of failing later inside a distribution with a dump of NaN tensors."""
+    from agents.grpo.config import GrpoConfig
+    from agents.grpo.train import DivergedError, Trainer
+
+    trainer = Trainer(GrpoConfig(), tmp_path)
+    try:
+        parameters = list(trainer.policy.parameters())
+        for p in parameters:  # finite gradients: a normal step, no error
+            p.grad = torch.ones_like(p)
+        trainer._optimizer_step(trainer.optimizer, parameters, "grpo.lr")
+        for p in parameters:
+            p.grad = torch.full_like(p, float("inf"))
+        with pytest.raises(DivergedError, match=r"diverged at iteration 1: after an optimizer step at grpo.lr = "
+                                                r"0.0005 some weights are no longer finite; lower grpo.lr"):
+            trainer._optimizer_step(trainer.optimizer, parameters, "grpo.lr")
     finally:
         trainer.close()

@@ -42,9 +42,10 @@ class GrpoSection:
         _require(self.group_size >= 2, "grpo.group_size", self.group_size, "an integer >= 2")
         _require(self.epochs >= 2, "grpo.epochs", self.epochs, "an integer >= 2 (one epoch never clips)")
         _require(self.minibatch >= 1, "grpo.minibatch", self.minibatch, "an integer >= 1")
-        for name in ("clip", "target_kl", "lr", "grad_clip"):
+        for name in ("clip", "target_kl", "grad_clip"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value > 0, f"grpo.{name}", value, "a finite number > 0")
+        _require(math.isfinite(self.lr) and 0 < self.lr <= 1, "grpo.lr", self.lr, "a number in (0, 1]")
         for name in ("entropy", "kl_beta"):
             value = getattr(self, name)
             _require(math.isfinite(value) and value >= 0, f"grpo.{name}", value, "a finite number >= 0")
@@ -61,7 +62,7 @@ class SurrogateSection:
     steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")
 
     def __post_init__(self) -> None:
-        _require(math.isfinite(self.lr) and self.lr > 0, "surrogate.lr", self.lr, "a finite number > 0")
+        _require(math.isfinite(self.lr) and 0 < self.lr <= 1, "surrogate.lr", self.lr, "a number in (0, 1]")
         _require(self.every >= 1, "surrogate.every", self.every, "an integer >= 1")
         _require(self.steps >= 1, "surrogate.steps", self.steps, "an integer >= 1 (it is trained in every preset)")
 

@@ -60,7 +60,7 @@ from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
 from envs.vector import CausalBOVectorEnv
 
-__all__ = ["STD_FLOOR", "Trainer", "advantages", "speed"]
+__all__ = ["STD_FLOOR", "DivergedError", "Trainer", "advantages", "speed"]
 
 STD_FLOOR = 1e-3
 """Floor of a group's reward standard deviation in the advantage: a float32 std of
@@ -91,6 +91,10 @@ def speed(timings: list[dict[str, float]]) -> dict[str, float]:
     out.update({f"{part}_share": sum(t[part] for t in timings) / seconds for part in parts})
     out["env_what_if_surrogate_share"] = sum(out[f"{part}_share"] for part in ("env", "what_if", "surrogate"))
     return out
+
+
+class DivergedError(ValueError):
+    """A network's weights stopped being finite: the learning rate is too high for it."""
 
 
 class Trainer:
@@ -325,8 +329,7 @@ class Trainer:
             loss = self.surrogate.loss(cut, graphs)
             self.surrogate_optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self._reduce_and_clip(model.parameters(), self.cfg.grpo.grad_clip)
-            self.surrogate_optimizer.step()
+            self._optimizer_step(self.surrogate_optimizer, model.parameters(), "surrogate.lr")
             losses.append(loss.item())
         model.eval()
         return float(np.mean(losses))
@@ -364,8 +367,7 @@ class Trainer:
                 loss = policy_loss - cfg.entropy * entropy + cfg.kl_beta * kl_reference
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                self._reduce_and_clip(self.policy.parameters(), cfg.grad_clip)
-                self.optimizer.step()
+                self._optimizer_step(self.optimizer, self.policy.parameters(), "grpo.lr")
                 for key, value in (("policy_loss", policy_loss), ("entropy", entropy), ("approx_kl", approx_kl),
                                    ("clip_fraction", ((ratio - 1.0).abs() > cfg.clip).float().mean()),
                                    ("kl_reference", kl_reference)):
@@ -389,9 +391,11 @@ class Trainer:
         log_ratio = (reference - new).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
         return (log_ratio.exp() - log_ratio - 1.0).mean()
 
-    def _reduce_and_clip(self, parameters: Any, max_norm: float) -> None:
+    def _optimizer_step(self, optimizer: torch.optim.Optimizer, parameters: Any, lr_key: str) -> None:
         """Average the gradients over ranks (DDP without the wrapper: every rank runs
-        its own episodes and the same number of steps), then clip their norm."""
+        its own episodes and the same number of steps), clip their norm, step, and stop
+        the run with :class:`DivergedError` once a weight is no longer finite: the next
+        forward pass would otherwise fail deep inside a distribution with a tensor dump."""
         parameters = list(parameters)
         if self.ctx.enabled:
             for p in parameters:
@@ -399,7 +403,12 @@ class Trainer:
                     p.grad = torch.zeros_like(p)
                 dist.all_reduce(p.grad)
                 p.grad /= self.ctx.world_size
-        torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+        torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grpo.grad_clip)
+        optimizer.step()
+        if not all(bool(torch.isfinite(p).all()) for p in parameters):
+            lr = optimizer.param_groups[0]["lr"]
+            raise DivergedError(f"training diverged at iteration {self.iteration + 1}: after an optimizer step at "
+                                f"{lr_key} = {lr:g} some weights are no longer finite; lower {lr_key} or grpo.grad_clip")
 
     def _curriculum_step(self, metrics: dict[str, Any]) -> str | None:
         """Feed every rank's episodes to the curriculum (the same on every rank)."""
