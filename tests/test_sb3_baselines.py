@@ -84,6 +84,10 @@ def test_sac_trains(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
 @pytest.mark.parametrize(("args", "message"), [
     (["+hyperparameters.n_stepz=5"], r"hyperparameters.n_stepz is not allowed: PPO accepts \['learning_rate'"),
     (["+hyperparameters.seed=5"], r"hyperparameters.seed is not allowed: .* \(set it with its own key\)"),
+    (["hyperparameters.learning_rate=1e30"], r"hyperparameters.learning_rate = 1e\+30 is not allowed: must be a "
+                                             r"number in \(0, 1\]"),
+    (["hyperparameters.n_steps=-4"], r"hyperparameters.n_steps = -4 is not allowed: must be an integer >= 2"),
+    (["hyperparameters.gamma=nan"], r"hyperparameters.gamma = nan is not allowed: must be a number in \[0, 1\]"),
     (["algorithm=dqn"], r"algorithm = 'dqn' is not allowed: expected one of \['ppo', 'sac'\]"),
     (["seed=4294967296"], r"seed = 4294967296 is not allowed: must be < 2\*\*32"),
     (["--timesteps"], r"--timesteps needs a value"),

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +57,39 @@ def algorithm_class(name: str) -> type:
     return getattr(stable_baselines3, name.upper())
 
 
+# Ranges of the numeric constructor arguments that PPO and SAC share or own: SB3 checks
+# few of them, and a bad one surfaces mid-run as an assertion or a NaN distribution.
+_RANGES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "learning_rate": ("a number in (0, 1]", lambda v: 0 < v <= 1),
+    "gamma": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "gae_lambda": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "tau": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "clip_range": ("a number > 0", lambda v: v > 0),
+    "vf_coef": ("a number >= 0", lambda v: v >= 0),
+    "max_grad_norm": ("a number > 0", lambda v: v > 0),
+    "n_steps": ("an integer >= 2", lambda v: isinstance(v, int) and v >= 2),
+    "batch_size": ("an integer >= 2", lambda v: isinstance(v, int) and v >= 2),
+    "n_epochs": ("an integer >= 1", lambda v: isinstance(v, int) and v >= 1),
+    "buffer_size": ("an integer >= 1", lambda v: isinstance(v, int) and v >= 1),
+    "learning_starts": ("an integer >= 0", lambda v: isinstance(v, int) and v >= 0),
+    "gradient_steps": ("an integer >= 1 or -1", lambda v: isinstance(v, int) and (v >= 1 or v == -1)),
+}
+
+
 def check_hyperparameters(name: str, hyperparameters: dict[str, Any]) -> None:
-    """ValueError naming a key the algorithm's constructor does not take."""
+    """ValueError naming a key the algorithm's constructor does not take, or a numeric
+    value outside its range (``_RANGES``)."""
     accepted = [p for p in inspect.signature(algorithm_class(name).__init__).parameters
                 if p not in ("self", *_RESERVED)]
-    for key in hyperparameters:
+    for key, value in hyperparameters.items():
         if key not in accepted:
             raise ValueError(f"hyperparameters.{key} is not allowed: {name.upper()} accepts {accepted}"
                              + (" (set it with its own key)" if key in _RESERVED else ""))
+        if key in _RANGES:
+            allowed, ok = _RANGES[key]
+            number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not (number and ok(value)):
+                raise ValueError(f"hyperparameters.{key} = {value!r} is not allowed: must be {allowed}")
 
 
 def save_atomic(model: Any, path: Path) -> None:
