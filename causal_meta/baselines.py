@@ -2,10 +2,11 @@
 
 A structure learner turns one task (data float32 ``(n, d)``, intervention mask ``(n, d)``)
 into an :class:`EdgePosterior`: edge probabilities ``probs[i, j] = P(i -> j)`` and,
-optionally, graph samples ``(S, d, d)``. :class:`StructureLearner` is that protocol; the
-learners here are :class:`PC`, :class:`GES` (both from causal-learn, the ``baselines``
-extra) and :class:`RandomGraph`. Pre-trained amortized models (AVICI, BCNP) implement
-the same protocol, so :func:`fit_tasks` and ``benchmarks/structure.py`` score them alike.
+optionally, graph samples ``(S, d, d)``. :class:`StructureLearner` is that protocol
+(declared in :mod:`causal_meta.learners`, re-exported here); the learners here are
+:class:`PC`, :class:`GES` (both from causal-learn, the ``baselines`` extra) and
+:class:`RandomGraph`. Pre-trained amortized models implement the same protocol, so
+:func:`fit_tasks` and ``benchmarks/structure.py`` score them alike.
 
 Conventions and the choices that make PC and GES fit this interface:
 
@@ -47,11 +48,12 @@ import importlib
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from causal_meta.learners import EdgePosterior, StructureLearner
 
 __all__ = [
     "GES",
@@ -69,46 +71,6 @@ __all__ = [
 ]
 
 _INSTALL_HINT = "PC and GES need causal-learn: pip install 'causal-meta[baselines]'"
-
-
-# ---------------------------------------------------------------------------------------
-# The interface
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EdgePosterior:
-    """What a learner says about one task's graph.
-
-    ``probs`` is float64 ``(d, d)`` with ``probs[i, j] = P(i -> j)`` in [0, 1] and a zero
-    diagonal; ``samples`` is uint8 ``(S, d, d)`` graphs drawn from the learner's posterior,
-    or None for a learner that has only marginals. Checked on construction so that a new
-    learner that breaks the contract fails where it is built, not in a metric later.
-    """
-
-    probs: NDArray[np.float64]
-    samples: NDArray[np.uint8] | None = None
-
-    def __post_init__(self) -> None:
-        p = self.probs
-        if p.ndim != 2 or p.shape[0] != p.shape[1]:
-            raise ValueError(f"probs must have shape (d, d); got {p.shape}")
-        if not ((p >= 0) & (p <= 1)).all() or np.diagonal(p).any():
-            raise ValueError("probs must lie in [0, 1] with a zero diagonal")
-        s = self.samples
-        if s is not None and (s.ndim != 3 or s.shape[1:] != p.shape):
-            raise ValueError(f"samples must have shape (S, {p.shape[0]}, {p.shape[0]}); got {s.shape}")
-
-
-@runtime_checkable
-class StructureLearner(Protocol):
-    """Anything that fits one task at a time: classical algorithms and trained models."""
-
-    name: str
-
-    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
-        """Posterior over the graph of the task ``data`` (n, d) with intervention ``mask``."""
-        ...
 
 
 # ---------------------------------------------------------------------------------------

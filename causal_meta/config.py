@@ -61,7 +61,7 @@ from omegaconf.errors import (
 )
 
 from causal_meta import safe_yaml
-from causal_meta.options import option
+from causal_meta.options import option, to_plain
 from causal_meta.atomic import write_atomic
 
 __all__ = [
@@ -490,21 +490,6 @@ def _render(value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- files
-
-
-def to_plain(value: Any) -> Any:
-    """Schema instance -> plain YAML-safe data (Enum by name, Path as text)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Enum):
-        return value.name
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (list, tuple)):
-        return [to_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: to_plain(v) for k, v in value.items()}
-    return value
 
 
 # --------------------------------------------------------------------------- CLI

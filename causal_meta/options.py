@@ -1,14 +1,17 @@
-"""Schema fields with their ``--help`` text, importable without Hydra: model configs
-(which a checkpoint loader rebuilds) declare their fields with :func:`option` too, and
-loading a model must not import the configuration stack."""
+"""Schema fields with their ``--help`` text, and schema instances as plain data,
+importable without Hydra: model configs (which a checkpoint loader rebuilds) declare
+their fields with :func:`option` too, checkpoints store configs with :func:`to_plain`,
+and loading a model must not import the configuration stack."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import os
+from enum import Enum
 from typing import Any
 
-__all__ = ["option"]
+__all__ = ["option", "to_plain"]
 
 
 def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -26,3 +29,18 @@ def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's n
             default_factory=lambda: copy.deepcopy(default), metadata=metadata
         )
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def to_plain(value: Any) -> Any:
+    """Schema instance -> plain YAML-safe data (Enum by name, Path as text)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.name
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value

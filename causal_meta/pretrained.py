@@ -2,8 +2,11 @@
 GES, and what the agents use as their initial surrogate.
 
 The checkpoint carries its own resolved config, so the architecture is rebuilt from the
-file itself; `load_checkpoint` refuses files that are truncated, of another format
-version or from another model.
+file itself, through the model registry (:mod:`causal_meta.models.registry`), with its
+shapes checked against the saved weights before anything is built; `load_checkpoint`
+refuses files that are truncated, of another format version or from another model.
+Loading imports the model and the checkpoint format only: no training, logging,
+configuration or plotting code.
 """
 
 from __future__ import annotations
@@ -13,42 +16,36 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
-from causal_meta.models.avici import Avici, AviciLearner
+from causal_meta.models import registry
+from causal_meta.models.learner import AmortizedLearner
 from causal_meta.train import checkpoint as ckpt
-from causal_meta.train.config import ModelConfig
-from causal_meta.train.loop import build_model
 
-__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "avici_model", "load_learner", "restore_avici"]
+__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model"]
 
 # The CPU checkpoint shipped with the package (see its MODEL_CARD.md).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cpu_small.pt"
 
 
-def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100) -> AviciLearner:
-    """The AVICI model saved at ``path``, ready to ``fit(data, mask)`` on CPU."""
-    saved = ckpt.load_checkpoint(path, expected_model="avici")
-    return AviciLearner(restore_avici(saved, path).eval(), n_samples=n_samples)
+def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100,
+                 model: str = "avici") -> AmortizedLearner:
+    """The ``model`` saved at ``path``, ready to ``fit(data, mask)`` on CPU."""
+    saved = ckpt.load_checkpoint(path, expected_model=model)
+    return AmortizedLearner(restore_model(saved, path).eval(), n_samples=n_samples)
 
 
-def restore_avici(saved: Mapping[str, Any], path: str | Path, config: str = "config.model",
-                  weights: str = "state.model") -> Avici:
-    """The AVICI model of a loaded checkpoint: its architecture from the section
-    ``config`` of the file, its weights from ``weights``, shapes checked before anything
-    is built (:func:`causal_meta.train.checkpoint.restore_module`)."""
-    config_section = ckpt.saved_section(saved, config, path)
+def restore_model(saved: Mapping[str, Any], path: str | Path, config: str = "config.model",
+                  weights: str = "state.model") -> nn.Module:
+    """The model of a loaded checkpoint: its settings from the section ``config`` of the
+    file (through the registry), its weights from ``weights``, shapes checked before
+    anything is built (:func:`causal_meta.train.checkpoint.restore_module`)."""
+    settings = ckpt.saved_section(saved, config, path)
     state = ckpt.saved_section(saved, weights, path)
-    if not isinstance(config_section, Mapping):
+    if not isinstance(settings, Mapping):
         raise ckpt.CheckpointError(f"checkpoint {path}: {config} is not a mapping of model settings", path)
-    model = ckpt.restore_module(lambda: avici_model(config_section), state, path, "the AVICI model")
-    assert isinstance(model, Avici)
-    return model
-
-
-def avici_model(config: Mapping[str, Any]) -> Avici:
-    """An untrained AVICI with the architecture of a checkpoint's ``model`` config
-    section (its keys as in ``python -m agents.pretrain --help``)."""
-    return build_model(ModelConfig(**config))
+    name = settings.get("name", "avici")
+    return ckpt.restore_module(lambda: registry.build(settings), state, path, f"the {name} model")
 
 
 class AviciParentSurrogate:
@@ -62,7 +59,7 @@ class AviciParentSurrogate:
     matter. ``P(i -> target)`` is column ``target`` of the edge matrix.
     """
 
-    def __init__(self, learner: AviciLearner | None = None) -> None:
+    def __init__(self, learner: AmortizedLearner | None = None) -> None:
         self.learner = learner if learner is not None else load_learner(n_samples=0)
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:

@@ -18,6 +18,7 @@ import torch.multiprocessing as mp
 
 from agents.pretrain import main
 from causal_meta import config
+from causal_meta.models.avici import Avici
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import loop
 from causal_meta.train.config import PretrainConfig
@@ -144,9 +145,9 @@ def test_torchrun_two_ranks_exit_cleanly_run_after_run(tmp_path: Path) -> None:
 def test_non_finite_losses_are_skipped_then_abort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def nan_loss(*args, **kwargs):
         nan = torch.tensor(float("nan"), requires_grad=True)
-        return nan, nan, nan
+        return nan, {"bce": nan}
 
-    monkeypatch.setattr(loop, "forward_loss", nan_loss)
+    monkeypatch.setattr(Avici, "training_loss", nan_loss)
     trainer = loop.Trainer(cfg_for("trainer.max_nonfinite=3", "trainer.steps=10"), tmp_path)
     with pytest.raises(loop.NonFiniteLossError, match="3 non-finite losses in a row"):
         trainer.train()

@@ -108,13 +108,13 @@ def _rename_weight(saved: dict) -> None:
 
 @pytest.mark.parametrize(("edit", "message"), [
     # An architecture of ~2**36 parameters (256 GiB): refused from its shapes, nothing built.
-    (_set("config", "d_model", 2**16), r"the weights of the AVICI model do not fit its own config \(.* has shape"),
-    (_set("config", "ffn", -1), r"its config cannot build the AVICI model \(ValueError: .*ffn = -1 is not allowed"),
-    (_set("config", "extra", 1), r"its config cannot build the AVICI model \(TypeError: .*'extra'"),
+    (_set("config", "d_model", 2**16), r"the weights of the avici model do not fit its own config \(.* has shape"),
+    (_set("config", "ffn", -1), r"its config cannot build the avici model \(ValueError: .*ffn = -1 is not allowed"),
+    (_set("config", "extra", 1), r"its config cannot build the avici model \(TypeError: .*'extra'"),
     (lambda saved: saved["config"].pop("model"), r"has no config\.model"),
     (lambda saved: saved.pop("state"), r"has no state\b"),
     (_rename_weight, r"do not fit its own config \(missing .*; unexpected renamed\."),
-    (lambda saved: saved["state"].__setitem__("model", [1, 2]), r"the weights of the AVICI model are not a mapping"),
+    (lambda saved: saved["state"].__setitem__("model", [1, 2]), r"the weights of the avici model are not a mapping"),
 ], ids=["huge-architecture", "negative-size", "unknown-key", "no-config", "no-state", "renamed-weight",
         "weights-not-a-dict"])
 def test_a_tampered_checkpoint_is_refused_before_anything_is_built(tmp_path: Path, edit: Callable[[dict], None],
@@ -138,3 +138,25 @@ def test_a_tampered_checkpoint_is_refused_as_the_grpo_surrogate(tmp_path: Path) 
     cfg.surrogate.checkpoint = str(path)
     with pytest.raises(CheckpointError, match=r"^surrogate\.checkpoint: checkpoint .* do not fit its own config"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_loading_a_learner_imports_no_training_logging_or_plotting_code() -> None:
+    """The CausalBO surrogate as a user asks for it, in a fresh interpreter: the model and
+    the checkpoint format load, and nothing of the training stack (Hydra, TensorBoard, the
+    loop, the report's pyplot, which would also switch the user's matplotlib backend).
+    tqdm is not checked: torch itself imports it."""
+    import subprocess
+    import sys
+
+    forbidden = ["hydra", "omegaconf", "torch.utils.tensorboard", "matplotlib", "causal_meta.config",
+                 "causal_meta.train.loop", "causal_meta.train.logging", "causal_meta.train.evaluate",
+                 "causal_meta.baselines"]
+    script = ("import sys, gymnasium, envs\n"
+              "env = gymnasium.make('CausalBO-v0', surrogate='avici')\n"
+              "env.reset(seed=0)\n"
+              "from causal_meta.pretrained import load_learner\n"
+              "load_learner(n_samples=2)\n"
+              f"print([m for m in {forbidden!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]", done.stdout

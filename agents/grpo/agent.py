@@ -20,7 +20,7 @@ import torch
 from agents.grpo.policy import InterventionPolicy, PolicyConfig, observation_tensors
 from agents.grpo.surrogate import ParentSurrogate
 from agents.policies.base import as_batch
-from causal_meta.pretrained import restore_avici
+from causal_meta.pretrained import restore_model
 from causal_meta.train.checkpoint import CheckpointError, load_checkpoint, restore_module, saved_section
 from envs.actions import one_hot_actions
 
@@ -72,7 +72,7 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu") -> GrpoAgen
         raise CheckpointError(f"checkpoint {path}: config.policy is not a mapping of policy settings", path)
     policy = restore_module(lambda: InterventionPolicy(PolicyConfig(**policy_config)),
                             saved_section(saved, "state.model", path), path, "the intervention policy")
-    surrogate = restore_avici(saved, path, config="state.surrogate_config", weights="state.surrogate")
+    surrogate = restore_model(saved, path, config="state.surrogate_config", weights="state.surrogate")
     policy.eval().to(device)
     surrogate.eval().to(device)
     return GrpoAgent(policy, ParentSurrogate(surrogate, device))

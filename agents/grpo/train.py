@@ -49,7 +49,7 @@ from agents.grpo.policy import InterventionPolicy, Observation, observation_tens
 from agents.grpo.surrogate import ParentSurrogate, edge_scores
 from causal_meta.atomic import write_json
 from causal_meta.config import to_plain
-from causal_meta.pretrained import DEFAULT_CHECKPOINT, restore_avici
+from causal_meta.pretrained import DEFAULT_CHECKPOINT, restore_model
 from causal_meta.scm import task_seed
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed, rundir
@@ -114,7 +114,7 @@ class Trainer:
         path = Path(cfg.surrogate.checkpoint) if cfg.surrogate.checkpoint else DEFAULT_CHECKPOINT
         try:
             saved = ckpt.load_checkpoint(path, expected_model="avici")
-            model = restore_avici(saved, path)
+            model = restore_model(saved, path)
         except ckpt.CheckpointError as err:
             raise ckpt.CheckpointError(f"surrogate.checkpoint: {err}", err.path) from err
         self.surrogate_config = dict(saved["config"]["model"])

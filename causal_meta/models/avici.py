@@ -50,23 +50,21 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from causal_meta.baselines import EdgePosterior
-from causal_meta.data import normalize_data
 from causal_meta.models.blocks import Block
+from causal_meta.options import option
 
 __all__ = [
     "MASKED_LOGIT",
     "Avici",
     "AviciConfig",
-    "AviciLearner",
     "LossTerms",
     "acyclicity_penalty",
     "bce_loss",
@@ -90,31 +88,38 @@ _TINY = 1e-30
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class AviciConfig:
-    """Sizes of an AVICI model. Defaults are the published ones (Lorch et al. 2022).
+    """AVICI's settings: its architecture and its training hook. Declared once, here: this
+    is the ``model`` section of a pre-training config (``python -m agents.pretrain --help``)
+    and what a checkpoint's ``config.model`` rebuilds. Defaults are the published ones
+    (Lorch et al. 2022).
 
-    ``layers`` is the number of *pairs* of blocks (variable axis, then sample axis), so
-    the trunk has ``2 * layers`` attention blocks. ``ffn`` is the hidden width of each
-    FFN, ``head_dim`` the width of one attention head, ``key_size`` the width of the u
-    and v vectors whose cosine gives the edge logits. ``acyclicity_steps`` is the number
-    of power iterations behind the acyclicity penalty.
+    ``layers`` is the number of *pairs* of blocks (variable axis, then sample axis), so the
+    trunk has ``2 * layers`` attention blocks.
     """
 
-    d_model: int = 128
-    heads: int = 8
-    head_dim: int = 32
-    layers: int = 8
-    ffn: int = 512
-    dropout: float = 0.1
-    key_size: int = 128
-    init_bias: float = -3.0
-    init_log_temperature: float = 0.0
-    acyclicity_steps: int = 10
+    name: str = option("avici", "model to train; selected by `python -m agents.pretrain NAME`")
+    d_model: int = option(128, "width of the embeddings and attention")
+    heads: int = option(8, "attention heads")
+    head_dim: int = option(32, "width of one attention head")
+    layers: int = option(8, "pairs of attention blocks (over variables, then over samples)")
+    ffn: int = option(512, "hidden width of each feed-forward block")
+    dropout: float = option(0.1, "dropout on the residual branches (about +15-30% step time on CPU)")
+    key_size: int = option(128, "size of the u_i, v_j edge embeddings")
+    init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
+    init_log_temperature: float = option(0.0, "initial log of the edge-logit scale; logits start in bias +- exp(this)")
+    power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
+    dual_every: int = option(250, "training steps between updates of the acyclicity weight (0: never)")
+    dual_lr: float = option(1e-4, "dual ascent rate: weight += dual_lr * mean penalty since the last update")
 
     def __post_init__(self) -> None:
+        if self.name != "avici":
+            raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'avici'")
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in ("name", "dual_every", "dual_lr"):
+                continue
             if f.type in ("int", int):
                 _require(f.name, value, isinstance(value, numbers.Integral) and not isinstance(value, bool)
                          and value >= 1, "an integer >= 1")
@@ -122,11 +127,15 @@ class AviciConfig:
                 _require(f.name, value, isinstance(value, numbers.Real) and not isinstance(value, bool)
                          and math.isfinite(value), "a finite number")
         _require("dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
+        _require("dual_every", self.dual_every, isinstance(self.dual_every, numbers.Integral)
+                 and not isinstance(self.dual_every, bool) and self.dual_every >= 0, "an integer >= 0")
+        _require("dual_lr", self.dual_lr, isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
+                 and math.isfinite(self.dual_lr) and self.dual_lr >= 0, "a finite number >= 0")
 
 
 def _require(name: str, value: object, ok: bool, allowed: str) -> None:
     if not ok:
-        raise ValueError(f"AviciConfig.{name} = {value!r} is not allowed: must be {allowed}")
+        raise ValueError(f"model.{name} = {value!r} is not allowed: must be {allowed}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -151,6 +160,8 @@ class LossTerms(NamedTuple):
 class Avici(nn.Module):
     """The AVICI structure learner; see the module docstring for the design."""
 
+    Config = AviciConfig
+
     def __init__(self, config: AviciConfig | None = None) -> None:
         super().__init__()
         self.config = config = config if config is not None else AviciConfig()
@@ -163,6 +174,11 @@ class Avici(nn.Module):
         self.log_temperature = nn.Parameter(torch.tensor(float(config.init_log_temperature)))
         self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
         self._init_weights()
+        # The training hook's state (:meth:`after_step`): the acyclicity weight and the
+        # penalties summed since its last update (on the device until folded).
+        self._dual, self._penalty_sum, self._penalty_count = 0.0, 0.0, 0
+        self._pending: Tensor | float = 0.0
+        self._pending_count = 0
 
     def _init_weights(self) -> None:
         for module in self.modules():
@@ -208,8 +224,63 @@ class Avici(nn.Module):
         trainer can track it even while ``dual`` is 0."""
         node_mask = _default_mask(logits, node_mask)
         bce = bce_loss(logits, adjacency, node_mask)
-        penalty = acyclicity_penalty(logits, node_mask, self.config.acyclicity_steps)
+        penalty = acyclicity_penalty(logits, node_mask, self.config.power_iterations)
         return LossTerms(bce + dual * penalty, bce, penalty)
+
+
+    @torch.no_grad()
+    def posterior(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None, n_samples: int,
+                  generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """Edge probabilities float32 (B, d, d) and ``n_samples`` graphs uint8 (B, S, d, d)
+        from AVICI's posterior, a product of independent Bernoullis (:func:`sample_graphs`)."""
+        probs = self.edge_probs(data, intervened, node_mask).float()
+        return probs, sample_graphs(probs, n_samples, generator)
+
+    # ------------------------------------------------------------------ the trainer's protocol
+
+    def training_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The loss to minimise on a training batch (``data``, ``intervened``,
+        ``node_mask``, ``adjacency``) at the current acyclicity weight, and the terms the
+        trainer logs (``bce``, ``cyclicity``)."""
+        logits = self(batch["data"], batch["intervened"], batch["node_mask"])
+        terms = self.loss(logits, batch["adjacency"], batch["node_mask"], self._dual)
+        return terms.loss, {"bce": terms.bce, "cyclicity": terms.penalty}
+
+    def after_step(self, step: int, terms: Mapping[str, Tensor],
+                   mean_across_ranks: Callable[[Tensor], Tensor]) -> dict[str, float]:
+        """AVICI's dual ascent after optimizer step ``step``: every ``dual_every`` steps
+        the acyclicity weight grows by ``dual_lr`` times the mean penalty since the last
+        update (:func:`update_dual`), averaged over ranks so that every rank keeps the same
+        weight. The penalties stay on the device until then (a float() per step would wait
+        for the GPU). Returns the scalars to log."""
+        self._pending = self._pending + terms["cyclicity"].detach().double()
+        self._pending_count += 1
+        every = self.config.dual_every
+        if every > 0 and step % every == 0:
+            self._fold()
+            local = torch.tensor(self._penalty_sum / max(1, self._penalty_count))
+            self._dual = update_dual(self._dual, float(mean_across_ranks(local)), self.config.dual_lr)
+            self._penalty_sum, self._penalty_count = 0.0, 0
+        return {"dual_weight": self._dual}
+
+    def training_state(self) -> dict[str, float | int]:
+        """The hook's state for a checkpoint. The pending penalties are folded in first, at
+        every checkpoint, so that a resumed run folds at the same steps as an
+        uninterrupted one and sums in the same order."""
+        self._fold()
+        return {"dual": self._dual, "penalty_sum": self._penalty_sum, "penalty_count": self._penalty_count}
+
+    def load_training_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`training_state` saved."""
+        self._dual, self._penalty_sum = float(state["dual"]), float(state["penalty_sum"])
+        self._penalty_count = int(state["penalty_count"])
+        self._pending, self._pending_count = 0.0, 0
+
+    def _fold(self) -> None:
+        if self._pending_count:
+            self._penalty_sum += float(self._pending)
+            self._penalty_count += self._pending_count
+            self._pending, self._pending_count = 0.0, 0
 
 
 def _default_mask(reference: Tensor, node_mask: Tensor | None) -> Tensor:
@@ -359,50 +430,3 @@ def sample_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | No
     draws = torch.rand(shape, generator=generator, device=p.device) < p.unsqueeze(-3)
     eye = torch.eye(p.shape[-1], dtype=torch.bool, device=p.device)
     return (draws & ~eye).to(torch.uint8)
-
-
-class AviciLearner:
-    """A trained :class:`Avici` behind the :class:`~causal_meta.baselines.StructureLearner`
-    protocol, so that benchmarks score it like PC and GES.
-
-    ``fit`` standardises the task as the training stream does
-    (:func:`causal_meta.data.normalize_data`), runs the model in eval mode without
-    gradients (and restores its mode), and draws ``n_samples`` graphs with a generator
-    seeded by ``seed``.
-    """
-
-    name = "avici"
-
-    def __init__(self, model: Avici, n_samples: int = 100) -> None:
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
-            raise ValueError(f"n_samples = {n_samples!r} is not allowed: must be an integer >= 0")
-        self.model = model
-        self.n_samples = int(n_samples)
-
-    def edge_probs(self, data: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-        """``P(i -> j)`` float32 (d, d) of the task ``data`` (n, d) with intervention
-        ``mask`` (n, d), on the model's device. Cheaper than :meth:`fit` when no graph
-        samples are needed (a surrogate queried every environment step)."""
-        x, m = np.asarray(data), np.asarray(mask)
-        if x.ndim != 2 or x.shape[1] == 0 or m.shape != x.shape:
-            raise ValueError(f"data must be (n, d) with d >= 1 and mask of the same shape; "
-                             f"got data {x.shape}, mask {m.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("data must be finite")
-        device = next(self.model.parameters()).device
-        values = torch.from_numpy(normalize_data(x)[None]).to(device)
-        intervened = torch.from_numpy(m[None] != 0).to(device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad():
-                return self.model.edge_probs(values, intervened)[0]
-        finally:
-            self.model.train(was_training)
-
-    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
-        """Posterior of the task ``data`` (n, d) with intervention ``mask`` (n, d)."""
-        probs = self.edge_probs(data, mask)
-        generator = torch.Generator(device=probs.device).manual_seed(int(seed))
-        samples = sample_graphs(probs, self.n_samples, generator)
-        return EdgePosterior(probs.double().cpu().numpy(), samples.cpu().numpy())

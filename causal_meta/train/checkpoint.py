@@ -56,7 +56,7 @@ import numpy as np
 import torch
 
 from causal_meta import atomic
-from causal_meta.config import to_plain
+from causal_meta.options import to_plain
 
 __all__ = [
     "BEST",

@@ -13,6 +13,7 @@ import math
 from enum import Enum
 
 from causal_meta.config import option, register
+from causal_meta.models.registry import ModelSettings
 
 SCHEMA_NAME = "pretrain_schema"
 
@@ -22,27 +23,6 @@ class AmpDtype(Enum):
 
     bf16 = "bf16"
     fp16 = "fp16"
-
-
-@dataclasses.dataclass
-class ModelConfig:
-    """Which structure learner, and its architecture (AVICI's names)."""
-
-    name: str = option("avici", "model to train; selected by `python -m agents.pretrain NAME`")
-    d_model: int = option(128, "width of the embeddings and attention")
-    heads: int = option(8, "attention heads")
-    head_dim: int = option(32, "width of one attention head")
-    layers: int = option(6, "pairs of attention blocks (over variables, then over samples)")
-    ffn: int = option(512, "hidden width of each feed-forward block")
-    dropout: float = option(0.1, "dropout on the residual branches (about +15-30% step time on CPU)")
-    key_size: int = option(128, "size of the u_i, v_j edge embeddings")
-    init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
-    init_log_temperature: float = option(0.0, "initial log of the edge-logit scale; logits start in bias +- exp(this)")
-    power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
-
-    def __post_init__(self) -> None:
-        if self.name != "avici":
-            raise ValueError(f"name = {self.name!r} is not allowed: models available: ['avici']")
 
 
 @dataclasses.dataclass
@@ -87,8 +67,6 @@ class TrainerConfig:
     val_every: int = option(1000, "steps between validations")
     checkpoint_every: int = option(1000, "steps between checkpoints")
     keep_last: int = option(3, "rolling history of step checkpoints")
-    regulariser_update_interval: int = option(250, "steps between dual-weight updates (0: never)")
-    dual_lr: float = option(1e-4, "dual ascent rate: dual += dual_lr * mean penalty")
     max_nonfinite: int = option(20, "abort after this many non-finite losses in a row")
     val_n_samples: int = option(32, "posterior graph samples per validation task")
     val_tasks: int = option(64, "cap on validation tasks per family and check")
@@ -116,7 +94,7 @@ class EvaluationConfig:
 class PretrainConfig:
     """`python -m agents.pretrain`."""
 
-    model: ModelConfig = option(ModelConfig, "the structure learner")
+    model: ModelSettings = option(ModelSettings, "the structure learner (its settings class in the model registry)")
     data: DataConfig = option(DataConfig, "the training stream")
     optim: OptimConfig = option(OptimConfig, "optimiser and schedule")
     trainer: TrainerConfig = option(TrainerConfig, "the training loop")
@@ -141,7 +119,7 @@ class PretrainConfig:
     def _check_ranges(self) -> None:
         """Every numeric key within its range when the config is loaded, not when the run
         reaches it, each message naming the dotted key."""
-        m, d, o, t, e = self.model, self.data, self.optim, self.trainer, self.evaluation
+        d, o, t, e = self.data, self.optim, self.trainer, self.evaluation
         rules: list[tuple[str, float | int | None, bool, str]] = [
             ("seed", self.seed, 0 <= self.seed < 2**63, "an integer in [0, 2**63)"),
             ("data.seed", d.seed, 0 <= d.seed < 2**64, "an integer in [0, 2**64)"),
@@ -162,19 +140,11 @@ class PretrainConfig:
             ("optim.eta_min", o.eta_min, math.isfinite(o.eta_min) and 0 <= o.eta_min <= o.lr,
              "a number in [0, optim.lr]"),
             ("optim.grad_clip", o.grad_clip, math.isfinite(o.grad_clip), "a finite number (<= 0: no clipping)"),
-            ("trainer.regulariser_update_interval", t.regulariser_update_interval,
-             t.regulariser_update_interval >= 0, "an integer >= 0"),
-            ("trainer.dual_lr", t.dual_lr, math.isfinite(t.dual_lr) and t.dual_lr >= 0, "a finite number >= 0"),
             ("trainer.val_n_samples", t.val_n_samples, t.val_n_samples >= 1, "an integer >= 1"),
             ("trainer.val_tasks", t.val_tasks, t.val_tasks >= 1, "an integer >= 1"),
             ("evaluation.n_samples", e.n_samples, e.n_samples >= 0, "an integer >= 0"),
             ("evaluation.plot_tasks", e.plot_tasks, e.plot_tasks >= 0, "an integer >= 0"),
         ]
-        rules += [(f"model.{name}", getattr(m, name), getattr(m, name) >= 1, "an integer >= 1")
-                  for name in ("d_model", "heads", "head_dim", "layers", "ffn", "key_size", "power_iterations")]
-        rules += [("model.dropout", m.dropout, 0 <= m.dropout < 1, "a number in [0, 1)")]
-        rules += [(f"model.{name}", getattr(m, name), math.isfinite(getattr(m, name)), "a finite number")
-                  for name in ("init_bias", "init_log_temperature")]
         for key, value, ok, allowed in rules:
             if not ok:
                 raise ValueError(f"{key} = {value!r} is not allowed: must be {allowed}")

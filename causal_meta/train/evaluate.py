@@ -15,7 +15,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from causal_meta import metrics  # noqa: E402
-from causal_meta.models.avici import sample_graphs  # noqa: E402
 from causal_meta.train import distributed  # noqa: E402
 
 # Every metric `score_tasks` reports (those of `metrics.summarize` with posterior samples).
@@ -27,13 +26,15 @@ REPORT_METRICS = ("auroc", "auprc", "edge_f1", "expected_edge_f1", "expected_shd
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, tasks: dict[str, torch.Tensor], t: int, device: torch.device,
-            amp: contextlib.AbstractContextManager) -> np.ndarray:
-    """Edge probabilities (d, d) of task ``t`` on its real variables."""
+            amp: contextlib.AbstractContextManager, n_samples: int = 0,
+            generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Edge probabilities (d, d) of task ``t`` on its real variables, and ``n_samples``
+    graphs (S, d, d) from the model's own posterior sampler."""
     one = {k: v[t:t + 1].to(device) for k, v in tasks.items()}
     with amp:
-        logits = model(one["data"], one["intervened"], one["node_mask"])
+        probs, samples = model.posterior(one["data"], one["intervened"], one["node_mask"], n_samples, generator)
     d = int(one["n_nodes"][0])
-    return torch.sigmoid(logits.float())[0, :d, :d].cpu().numpy()
+    return probs.float()[0, :d, :d].cpu().numpy(), samples[0, :, :d, :d].cpu().numpy()
 
 
 @torch.no_grad()
@@ -46,10 +47,9 @@ def score_tasks(model: torch.nn.Module, tasks: dict[str, torch.Tensor], n_sample
     count = tasks["data"].shape[0]
     rows: list[dict[str, float]] = []
     for t in range(ctx.rank, count, ctx.world_size):
-        probs = predict(model, tasks, t, ctx.device, amp)
+        generator = torch.Generator(device=ctx.device).manual_seed(seed * 1_000_003 + int(tasks["task_index"][t]))
+        probs, samples = predict(model, tasks, t, ctx.device, amp, n_samples, generator)
         d = probs.shape[0]
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + int(tasks["task_index"][t]))
-        samples = sample_graphs(torch.from_numpy(probs)[None], n_samples, generator)[0].numpy()
         truth = tasks["adjacency"][t, :d, :d].numpy().astype(np.uint8)
         rows.append({k: float(v) for k, v in metrics.summarize(truth, probs, samples).items()})
     rows = distributed.gather_lists(rows, ctx)  # one collective, whatever each rank scored
@@ -91,7 +91,7 @@ def plot_adjacencies(model: torch.nn.Module, tasks: dict[str, torch.Tensor], cou
     count = min(count, tasks["data"].shape[0])
     fig, axes = plt.subplots(count, 2, figsize=(6, 3 * count), squeeze=False)
     for t in range(count):
-        probs = predict(model, tasks, t, device, amp)
+        probs = predict(model, tasks, t, device, amp)[0]
         d = probs.shape[0]
         for ax, matrix, name in ((axes[t, 0], probs, "predicted P(i -> j)"),
                                  (axes[t, 1], tasks["adjacency"][t, :d, :d].numpy(), "true A[i, j]")):

@@ -2,11 +2,13 @@
 
 Explicit and flat in the nanoGPT manner: set up (DDP, model, optimiser, schedule,
 scaler, stream, validation sets), resume from ``last.pt`` if the run directory has one,
-then one loop that draws a batch, steps, logs, validates and checkpoints.
+then one loop that draws a batch, steps, logs, validates and checkpoints. The model owns
+its loss and its training hook (:mod:`causal_meta.models.registry` lists the protocol):
+the loop names no model and computes no loss itself.
 
 Exact resume: a batch is a pure function of its step (`causal_meta.data`), and a
-checkpoint stores the model, optimiser, scheduler, scaler, the dual weight with its
-running penalty, the next step and every RNG state. A run killed after step s and
+checkpoint stores the model, optimiser, scheduler, scaler, the model's hook state (AVICI:
+the dual weight with its running penalty), the next step and every RNG state. A run killed after step s and
 resumed therefore ends bit for bit where an uninterrupted run ends (on CPU, same thread
 count), whatever the number of DataLoader workers.
 
@@ -31,10 +33,10 @@ from torch.nn.parallel import DistributedDataParallel
 from causal_meta.config import to_plain as plain_config
 from causal_meta.data import StreamSpec, derive_seed, disjoint_tasks, make_loader
 from causal_meta.families import load_family, load_suite
-from causal_meta.models.avici import Avici, AviciConfig, acyclicity_penalty, bce_loss, update_dual
+from causal_meta.models import registry
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed, evaluate, rundir
-from causal_meta.train.config import AmpDtype, ModelConfig, PretrainConfig
+from causal_meta.train.config import AmpDtype, PretrainConfig
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
 from causal_meta.specs import Family
@@ -58,13 +60,6 @@ def get_lr(step: int, cfg: PretrainConfig) -> float:
     return o.eta_min + 0.5 * (o.lr - o.eta_min) * (1.0 + math.cos(math.pi * progress))
 
 
-def build_model(cfg: ModelConfig) -> torch.nn.Module:
-    """The structure learner named by ``cfg.name`` (ModelConfig validates the name)."""
-    return Avici(AviciConfig(d_model=cfg.d_model, heads=cfg.heads, head_dim=cfg.head_dim, layers=cfg.layers,
-                             ffn=cfg.ffn, dropout=cfg.dropout, key_size=cfg.key_size, init_bias=cfg.init_bias,
-                             init_log_temperature=cfg.init_log_temperature, acyclicity_steps=cfg.power_iterations))
-
-
 def autocast(cfg: PretrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
     """Mixed precision on CPU and CUDA alike; a no-op when ``trainer.amp`` is off."""
     if not cfg.trainer.amp:
@@ -78,9 +73,6 @@ class TrainState:
     """Everything besides the torch objects that a resumed run must get back."""
 
     step: int = 0
-    dual: float = 0.0
-    penalty_sum: float = 0.0
-    penalty_count: int = 0
     best_value: float = -math.inf
     nonfinite_in_a_row: int = 0
     nonfinite_total: int = 0
@@ -94,13 +86,16 @@ def _batch_to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def forward_loss(model: torch.nn.Module, batch: dict[str, torch.Tensor], dual: float,
-                 power_iterations: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(total loss, BCE, acyclicity penalty) of one batch."""
-    logits = model(batch["data"], batch["intervened"], batch["node_mask"])
-    bce = bce_loss(logits, batch["adjacency"], batch["node_mask"])
-    penalty = acyclicity_penalty(logits, batch["node_mask"], power_iterations)
-    return bce + dual * penalty, bce, penalty
+class TrainingForward(torch.nn.Module):
+    """The model's ``training_loss`` as a forward pass, so that DDP, which synchronises
+    gradients only through ``forward``, can wrap it."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.model.training_loss(batch)
 
 
 class Trainer:
@@ -112,8 +107,9 @@ class Trainer:
         self.ctx = distributed.setup(cfg.trainer.device)
         self._lock = rundir.claim(self.run_dir) if self.ctx.is_main else None
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank
-        self.model = build_model(cfg.model).to(self.ctx.device)
-        self.net = DistributedDataParallel(self.model) if self.ctx.enabled else self.model
+        self.model = registry.build(cfg.model).to(self.ctx.device)
+        forward = TrainingForward(self.model)
+        self.net = DistributedDataParallel(forward) if self.ctx.enabled else forward
         o = cfg.optim
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
                                            weight_decay=o.weight_decay)
@@ -121,8 +117,6 @@ class Trainer:
         fp16 = cfg.trainer.amp and cfg.trainer.amp_dtype is AmpDtype.fp16
         self.scaler = torch.amp.GradScaler(self.ctx.device.type, enabled=fp16)
         self.state = TrainState()
-        self._pending_penalty = torch.zeros((), dtype=torch.float64, device=self.ctx.device)
-        self._pending_count = 0
         self.checkpoints = ckpt.CheckpointManager(self.run_dir / "checkpoints", keep_last_k=cfg.trainer.keep_last)
         self.train_family = load_family(cfg.data.family)
         self.val_sets = {name: self._fixed_tasks(load_family(name), name, "val", cfg.trainer.val_tasks,
@@ -150,11 +144,10 @@ class Trainer:
                               self.train_family, d.seed, DISJOINT_FROM_TRAIN_TASKS, normalize=d.normalize)
 
     def state_dict(self) -> dict[str, Any]:
-        self._fold_penalty()
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-                "train_state": self.state.to_dict(), "stream": {"next_step": self.state.step},
-                "rng": ckpt.capture_rng_state()}
+                "model_training": self.model.training_state(), "train_state": self.state.to_dict(),
+                "stream": {"next_step": self.state.step}, "rng": ckpt.capture_rng_state()}
 
     def resume(self) -> bool:
         """Load ``last.pt`` (or the newest intact step checkpoint) if there is one."""
@@ -166,6 +159,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
+        self.model.load_training_state(state["model_training"])
         self.state = TrainState(**state["train_state"])
         ckpt.restore_rng_state(state["rng"])
         return True
@@ -235,17 +229,16 @@ class Trainer:
         return self.state
 
     def _new_window(self) -> dict[str, Any]:
-        """Sums over the steps since the last log: times (s), and on the device the
-        loss, BCE, penalty and gradient norm (``terms``)."""
-        return {"terms": torch.zeros(4, dtype=torch.float64, device=self.ctx.device), "data_s": 0.0,
-                "compute_s": 0.0, "steps": 0}
+        """Sums over the steps since the last log: times (s), and on the device the loss,
+        the model's terms and the gradient norm (``terms``, by name)."""
+        return {"terms": {}, "data_s": 0.0, "compute_s": 0.0, "steps": 0, "hook": {}}
 
     def _step(self, batch: dict[str, torch.Tensor], window: dict[str, Any]) -> None:
         cfg = self.cfg
         self.net.train()
         start = time.perf_counter()
         with autocast(cfg, self.ctx.device):
-            loss, bce, penalty = forward_loss(self.net, batch, self.state.dual, cfg.model.power_iterations)
+            loss, terms = self.net(batch)
         if not torch.isfinite(loss):
             self._skip_nonfinite()
             return
@@ -261,14 +254,14 @@ class Trainer:
         self.scheduler.step()
         self.state.step += 1
         # Kept on the device: a float() here would wait for the step to finish on a GPU
-        # every step; the window is read once per log_every steps, the penalty once per
-        # dual update or checkpoint.
-        terms = torch.stack([loss.detach(), bce.detach(), penalty.detach(), grad_norm.detach().float()])
-        window["terms"] = window["terms"] + terms.double()
+        # every step; the window is read once per log_every steps.
+        logged = {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()},
+                  "grad_norm": grad_norm.detach().float()}
+        for key, value in logged.items():
+            window["terms"][key] = window["terms"].get(key, 0.0) + value.double()
         window["steps"] += 1
-        self._pending_penalty = self._pending_penalty + terms[2].double()
-        self._pending_count += 1
-        self._update_dual()
+        window["hook"] = self.model.after_step(self.state.step, terms,
+                                               lambda x: distributed.mean_across_ranks(x, self.ctx))
 
     def _skip_nonfinite(self) -> None:
         """Skip the step (no update, no step count) and abort after too many in a row."""
@@ -282,38 +275,21 @@ class Trainer:
         # A skipped batch still consumes its step of the stream, so resume stays exact.
         self.state.step += 1
 
-    def _fold_penalty(self) -> None:
-        """Move the penalties accumulated on the device into the saved running sum (at a
-        dual update and before every checkpoint, so a resumed run folds at the same steps)."""
-        if self._pending_count:
-            self.state.penalty_sum += float(self._pending_penalty)
-            self.state.penalty_count += self._pending_count
-            self._pending_penalty, self._pending_count = torch.zeros_like(self._pending_penalty), 0
-
-    def _update_dual(self) -> None:
-        """AVICI's dual ascent on the acyclicity constraint, from the running mean penalty."""
-        interval = self.cfg.trainer.regulariser_update_interval
-        if interval > 0 and self.state.step % interval == 0:
-            self._fold_penalty()
-            local = torch.tensor(self.state.penalty_sum / max(1, self.state.penalty_count))
-            mean = float(distributed.mean_across_ranks(local, self.ctx))  # ranks keep one dual weight
-            self.state.dual = update_dual(self.state.dual, mean, self.cfg.trainer.dual_lr)
-            self.state.penalty_sum, self.state.penalty_count = 0.0, 0
-
     def _log_window(self, log: RunLogger, window: dict[str, Any], seconds: float) -> None:
         steps = max(1, int(window["steps"]))
-        terms = distributed.mean_across_ranks((window["terms"] / steps).float(), self.ctx).tolist()
-        mean = dict(zip(("loss", "bce", "penalty", "grad_norm"), terms))
+        names = list(window["terms"])
+        sums = torch.stack([torch.as_tensor(window["terms"][k], dtype=torch.float64, device=self.ctx.device)
+                            for k in names]) if names else torch.zeros(0, device=self.ctx.device)
+        mean = dict(zip(names, distributed.mean_across_ranks((sums / steps).float(), self.ctx).tolist()))
         tasks = steps * self.cfg.data.batch_size * self.ctx.world_size
         log.scalars({
-            "losses/loss": mean["loss"], "losses/bce": mean["bce"], "losses/cyclicity": mean["penalty"],
-            "losses/grad_norm": mean["grad_norm"], "charts/lr": self.scheduler.get_last_lr()[0],
-            "charts/dual_weight": self.state.dual, "charts/steps_per_s": steps / seconds,
+            **{f"losses/{k}": v for k, v in mean.items()}, **{f"charts/{k}": v for k, v in window["hook"].items()},
+            "charts/lr": self.scheduler.get_last_lr()[0], "charts/steps_per_s": steps / seconds,
             "charts/tasks_per_s": tasks / seconds, "charts/data_wait_fraction": window["data_s"] / seconds,
             "charts/forward_backward_fraction": window["compute_s"] / seconds,
             "charts/nonfinite_skipped": self.state.nonfinite_total,
         }, self.state.step)
-        log.progress(steps, loss=mean["loss"], steps_s=steps / seconds)
+        log.progress(steps, loss=mean.get("loss", math.nan), steps_s=steps / seconds)
 
     # ------------------------------------------------------------------ validation
 
