@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from causal_meta import config
+from causal_meta.train import distributed
 from causal_meta.train.config import PretrainConfig
 from causal_meta.train.loop import Trainer
 
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     config.entry_point(PretrainConfig, run, config_package=CONFIG_PACKAGE, default_preset=model, doc=__doc__,
                        argv=[*args, f"model.name={model}"])
+    distributed.exit_launched_rank()
 
 
 if __name__ == "__main__":

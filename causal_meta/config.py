@@ -79,6 +79,7 @@ __all__ = [
     "pop_flags",
     "quote",
     "register",
+    "register_group",
     "run_dir_override",
     "save_resolved",
     "to_plain",
@@ -141,6 +142,15 @@ def register(name: str, schema: type) -> None:
         raise ValueError(f"config schema name {name!r} is taken by {_qualified(previous)}")
     ConfigStore.instance().store(name=name, node=schema)
     _SCHEMAS[name] = schema
+
+
+def register_group(group: str, name: str, schema: type) -> None:
+    """Store ``schema`` as option ``name`` of the config group ``group`` (for example the
+    settings of one model in ``model``): a preset picks it in its defaults list
+    (``- model: avici``) and a command line switches it (``model=bcnp``)."""
+    if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
+        raise TypeError(f"register_group({group!r}, {name!r}, ...) needs a dataclass, got {schema!r}")
+    ConfigStore.instance().store(group=group, name=name, node=schema)
 
 
 def _qualified(schema: type) -> str:

@@ -33,14 +33,19 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 
 def schema_keys(cls: type, prefix: str = "") -> list[str]:
-    """Every dotted key of a config schema."""
+    """Every dotted key of a config schema; the ``model`` config group of pre-training
+    expands to the settings of every registered model."""
     import dataclasses
+
+    from causal_meta.models.registry import MODELS
 
     out = []
     for f in dataclasses.fields(cls):
         factory = f.default_factory
         if isinstance(factory, type) and dataclasses.is_dataclass(factory):
             out += schema_keys(factory, f"{prefix}{f.name}.")
+        elif cls.__name__ == "PretrainConfig" and f.name == "model":
+            out += sorted({key for model in MODELS.values() for key in schema_keys(model.Config, "model.")})
         else:
             out.append(prefix + f.name)
     return out

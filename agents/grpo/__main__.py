@@ -27,6 +27,7 @@ from pathlib import Path
 
 from agents.grpo.config import GrpoConfig
 from causal_meta import config
+from causal_meta.train import distributed
 
 CONFIG_PACKAGE = "agents.configs.grpo"
 
@@ -67,6 +68,7 @@ def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     config.entry_point(GrpoConfig, run, config_package=CONFIG_PACKAGE, default_preset="quick_test", doc=__doc__,
                        argv=argv, flags={"--output": config.output_flag})
+    distributed.exit_launched_rank()
 
 
 if __name__ == "__main__":

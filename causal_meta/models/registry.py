@@ -26,16 +26,13 @@ from torch import nn
 
 from causal_meta.models.avici import Avici
 
-__all__ = ["DEFAULT", "MODELS", "ModelSettings", "build", "model_class"]
+__all__ = ["DEFAULT", "MODELS", "build", "model_class"]
 
 MODELS: dict[str, type[nn.Module]] = {"avici": Avici}
 """Registered models by name."""
 
 DEFAULT = "avici"
 """The model a pre-training config starts from."""
-
-ModelSettings = MODELS[DEFAULT].Config
-"""The settings class of the ``model`` section of a pre-training config."""
 
 
 def model_class(name: str) -> type[nn.Module]:

@@ -12,8 +12,12 @@ import dataclasses
 import math
 from enum import Enum
 
-from causal_meta.config import option, register
-from causal_meta.models.registry import ModelSettings
+from typing import Any
+
+from omegaconf import MISSING
+
+from causal_meta.config import option, register, register_group
+from causal_meta.models import registry
 
 SCHEMA_NAME = "pretrain_schema"
 
@@ -94,7 +98,8 @@ class EvaluationConfig:
 class PretrainConfig:
     """`python -m agents.pretrain`."""
 
-    model: ModelSettings = option(ModelSettings, "the structure learner (its settings class in the model registry)")
+    model: Any = option(MISSING, "the structure learner: a config group, one option per registered model "
+                                 "(model=avici); its keys are the model's own settings")
     data: DataConfig = option(DataConfig, "the training stream")
     optim: OptimConfig = option(OptimConfig, "optimiser and schedule")
     trainer: TrainerConfig = option(TrainerConfig, "the training loop")
@@ -151,3 +156,5 @@ class PretrainConfig:
 
 
 register(SCHEMA_NAME, PretrainConfig)
+for _name, _model in registry.MODELS.items():
+    register_group("model", _name, _model.Config)
