@@ -2,10 +2,11 @@
 
     python -m agents.pretrain [MODEL] [--config PRESET] [key=value ...] [--multirun]
 
-MODEL picks the learner (available: avici) and, without --config, its default preset of
-the same name. Presets: see --help. Examples::
+MODEL picks the learner (available: avici, bcnp) and, without --config, its default
+preset of the same name. Presets: see --help. Examples::
 
     python -m agents.pretrain avici --config smoke
+    python -m agents.pretrain bcnp --config bcnp_smoke
     python -m agents.pretrain avici --config cpu_small trainer.steps=5000
     python -m agents.pretrain avici evaluation.checkpoint=runs/cpu_small/checkpoints/best.pt
     torchrun --nproc_per_node 2 -m agents.pretrain avici --config cpu_small
@@ -21,11 +22,11 @@ import sys
 from pathlib import Path
 
 from causal_meta import config
+from causal_meta.models import registry
 from causal_meta.train import distributed
 from causal_meta.train.config import PretrainConfig
 from causal_meta.train.loop import Trainer
 
-MODELS = ("avici",)
 CONFIG_PACKAGE = "agents.configs.pretrain"
 
 
@@ -53,10 +54,10 @@ def main(argv: list[str] | None = None) -> None:
     """Split off the model name, then hand the rest to the shared Hydra CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
     model = "avici"
-    if args and args[0] in MODELS:
+    if args and args[0] in registry.MODELS:
         model = args.pop(0)
     elif args and not args[0].startswith("-") and "=" not in args[0] and args[0] not in config.list_presets(CONFIG_PACKAGE):
-        print(f"error: model = {args[0]!r} is not allowed: available models: {list(MODELS)}", file=sys.stderr)
+        print(f"error: model = {args[0]!r} is not allowed: available models: {sorted(registry.MODELS)}", file=sys.stderr)
         raise SystemExit(2)
     config.entry_point(PretrainConfig, run, config_package=CONFIG_PACKAGE, default_preset=model, doc=__doc__,
                        argv=[*args, f"model.name={model}"])

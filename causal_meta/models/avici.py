@@ -68,6 +68,7 @@ __all__ = [
     "LossTerms",
     "acyclicity_penalty",
     "bce_loss",
+    "check_inputs",
     "edge_mask",
     "sample_graphs",
     "spectral_radius",
@@ -191,7 +192,7 @@ class Avici(nn.Module):
         """Edge logits float32 (B, d, d) of the tasks ``data`` (B, n, d) with intervention
         mask ``intervened`` (B, n, d); ``node_mask`` (B, d), default all True, marks the
         real variables. Masked entries (diagonal, padding) are :data:`MASKED_LOGIT`."""
-        node_mask = _check_inputs(data, intervened, node_mask)
+        node_mask = check_inputs(data, intervened, node_mask)
         # (B, n, d, D) in the dtype of data, also under autocast, so that the residual sums
         # keep their precision (at the same speed under bf16 autocast on CPU, as measured).
         z = self.embed(torch.stack((data, intervened.to(data.dtype)), dim=-1)).to(data.dtype)
@@ -289,8 +290,9 @@ def _default_mask(reference: Tensor, node_mask: Tensor | None) -> Tensor:
     return node_mask
 
 
-def _check_inputs(data: Tensor, intervened: Tensor, node_mask: Tensor | None) -> Tensor:
-    """The node mask to use; errors name the argument, the shape found and the one allowed."""
+def check_inputs(data: Tensor, intervened: Tensor, node_mask: Tensor | None) -> Tensor:
+    """The node mask to use for a batch of tasks (every model's input check); errors name
+    the argument, the shape found and the one allowed."""
     if data.ndim != 3 or not data.is_floating_point():
         raise ValueError(f"data must be a floating-point tensor (B, n, d); got {data.dtype} {tuple(data.shape)}")
     if intervened.shape != data.shape:

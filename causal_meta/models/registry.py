@@ -25,10 +25,11 @@ from typing import Any
 from torch import nn
 
 from causal_meta.models.avici import Avici
+from causal_meta.models.bcnp import Bcnp
 
 __all__ = ["DEFAULT", "MODELS", "build", "model_class"]
 
-MODELS: dict[str, type[nn.Module]] = {"avici": Avici}
+MODELS: dict[str, type[nn.Module]] = {"avici": Avici, "bcnp": Bcnp}
 """Registered models by name."""
 
 DEFAULT = "avici"
