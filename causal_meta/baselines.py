@@ -323,16 +323,21 @@ class RandomGraph:
         return samples
 
 
-def _pretrained_avici(**kwargs: Any) -> StructureLearner:
-    """The shipped AVICI checkpoint (or ``path=...``). Imported on use: the model module
-    imports this one, and torch should load only when a learned model is asked for."""
-    from causal_meta.pretrained import load_learner
+def _pretrained(model: str) -> Callable[..., StructureLearner]:
+    """A loader of the trained ``model`` (``path=...``; AVICI defaults to the shipped
+    checkpoint). Imported on use: the model modules import this package's protocol, and
+    torch should load only when a learned model is asked for."""
 
-    return load_learner(**kwargs)
+    def load(**kwargs: Any) -> StructureLearner:
+        from causal_meta.pretrained import load_learner
+
+        return load_learner(model=model, **kwargs)
+
+    return load
 
 
 LEARNERS: dict[str, Callable[..., StructureLearner]] = {
-    "pc": PC, "ges": GES, "random": RandomGraph, "avici": _pretrained_avici,
+    "pc": PC, "ges": GES, "random": RandomGraph, "avici": _pretrained("avici"), "bcnp": _pretrained("bcnp"),
 }
 
 

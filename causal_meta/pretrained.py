@@ -29,9 +29,10 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cp
 
 
 def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100,
-                 model: str = "avici") -> AmortizedLearner:
-    """The ``model`` saved at ``path``, ready to ``fit(data, mask)`` on CPU."""
-    saved = ckpt.load_checkpoint(path, expected_model=model)
+                 model: str | None = None) -> AmortizedLearner:
+    """The model saved at ``path`` (refused unless it is ``model``, when given; any
+    registered model otherwise), ready to ``fit(data, mask)`` on CPU."""
+    saved = ckpt.load_checkpoint(path, expected_model=model if model is not None else tuple(registry.MODELS))
     return AmortizedLearner(restore_model(saved, path).eval(), n_samples=n_samples)
 
 

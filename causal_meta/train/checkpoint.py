@@ -369,12 +369,13 @@ def _step_number(path: Path) -> int:
 def load_checkpoint(
     path: str | os.PathLike[str],
     *,
-    expected_model: str,
+    expected_model: str | tuple[str, ...],
     expected_config: object | None = None,
     keys_to_check: Sequence[str] = ("model",),
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
-    """Read a checkpoint safely and check that it belongs to this run.
+    """Read a checkpoint safely and check that it belongs to this run: saved by
+    ``expected_model`` (or one of several names).
 
     ``keys_to_check`` are dotted config keys (a section such as ``"model"`` covers every
     key under it) whose values must equal those in ``expected_config``: the ones that
@@ -529,13 +530,14 @@ def _check_version(checkpoint: object, path: Path) -> None:
 
 
 def _check_model(
-    checkpoint: Mapping[str, Any], expected: str, path: str | os.PathLike[str]
+    checkpoint: Mapping[str, Any], expected: str | tuple[str, ...], path: str | os.PathLike[str]
 ) -> None:
     saved = checkpoint["metadata"]["model_name"]
-    if saved != expected:
+    allowed = (expected,) if isinstance(expected, str) else expected
+    if saved not in allowed:
+        wanted = repr(expected) if isinstance(expected, str) else f"one of {list(expected)}"
         raise CheckpointError(
-            f"checkpoint {path} was saved by model {saved!r}, but this run trains "
-            f"{expected!r}",
+            f"checkpoint {path} was saved by model {saved!r}, but this run trains {wanted}",
             path,
         )
 

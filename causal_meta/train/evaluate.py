@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from causal_meta import metrics  # noqa: E402
+from causal_meta.evaluation import score_task  # noqa: E402
 from causal_meta.train import distributed  # noqa: E402
 
 # Every metric `score_tasks` reports (those of `metrics.summarize` with posterior samples).
@@ -50,8 +51,7 @@ def score_tasks(model: torch.nn.Module, tasks: dict[str, torch.Tensor], n_sample
         generator = torch.Generator(device=ctx.device).manual_seed(seed * 1_000_003 + int(tasks["task_index"][t]))
         probs, samples = predict(model, tasks, t, ctx.device, amp, n_samples, generator)
         d = probs.shape[0]
-        truth = tasks["adjacency"][t, :d, :d].numpy().astype(np.uint8)
-        rows.append({k: float(v) for k, v in metrics.summarize(truth, probs, samples).items()})
+        rows.append(score_task(tasks["adjacency"][t, :d, :d].numpy(), probs, samples))
     rows = distributed.gather_lists(rows, ctx)  # one collective, whatever each rank scored
     return {k: _nanmean([r[k] for r in rows]) for k in METRIC_NAMES}
 

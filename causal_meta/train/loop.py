@@ -31,7 +31,8 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from causal_meta.config import to_plain as plain_config
-from causal_meta.data import StreamSpec, derive_seed, disjoint_tasks, make_loader
+from causal_meta.data import StreamSpec, make_loader
+from causal_meta.evaluation import held_out_tasks
 from causal_meta.families import load_family, load_suite
 from causal_meta.models import registry
 from causal_meta.train import checkpoint as ckpt
@@ -40,10 +41,6 @@ from causal_meta.train.config import AmpDtype, PretrainConfig
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
 from causal_meta.specs import Family
-
-# How many training graphs a validation or test graph must differ from.
-DISJOINT_FROM_TRAIN_TASKS = 20_000
-
 
 class NonFiniteLossError(RuntimeError):
     """Too many non-finite losses in a row: the run is diverging."""
@@ -140,8 +137,8 @@ class Trainer:
         fewer rows is still measured on the rows the benchmark fixes."""
         d = self.cfg.data
         rows = d.n_obs if n_obs is None else n_obs
-        return disjoint_tasks(family, derive_seed(d.seed, f"{purpose}:{label}"), count, rows, d.n_int,
-                              self.train_family, d.seed, DISJOINT_FROM_TRAIN_TASKS, normalize=d.normalize)
+        return held_out_tasks(family, label, purpose, d.seed, count, rows, d.n_int, self.train_family,
+                              normalize=d.normalize)
 
     def state_dict(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

@@ -1,0 +1,39 @@
+"""Test tasks and how a posterior is scored on them: one path for the trainer's report
+(``python -m agents.pretrain``) and ``benchmarks/structure.py``, so that both describe
+the same tasks with the same numbers.
+
+Test tasks of a family are drawn from the seed ``derive_seed(data_seed, "test:LABEL")``
+(validation: ``"val:LABEL"``), where LABEL names the family (``SUITE/NAME`` in a suite),
+and keep only graphs that none of the first :data:`DISJOINT_FROM_TRAIN_TASKS` training
+tasks has. A task is scored on its real variables by :func:`causal_meta.metrics.summarize`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from causal_meta import metrics
+from causal_meta.data import derive_seed, disjoint_tasks
+from causal_meta.specs import Family
+
+__all__ = ["DISJOINT_FROM_TRAIN_TASKS", "held_out_tasks", "score_task"]
+
+DISJOINT_FROM_TRAIN_TASKS = 20_000
+"""How many training graphs a validation or test graph must differ from."""
+
+
+def held_out_tasks(family: Family, label: str, purpose: str, data_seed: int, count: int, n_obs: int, n_int: int,
+                   train_family: Family, normalize: bool = True) -> dict[str, torch.Tensor]:
+    """``count`` validation or test tasks (``purpose``: "val" or "test") of ``family``,
+    seeded by ``purpose`` and ``label`` (so validation and test never share a seed), none
+    of whose graphs occurs among the first training tasks of ``train_family`` from the
+    stream ``data_seed``."""
+    return disjoint_tasks(family, derive_seed(data_seed, f"{purpose}:{label}"), count, n_obs, n_int, train_family,
+                          data_seed, DISJOINT_FROM_TRAIN_TASKS, normalize=normalize)
+
+
+def score_task(truth: np.ndarray, probs: np.ndarray, samples: np.ndarray | None) -> dict[str, float]:
+    """Every metric of one task: ``truth`` and ``probs`` (d, d) on its real variables,
+    ``samples`` (S, d, d) or None."""
+    return {k: float(v) for k, v in metrics.summarize(truth.astype(np.uint8), probs, samples).items()}
