@@ -1,8 +1,13 @@
-"""Throughput of the pre-training loop for the `avici` architecture on this machine.
+"""Throughput of the pre-training loop on this machine, for one or several presets.
 
-    python benchmarks/pretrain.py [--preset avici] [--steps 6] [--out PATH]
+    python benchmarks/pretrain.py [--preset avici ...] [--steps 6] [--out PATH]
+    python benchmarks/pretrain.py --preset cpu_small --preset bcnp_cpu_small
 
-For fp32 and bf16 autocast: steps/s and tasks/s of the real trainer
+The second line compares AVICI and BCNP at equal width (d_model 64, 4 heads of 16, FFN
+256) and depth (6 attention blocks each: AVICI's 3 pairs over samples and variables;
+BCNP's 2 encoder blocks, then 2 in each decoder stack) on the same data.
+
+For each preset, in fp32 and bf16 autocast: steps/s and tasks/s of the real trainer
 (`causal_meta.train.loop.Trainer`, validation and checkpoints pushed past the end), and
 the fractions of step time it logs per step: waiting for data, and forward + backward.
 The loop's overhead is the rest: optimiser step, clipping, scheduler, logging.
@@ -51,7 +56,8 @@ def measure(preset: str, amp: bool, steps: int) -> dict:
     cfg = config.load(PretrainConfig, preset, overrides, config_package="agents.configs.pretrain")
     with tempfile.TemporaryDirectory() as tmp:
         m = trainer_run(cfg, Path(tmp))
-    return {"precision": "bf16 autocast" if amp else "fp32", "seconds_per_step": 1 / m["steps_per_s"],
+    return {"preset": preset, "model": cfg.model.name, "precision": "bf16 autocast" if amp else "fp32",
+            "seconds_per_step": 1 / m["steps_per_s"],
             "steps_per_s": m["steps_per_s"], "tasks_per_s": cfg.data.batch_size * m["steps_per_s"],
             "data_wait_fraction": m["data_wait"], "forward_backward_fraction": m["forward_backward"],
             "loop_overhead_fraction": 1 - m["data_wait"] - m["forward_backward"]}
@@ -59,19 +65,22 @@ def measure(preset: str, amp: bool, steps: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="avici", help="architecture preset (default avici)")
+    parser.add_argument("--preset", action="append", default=None,
+                        help="pre-training preset; repeat to compare several (default: avici)")
     parser.add_argument("--steps", type=int, default=6, help="timed steps per precision (default 6)")
     parser.add_argument("--out", type=Path, default=default_out("pretrain.json"), help="JSON output path")
     args = parser.parse_args(argv)
-    rows = [measure(args.preset, amp, args.steps) for amp in (False, True)]
-    print(f"preset {args.preset}, {torch.get_num_threads()} torch threads\n")
-    print("| precision | s/step | steps/s | tasks/s | data wait | forward+backward | loop overhead |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    presets = args.preset or ["avici"]
+    rows = [measure(preset, amp, args.steps) for preset in presets for amp in (False, True)]
+    print(f"{torch.get_num_threads()} torch threads\n")
+    print("| preset | model | precision | s/step | steps/s | tasks/s | data wait | forward+backward | loop overhead |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['precision']} | {r['seconds_per_step']:.3f} | {r['steps_per_s']:.3f} | {r['tasks_per_s']:.2f} "
-              f"| {r['data_wait_fraction']:.1%} | {r['forward_backward_fraction']:.1%} | {r['loop_overhead_fraction']:.1%} |")
+        print(f"| {r['preset']} | {r['model']} | {r['precision']} | {r['seconds_per_step']:.3f} | {r['steps_per_s']:.3f} "
+              f"| {r['tasks_per_s']:.2f} | {r['data_wait_fraction']:.1%} | {r['forward_backward_fraction']:.1%} "
+              f"| {r['loop_overhead_fraction']:.1%} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"preset": args.preset, "machine": machine_info(), "results": rows}, indent=2))
+    args.out.write_text(json.dumps({"presets": presets, "machine": machine_info(), "results": rows}, indent=2))
     print(f"\nwrote {args.out}")
 
 
