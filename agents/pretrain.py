@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] in registry.MODELS:
         model = args.pop(0)
     elif args and not args[0].startswith("-") and "=" not in args[0] and args[0] not in config.list_presets(CONFIG_PACKAGE):
-        print(f"error: model = {args[0]!r} is not allowed: available models: {sorted(registry.MODELS)}", file=sys.stderr)
+        print(f"error: model = {args[0]!r} is not allowed: available models: {sorted(registry.MODELS)}",
+              file=sys.stderr)
         raise SystemExit(2)
     config.entry_point(PretrainConfig, run, config_package=CONFIG_PACKAGE, default_preset=model, doc=__doc__,
                        argv=[*args, f"model.name={model}"])

@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     print("| preset | model | precision | s/step | steps/s | tasks/s | data wait | forward+backward | loop overhead |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['preset']} | {r['model']} | {r['precision']} | {r['seconds_per_step']:.3f} | {r['steps_per_s']:.3f} "
-              f"| {r['tasks_per_s']:.2f} | {r['data_wait_fraction']:.1%} | {r['forward_backward_fraction']:.1%} "
+        print(f"| {r['preset']} | {r['model']} | {r['precision']} | {r['seconds_per_step']:.3f} "
+              f"| {r['steps_per_s']:.3f} | {r['tasks_per_s']:.2f} | {r['data_wait_fraction']:.1%} "
+              f"| {r['forward_backward_fraction']:.1%} "
               f"| {r['loop_overhead_fraction']:.1%} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"presets": presets, "machine": machine_info(), "results": rows}, indent=2))

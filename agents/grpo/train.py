@@ -408,7 +408,8 @@ class Trainer:
         if not all(bool(torch.isfinite(p).all()) for p in parameters):
             lr = optimizer.param_groups[0]["lr"]
             raise DivergedError(f"training diverged at iteration {self.iteration + 1}: after an optimizer step at "
-                                f"{lr_key} = {lr:g} some weights are no longer finite; lower {lr_key} or grpo.grad_clip")
+                                f"{lr_key} = {lr:g} some weights are no longer finite; lower {lr_key} or "
+                                "grpo.grad_clip")
 
     def _curriculum_step(self, metrics: dict[str, Any]) -> str | None:
         """Feed every rank's episodes to the curriculum (the same on every rank)."""

@@ -8,9 +8,9 @@ the loop names no model and computes no loss itself.
 
 Exact resume: a batch is a pure function of its step (`causal_meta.data`), and a
 checkpoint stores the model, optimiser, scheduler, scaler, the model's hook state (AVICI:
-the dual weight with its running penalty), the next step and every RNG state. A run killed after step s and
-resumed therefore ends bit for bit where an uninterrupted run ends (on CPU, same thread
-count), whatever the number of DataLoader workers.
+the dual weight with its running penalty), the next step and every RNG state. A run
+killed after step s and resumed therefore ends bit for bit where an uninterrupted run
+ends (on CPU, same thread count), whatever the number of DataLoader workers.
 
 Preemption: SIGTERM or SIGUSR1 (Slurm's warning signals) set a flag; the loop writes a
 checkpoint at the end of the current step and exits cleanly.
