@@ -55,9 +55,11 @@ class AviciParentSurrogate:
     for padding and for the target itself.
 
     The observed rows (``row_mask``) of the real variables (``node_mask``, which the
-    environment fills as a prefix) go to AVICI with their intervention flags, as one
-    task; AVICI standardises them itself, so the environment's own scaling does not
-    matter. ``P(i -> target)`` is column ``target`` of the edge matrix.
+    environment fills as a prefix) go to the learner with their intervention flags, as
+    one task; it standardises them itself, so the environment's own scaling does not
+    matter. ``P(i -> target)`` is column ``target`` of the edge matrix. The default
+    learner is the shipped AVICI checkpoint; any registered model's works, e.g.
+    ``AviciParentSurrogate(load_learner("bcnp.pt", n_samples=0))``.
     """
 
     def __init__(self, learner: AmortizedLearner | None = None) -> None:
