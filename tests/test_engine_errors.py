@@ -460,7 +460,9 @@ def test_a_failed_allocation_is_a_memory_error_not_an_abort() -> None:
                 print("MemoryError:", err)
         print("alive", scm.sample(3)[0].shape)
     """)
-    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    # One malloc arena: each extra one reserves 64 MiB of address space per thread, which
+    # on a many-core machine would count against the limit before any engine call.
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "1"}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()
