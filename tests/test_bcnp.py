@@ -20,12 +20,18 @@ from scipy.optimize import linear_sum_assignment
 
 from causal_meta.learners import EdgePosterior, StructureLearner
 from causal_meta.models import registry
-from causal_meta.models.bcnp import Bcnp, BcnpConfig, order_masks, rank_permutations, sinkhorn
+from causal_meta.models.bcnp import (
+    Bcnp,
+    BcnpConfig,
+    order_masks,
+    rank_permutations,
+    sinkhorn,
+)
 from causal_meta.pretrained import load_learner
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = dict(d_model=16, heads=2, head_dim=8, encoder_layers=2, decoder_layers=1, ffn=32, dropout=0.0,
-            n_perm_samples=4, sinkhorn_iter=10)
+TINY = {"d_model": 16, "heads": 2, "head_dim": 8, "encoder_layers": 2, "decoder_layers": 1, "ffn": 32,
+        "dropout": 0.0, "n_perm_samples": 4, "sinkhorn_iter": 10}
 
 
 def tiny(seed: int = 0, **overrides: object) -> Bcnp:
@@ -156,7 +162,7 @@ def test_smoke_run_trains_checkpoints_and_loads_as_a_learner(tmp_path: Path) -> 
     """The CI smoke preset through the command line, then its checkpoint as a learner:
     samples are DAGs and the protocol holds."""
     args = [sys.executable, "-m", "agents.pretrain", "bcnp", "--config", "bcnp_smoke", f"hydra.run.dir={tmp_path}"]
-    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "bcnp on cpu_small" in done.stdout and (tmp_path / "report.md").is_file()
     learner = load_learner(tmp_path / "checkpoints" / "best.pt", n_samples=12, model="bcnp")

@@ -35,12 +35,13 @@ from causal_meta.data import StreamSpec, make_loader
 from causal_meta.evaluation import held_out_tasks
 from causal_meta.families import load_family, load_suite
 from causal_meta.models import registry
+from causal_meta.specs import Family
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed, evaluate, rundir
 from causal_meta.train.config import AmpDtype, PretrainConfig
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
-from causal_meta.specs import Family
+
 
 class NonFiniteLossError(RuntimeError):
     """Too many non-finite losses in a row: the run is diverging."""
