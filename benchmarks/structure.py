@@ -123,7 +123,8 @@ def plot(results: dict[str, dict[str, dict]], title: str, path: Path) -> None:
     learners = list(dict.fromkeys(name for r in results.values() for name in r))
     cols = 3
     rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(12, 1.1 * len(families) * cols), 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(24, max(12, 0.45 * len(families) * cols)), 3.2 * rows),
+                             squeeze=False)
     width = 0.8 / max(1, len(learners))
     x = np.arange(len(families))
     for ax, (key, header, higher) in zip(axes.flat, shown):
@@ -132,7 +133,8 @@ def plot(results: dict[str, dict[str, dict]], title: str, path: Path) -> None:
             sems = [results[f].get(name, {}).get("sem", {}).get(key, math.nan) for f in families]
             ax.bar(x + k * width, means, width, yerr=np.nan_to_num(sems), capsize=1.5, label=name)
         ax.set_title(f"{header} ({'higher' if higher else 'lower'} is better)", fontsize=9)
-        ax.set_xticks(x + width * (len(learners) - 1) / 2, families, rotation=60, ha="right", fontsize=7)
+        ax.set_xticks(x + width * (len(learners) - 1) / 2, [f.rpartition("/")[2] for f in families], rotation=60,
+                      ha="right", fontsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)

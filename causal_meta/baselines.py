@@ -324,9 +324,8 @@ class RandomGraph:
 
 
 def _pretrained(model: str) -> Callable[..., StructureLearner]:
-    """A loader of the trained ``model`` (``path=...``; AVICI defaults to the shipped
-    checkpoint). Imported on use: the model modules import this package's protocol, and
-    torch should load only when a learned model is asked for."""
+    """A loader of the trained ``model`` (``path=...``; by default the checkpoint shipped
+    for it). Imported on use: torch should load only when a learned model is asked for."""
 
     def load(**kwargs: Any) -> StructureLearner:
         from causal_meta.pretrained import load_learner

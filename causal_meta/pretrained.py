@@ -22,16 +22,26 @@ from causal_meta.models import registry
 from causal_meta.models.learner import AmortizedLearner
 from causal_meta.train import checkpoint as ckpt
 
-__all__ = ["DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model"]
+__all__ = ["CHECKPOINTS", "DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model"]
 
-# The CPU checkpoint shipped with the package (see its MODEL_CARD.md).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "avici_cpu_small.pt"
+CHECKPOINTS = {name: Path(__file__).resolve().parent / "checkpoints" / f"{name}_cpu_small.pt"
+               for name in ("avici", "bcnp")}
+"""The CPU checkpoints shipped with the package, by model (see checkpoints/MODEL_CARD*.md)."""
+
+DEFAULT_CHECKPOINT = CHECKPOINTS["avici"]
+"""The default learner and initial surrogate of the agents."""
 
 
-def load_learner(path: str | Path = DEFAULT_CHECKPOINT, n_samples: int = 100,
+def load_learner(path: str | Path | None = None, n_samples: int = 100,
                  model: str | None = None) -> AmortizedLearner:
     """The model saved at ``path`` (refused unless it is ``model``, when given; any
-    registered model otherwise), ready to ``fit(data, mask)`` on CPU."""
+    registered model otherwise), ready to ``fit(data, mask)`` on CPU. Without ``path``,
+    the shipped checkpoint of ``model`` (AVICI's by default)."""
+    if path is None:
+        if (model or "avici") not in CHECKPOINTS:
+            raise ValueError(f"model = {model!r} is not allowed without a path: checkpoints ship for "
+                             f"{sorted(CHECKPOINTS)}")
+        path = CHECKPOINTS[model or "avici"]
     saved = ckpt.load_checkpoint(path, expected_model=model if model is not None else tuple(registry.MODELS))
     return AmortizedLearner(restore_model(saved, path).eval(), n_samples=n_samples)
 
