@@ -228,7 +228,6 @@ class Avici(nn.Module):
         penalty = acyclicity_penalty(logits, node_mask, self.config.power_iterations)
         return LossTerms(bce + dual * penalty, bce, penalty)
 
-
     @torch.no_grad()
     def posterior(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None, n_samples: int,
                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
@@ -259,7 +258,8 @@ class Avici(nn.Module):
         every = self.config.dual_every
         if every > 0 and step % every == 0:
             self._fold()
-            local = torch.tensor(self._penalty_sum / max(1, self._penalty_count))
+            # On the penalty's device: NCCL reduces CUDA tensors only.
+            local = torch.tensor(self._penalty_sum / max(1, self._penalty_count), device=terms["cyclicity"].device)
             self._dual = update_dual(self._dual, float(mean_across_ranks(local)), self.config.dual_lr)
             self._penalty_sum, self._penalty_count = 0.0, 0
         return {"dual_weight": self._dual}
