@@ -37,7 +37,9 @@ from causal_meta import baselines
 from causal_meta.data import StreamSpec
 from causal_meta.evaluation import held_out_tasks, score_task
 from causal_meta.families import load_family, load_suite
-from causal_meta.pretrained import load_learner
+from causal_meta.models import registry
+from causal_meta.models.learner import AmortizedLearner
+from causal_meta.pretrained import restore_model
 from causal_meta.scm import sample_graphs
 from causal_meta.specs import Family
 from causal_meta.train import checkpoint as ckpt
@@ -144,27 +146,29 @@ def plot(results: dict[str, dict[str, dict]], title: str, path: Path) -> None:
     plt.close(fig)
 
 
-def _learned(paths: list[Path], n_samples: int) -> dict[str, tuple[baselines.StructureLearner, dict]]:
-    """Each checkpoint as a learner, named by its model (and the file's stem when two
-    checkpoints hold the same model), with the config it was trained with."""
+def _learned(paths: list[Path], n_samples: int) -> tuple[dict[str, tuple[baselines.StructureLearner, dict]], dict]:
+    """Each checkpoint (read once) as a learner with its JSON settings, named by its model
+    (and the file's stem when two checkpoints hold the same model); and the config the
+    first one was trained with ({} without checkpoints)."""
     out: dict[str, tuple[baselines.StructureLearner, dict]] = {}
+    configs = []
     for path in paths:
-        learner = load_learner(path, n_samples=n_samples)
+        saved = ckpt.load_checkpoint(path, expected_model=tuple(registry.MODELS))
+        learner = AmortizedLearner(restore_model(saved, path).eval(), n_samples=n_samples)
         name = learner.name if learner.name not in out else f"{learner.name} ({path.stem})"
-        saved = ckpt.load_checkpoint(path, expected_model=learner.name)
-        out[name] = (learner, {"path": str(path), **ckpt.saved_section(saved, "config", path)})
-    return out
+        out[name] = (learner, {"checkpoint": str(path)})
+        configs.append(ckpt.saved_section(saved, "config", path, settings=True))
+    return out, (configs[0] if configs else {})
 
 
 def run(args: argparse.Namespace) -> dict:
     """Fit every learner on every family's test tasks; return the JSON-ready results."""
-    learned = _learned(args.checkpoint, args.samples)
-    trained_on = next(iter(learned.values()))[1] if learned else None
-    data = trained_on["data"] if trained_on else {}
+    learned, trained_on = _learned(args.checkpoint, args.samples)
+    data = trained_on.get("data", {})
     train_ref = args.train_family or data.get("family") or args.family or args.suite
     seed = args.seed if args.seed is not None else int(data.get("seed", 0))
     n_obs = args.n_obs if args.n_obs is not None else int(
-        (trained_on or {}).get("evaluation", {}).get("n_obs") or data.get("n_obs") or _defaults()["n_obs"])
+        trained_on.get("evaluation", {}).get("n_obs") or data.get("n_obs") or _defaults()["n_obs"])
     n_int = args.n_int if args.n_int is not None else int(data.get("n_int", _defaults()["n_int"]))
     train_family = load_family(train_ref)
     families = ({f"{args.suite}/{name}": family for name, family in load_suite(args.suite).items()} if args.suite
@@ -184,8 +188,7 @@ def run(args: argparse.Namespace) -> dict:
             per_task = score(tasks, fitted)
             stats = {key: mean_and_sem(values) for key, values in per_task.items()}
             results[label][name] = {
-                "settings": ({"n_samples": args.samples, "checkpoint": learner_settings["path"]} if name in learned
-                             else {"n_samples": args.samples, **learner_settings}),
+                "settings": {"n_samples": args.samples, **learner_settings},
                 "mean": {key: m for key, (m, _) in stats.items()},
                 "sem": {key: s for key, (_, s) in stats.items()},
                 "per_task": per_task,

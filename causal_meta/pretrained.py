@@ -51,11 +51,9 @@ def restore_model(saved: Mapping[str, Any], path: str | Path, config: str = "con
     """The model of a loaded checkpoint: its settings from the section ``config`` of the
     file (through the registry), its weights from ``weights``, shapes checked before
     anything is built (:func:`causal_meta.train.checkpoint.restore_module`)."""
-    settings = ckpt.saved_section(saved, config, path)
+    settings = ckpt.saved_section(saved, config, path, settings=True)
     state = ckpt.saved_section(saved, weights, path)
-    if not isinstance(settings, Mapping):
-        raise ckpt.CheckpointError(f"checkpoint {path}: {config} is not a mapping of model settings", path)
-    name = settings.get("name", "avici")
+    name = settings.get("name", registry.DEFAULT)
     return ckpt.restore_module(lambda: registry.build(settings), state, path, f"the {name} model")
 
 

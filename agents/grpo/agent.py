@@ -10,7 +10,6 @@ weights-only loader of :mod:`causal_meta.train.checkpoint`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from agents.grpo.policy import InterventionPolicy, PolicyConfig, observation_ten
 from agents.grpo.surrogate import ParentSurrogate
 from agents.policies.base import as_batch
 from causal_meta.pretrained import restore_model
-from causal_meta.train.checkpoint import CheckpointError, load_checkpoint, restore_module, saved_section
+from causal_meta.train.checkpoint import load_checkpoint, restore_module, saved_section
 from envs.actions import one_hot_actions
 
 __all__ = ["MODEL_NAME", "GrpoAgent", "load_agent"]
@@ -67,9 +66,7 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu") -> GrpoAgen
     not a readable GRPO checkpoint or whose weights do not fit its own config (checked
     before either network is built)."""
     saved = load_checkpoint(path, expected_model=MODEL_NAME)
-    policy_config = saved_section(saved, "config.policy", path)
-    if not isinstance(policy_config, Mapping):
-        raise CheckpointError(f"checkpoint {path}: config.policy is not a mapping of policy settings", path)
+    policy_config = saved_section(saved, "config.policy", path, settings=True)
     policy = restore_module(lambda: InterventionPolicy(PolicyConfig(**policy_config)),
                             saved_section(saved, "state.model", path), path, "the intervention policy")
     surrogate = restore_model(saved, path, config="state.surrogate_config", weights="state.surrogate")

@@ -405,7 +405,7 @@ class Trainer:
                 p.grad /= self.ctx.world_size
         torch.nn.utils.clip_grad_norm_(parameters, self.cfg.grpo.grad_clip)
         optimizer.step()
-        if not all(bool(torch.isfinite(p).all()) for p in parameters):
+        if not bool(torch.stack([torch.isfinite(p).all() for p in parameters]).all()):  # one device sync
             lr = optimizer.param_groups[0]["lr"]
             raise DivergedError(f"training diverged at iteration {self.iteration + 1}: after an optimizer step at "
                                 f"{lr_key} = {lr:g} some weights are no longer finite; lower {lr_key} or "

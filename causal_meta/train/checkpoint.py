@@ -392,15 +392,20 @@ def load_checkpoint(
     return checkpoint
 
 
-def saved_section(checkpoint: Mapping[str, Any], dotted: str, path: str | os.PathLike[str]) -> Any:
+def saved_section(checkpoint: Mapping[str, Any], dotted: str, path: str | os.PathLike[str],
+                  settings: bool = False) -> Any:
     """``checkpoint[a][b]...`` for ``dotted = "a.b..."``, or CheckpointError naming the
-    file and the missing key (a file with the right format but the wrong contents)."""
+    file and the missing key (a file with the right format but the wrong contents). With
+    ``settings``, the section must be a mapping (the keyword arguments of a config)."""
     value: Any = checkpoint
-    for depth, key in enumerate(dotted.split(".")):
+    keys = dotted.split(".")
+    for depth, key in enumerate(keys):
         if not isinstance(value, Mapping) or key not in value:
-            where = ".".join(dotted.split(".")[:depth + 1])
+            where = ".".join(keys[:depth + 1])
             raise CheckpointError(f"checkpoint {path} has no {where}: it does not hold what this loader needs", path)
         value = value[key]
+    if settings and not isinstance(value, Mapping):
+        raise CheckpointError(f"checkpoint {path}: {dotted} is not a mapping of settings", path)
     return value
 
 

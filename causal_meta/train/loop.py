@@ -228,8 +228,9 @@ class Trainer:
 
     def _new_window(self) -> dict[str, Any]:
         """Sums over the steps since the last log: times (s), and on the device the loss,
-        the model's terms and the gradient norm (``terms``, by name)."""
-        return {"terms": {}, "data_s": 0.0, "compute_s": 0.0, "steps": 0, "hook": {}}
+        the model's terms and the gradient norm (``terms``, one float64 vector in the order
+        of ``names``)."""
+        return {"names": (), "terms": None, "data_s": 0.0, "compute_s": 0.0, "steps": 0, "hook": {}}
 
     def _step(self, batch: dict[str, torch.Tensor], window: dict[str, Any]) -> None:
         cfg = self.cfg
@@ -253,10 +254,10 @@ class Trainer:
         self.state.step += 1
         # Kept on the device: a float() here would wait for the step to finish on a GPU
         # every step; the window is read once per log_every steps.
-        logged = {"loss": loss.detach(), **{k: v.detach() for k, v in terms.items()},
-                  "grad_norm": grad_norm.detach().float()}
-        for key, value in logged.items():
-            window["terms"][key] = window["terms"].get(key, 0.0) + value.double()
+        values = torch.stack([loss.detach().float(), *(v.detach().float() for v in terms.values()),
+                              grad_norm.detach().float()]).double()
+        window["names"] = ("loss", *terms, "grad_norm")
+        window["terms"] = values if window["terms"] is None else window["terms"] + values
         window["steps"] += 1
         window["hook"] = self.model.after_step(self.state.step, terms,
                                                lambda x: distributed.mean_across_ranks(x, self.ctx))
@@ -275,10 +276,8 @@ class Trainer:
 
     def _log_window(self, log: RunLogger, window: dict[str, Any], seconds: float) -> None:
         steps = max(1, int(window["steps"]))
-        names = list(window["terms"])
-        sums = torch.stack([torch.as_tensor(window["terms"][k], dtype=torch.float64, device=self.ctx.device)
-                            for k in names]) if names else torch.zeros(0, device=self.ctx.device)
-        mean = dict(zip(names, distributed.mean_across_ranks((sums / steps).float(), self.ctx).tolist()))
+        sums = window["terms"] if window["terms"] is not None else torch.zeros(0, device=self.ctx.device)
+        mean = dict(zip(window["names"], distributed.mean_across_ranks((sums / steps).float(), self.ctx).tolist()))
         tasks = steps * self.cfg.data.batch_size * self.ctx.world_size
         log.scalars({
             **{f"losses/{k}": v for k, v in mean.items()}, **{f"charts/{k}": v for k, v in window["hook"].items()},
