@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import numbers
 import os
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
-__all__ = ["option", "to_plain"]
+__all__ = ["check_numbers", "option", "require", "to_plain"]
 
 
 def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
@@ -29,6 +32,29 @@ def option(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's n
             default_factory=lambda: copy.deepcopy(default), metadata=metadata
         )
     return dataclasses.field(default=default, metadata=metadata)
+
+
+def require(ok: bool, key: str, value: object, allowed: str) -> None:
+    """ValueError ``KEY = VALUE is not allowed: must be ALLOWED`` unless ``ok``: the one
+    shape of a settings error, whatever the section."""
+    if not ok:
+        raise ValueError(f"{key} = {value!r} is not allowed: must be {allowed}")
+
+
+def check_numbers(config: Any, section: str, skip: Sequence[str] = ()) -> None:
+    """Every ``int`` field of the dataclass instance ``config`` an integer >= 1 and every
+    ``float`` field a finite number (bools refused for both), except the fields named in
+    ``skip``; errors name ``SECTION.FIELD``. The common part of a sizes section's checks."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name in skip:
+            continue
+        if f.type in ("int", int):
+            require(isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1,
+                    f"{section}.{f.name}", value, "an integer >= 1")
+        elif f.type in ("float", float):
+            require(isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value),
+                    f"{section}.{f.name}", value, "a finite number")
 
 
 def to_plain(value: Any) -> Any:

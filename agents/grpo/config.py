@@ -9,17 +9,13 @@ import math
 from agents.grpo.curriculum import CurriculumConfig
 from agents.grpo.policy import PolicyConfig
 from causal_meta.config import option, register
+from causal_meta.options import require
 
 __all__ = ["ADVANCE", "EnvSection", "EvaluationSection", "GrpoConfig", "GrpoSection", "SCHEMA_NAME",
            "SurrogateSection"]
 
 SCHEMA_NAME = "grpo_schema"
 ADVANCE = ("best", "sampled")
-
-
-def _require(ok: bool, key: str, value: object, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"{key} = {value!r} is not allowed: must be {allowed}")
 
 
 @dataclasses.dataclass
@@ -39,17 +35,17 @@ class GrpoSection:
                                      "as it acts alone) or best (the what-if's best)")
 
     def __post_init__(self) -> None:
-        _require(self.group_size >= 2, "grpo.group_size", self.group_size, "an integer >= 2")
-        _require(self.epochs >= 2, "grpo.epochs", self.epochs, "an integer >= 2 (one epoch never clips)")
-        _require(self.minibatch >= 1, "grpo.minibatch", self.minibatch, "an integer >= 1")
+        require(self.group_size >= 2, "grpo.group_size", self.group_size, "an integer >= 2")
+        require(self.epochs >= 2, "grpo.epochs", self.epochs, "an integer >= 2 (one epoch never clips)")
+        require(self.minibatch >= 1, "grpo.minibatch", self.minibatch, "an integer >= 1")
         for name in ("clip", "target_kl", "grad_clip"):
             value = getattr(self, name)
-            _require(math.isfinite(value) and value > 0, f"grpo.{name}", value, "a finite number > 0")
-        _require(math.isfinite(self.lr) and 0 < self.lr <= 1, "grpo.lr", self.lr, "a number in (0, 1]")
+            require(math.isfinite(value) and value > 0, f"grpo.{name}", value, "a finite number > 0")
+        require(math.isfinite(self.lr) and 0 < self.lr <= 1, "grpo.lr", self.lr, "a number in (0, 1]")
         for name in ("entropy", "kl_beta"):
             value = getattr(self, name)
-            _require(math.isfinite(value) and value >= 0, f"grpo.{name}", value, "a finite number >= 0")
-        _require(self.advance in ADVANCE, "grpo.advance", self.advance, f"one of {list(ADVANCE)}")
+            require(math.isfinite(value) and value >= 0, f"grpo.{name}", value, "a finite number >= 0")
+        require(self.advance in ADVANCE, "grpo.advance", self.advance, f"one of {list(ADVANCE)}")
 
 
 @dataclasses.dataclass
@@ -62,9 +58,9 @@ class SurrogateSection:
     steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")
 
     def __post_init__(self) -> None:
-        _require(math.isfinite(self.lr) and 0 < self.lr <= 1, "surrogate.lr", self.lr, "a number in (0, 1]")
-        _require(self.every >= 1, "surrogate.every", self.every, "an integer >= 1")
-        _require(self.steps >= 1, "surrogate.steps", self.steps, "an integer >= 1 (it is trained in every preset)")
+        require(math.isfinite(self.lr) and 0 < self.lr <= 1, "surrogate.lr", self.lr, "a number in (0, 1]")
+        require(self.every >= 1, "surrogate.every", self.every, "an integer >= 1")
+        require(self.steps >= 1, "surrogate.steps", self.steps, "an integer >= 1 (it is trained in every preset)")
 
 
 @dataclasses.dataclass
@@ -79,9 +75,9 @@ class EnvSection:
     optimum_samples: int = option(128, "Monte Carlo samples of nonlinear SCMs' regret (0: skip it)")
 
     def __post_init__(self) -> None:
-        _require(self.n_obs >= 1, "env.n_obs", self.n_obs, "an integer >= 1 (the surrogate needs a row)")
-        _require(self.horizon >= 1, "env.horizon", self.horizon, "an integer >= 1")
-        _require(self.optimum_samples == 0 or self.optimum_samples >= 2, "env.optimum_samples",
+        require(self.n_obs >= 1, "env.n_obs", self.n_obs, "an integer >= 1 (the surrogate needs a row)")
+        require(self.horizon >= 1, "env.horizon", self.horizon, "an integer >= 1")
+        require(self.optimum_samples == 0 or self.optimum_samples >= 2, "env.optimum_samples",
                  self.optimum_samples, "0 or an integer >= 2")
 
 
@@ -94,7 +90,7 @@ class EvaluationSection:
     policies: list[str] = option(["greedy"], "baselines next to it (random and oracle always run)")
 
     def __post_init__(self) -> None:
-        _require(self.episodes >= 1, "evaluation.episodes", self.episodes, "an integer >= 1")
+        require(self.episodes >= 1, "evaluation.episodes", self.episodes, "an integer >= 1")
 
 
 @dataclasses.dataclass
@@ -118,10 +114,10 @@ class GrpoConfig:
 
     def __post_init__(self) -> None:
         for name in ("iterations", "num_envs", "checkpoint_every"):
-            _require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
-        _require(0 <= self.seed < 2**32, "seed", self.seed, "an integer in [0, 2**32) (evaluation seeds lie above)")
-        _require(self.threads is None or self.threads >= 1, "threads", self.threads, "None or an integer >= 1")
-        _require(self.device in ("auto", "cpu", "cuda"), "device", self.device, "'auto', 'cpu' or 'cuda'")
+            require(getattr(self, name) >= 1, name, getattr(self, name), "an integer >= 1")
+        require(0 <= self.seed < 2**32, "seed", self.seed, "an integer in [0, 2**32) (evaluation seeds lie above)")
+        require(self.threads is None or self.threads >= 1, "threads", self.threads, "None or an integer >= 1")
+        require(self.device in ("auto", "cpu", "cuda"), "device", self.device, "'auto', 'cpu' or 'cuda'")
 
 
 register(SCHEMA_NAME, GrpoConfig)

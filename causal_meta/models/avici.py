@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from causal_meta.models.blocks import Block
-from causal_meta.options import option
+from causal_meta.options import check_numbers, option, require
 
 __all__ = [
     "MASKED_LOGIT",
@@ -117,26 +117,13 @@ class AviciConfig:
     def __post_init__(self) -> None:
         if self.name != "avici":
             raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'avici'")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("name", "dual_every", "dual_lr"):
-                continue
-            if f.type in ("int", int):
-                _require(f.name, value, isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                         and value >= 1, "an integer >= 1")
-            else:
-                _require(f.name, value, isinstance(value, numbers.Real) and not isinstance(value, bool)
-                         and math.isfinite(value), "a finite number")
-        _require("dropout", self.dropout, 0.0 <= self.dropout < 1.0, "a number in [0, 1)")
-        _require("dual_every", self.dual_every, isinstance(self.dual_every, numbers.Integral)
-                 and not isinstance(self.dual_every, bool) and self.dual_every >= 0, "an integer >= 0")
-        _require("dual_lr", self.dual_lr, isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
-                 and math.isfinite(self.dual_lr) and self.dual_lr >= 0, "a finite number >= 0")
-
-
-def _require(name: str, value: object, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"model.{name} = {value!r} is not allowed: must be {allowed}")
+        check_numbers(self, "model", skip=("dual_every", "dual_lr"))
+        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
+        require(isinstance(self.dual_every, numbers.Integral) and not isinstance(self.dual_every, bool)
+                and self.dual_every >= 0, "model.dual_every", self.dual_every, "an integer >= 0")
+        require(isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
+                and math.isfinite(self.dual_lr) and self.dual_lr >= 0, "model.dual_lr", self.dual_lr,
+                "a finite number >= 0")
 
 
 # ---------------------------------------------------------------------------------------

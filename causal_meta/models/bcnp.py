@@ -51,7 +51,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,7 +60,7 @@ from torch import Tensor, nn
 
 from causal_meta.models.avici import MASKED_LOGIT, check_inputs, edge_mask
 from causal_meta.models.blocks import Block, attend
-from causal_meta.options import option
+from causal_meta.options import check_numbers, option, require
 
 __all__ = ["LOSSES", "Bcnp", "BcnpConfig", "order_masks", "rank_permutations", "sinkhorn"]
 
@@ -100,27 +100,13 @@ class BcnpConfig:
     def __post_init__(self) -> None:
         if self.name != "bcnp":
             raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'bcnp'")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int):
-                _require(f.name, value, isinstance(value, numbers.Integral) and not isinstance(value, bool)
-                         and value >= 1, "an integer >= 1")
-        _require("encoder_layers", self.encoder_layers, self.encoder_layers % 2 == 0,
-                 "an even integer (pairs of sample and variable attention)")
-        _require("dropout", self.dropout, isinstance(self.dropout, numbers.Real) and 0.0 <= self.dropout < 1.0,
-                 "a number in [0, 1)")
-        for name in ("temperature", "init_bias"):
-            value = getattr(self, name)
-            _require(name, value, isinstance(value, numbers.Real) and not isinstance(value, bool)
-                     and math.isfinite(value) and (name != "temperature" or value > 0),
-                     "a finite number" + (" > 0" if name == "temperature" else ""))
-        _require("q_before_l", self.q_before_l, isinstance(self.q_before_l, bool), "true or false")
-        _require("loss", self.loss, self.loss in LOSSES, f"one of {list(LOSSES)}")
-
-
-def _require(name: str, value: object, ok: bool, allowed: str) -> None:
-    if not ok:
-        raise ValueError(f"model.{name} = {value!r} is not allowed: must be {allowed}")
+        check_numbers(self, "model")
+        require(self.encoder_layers % 2 == 0, "model.encoder_layers", self.encoder_layers,
+                "an even integer (pairs of sample and variable attention)")
+        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
+        require(self.temperature > 0, "model.temperature", self.temperature, "a finite number > 0")
+        require(isinstance(self.q_before_l, bool), "model.q_before_l", self.q_before_l, "true or false")
+        require(self.loss in LOSSES, "model.loss", self.loss, f"one of {list(LOSSES)}")
 
 
 # ---------------------------------------------------------------------------------------
