@@ -262,6 +262,10 @@ def test_cli_reports_a_bad_checkpoint_in_one_line(tmp_path: Path) -> None:
     ("optim.lr=1e30", r"optim.lr = 1e\+30 is not allowed: must be a number in \(0, 1\]"),
     ("model.dropout=1.0", r"model.dropout = 1.0 is not allowed: must be a number in \[0, 1\)"),
     ("optim.beta2=1.5", r"optim.beta2 = 1.5 is not allowed"),
+    # The model config group: the smoke preset sets AVICI keys, which BCNP's settings lack.
+    ("model=bcnp", r"model.layers: unknown key 'layers' \(did you mean 'encoder_layers'\?\); allowed under "
+                   r"'model': name, d_model, heads, head_dim, encoder_layers"),
+    ("model=nosuch", r"Could not find 'model/nosuch'[\s\S]*Available options in 'model':\s+avici\s+bcnp"),
 ])
 def test_ranges_are_checked_when_the_config_loads(override: str, message: str) -> None:
     with pytest.raises(config.ConfigError, match=message):

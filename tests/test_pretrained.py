@@ -176,3 +176,9 @@ def test_the_shipped_bcnp_checkpoint_loads_and_gives_dags() -> None:
         assert all(nx.is_directed_acyclic_graph(nx.DiGraph(g)) for g in posterior.samples)
         aurocs.append(edge_auroc(truth, posterior.probs))
     assert np.mean(aurocs) > 0.6
+
+
+def test_a_model_without_a_shipped_checkpoint_needs_a_path() -> None:
+    with pytest.raises(ValueError, match=r"model = 'nosuch' is not allowed without a path: checkpoints ship for "
+                                         r"\['avici', 'bcnp'\]"):
+        load_learner(model="nosuch")
