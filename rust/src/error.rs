@@ -1,6 +1,6 @@
 //! The engine's one error type. The bindings map it to Python exceptions in one place
-//! (`lib.rs`), so every message here is written for the user: it names the parameter,
-//! the value it got and what is allowed.
+//! (`python/errors.rs`), so every message here is written for the user: it names the
+//! parameter, the value it got and what is allowed.
 
 use std::fmt;
 
@@ -17,6 +17,10 @@ pub enum EngineError {
     InvalidSpec { path: String, message: String },
     /// A buffer of `bytes` bytes for `what` that the allocator could not provide.
     OutOfMemory { what: String, bytes: u128 },
+    /// A request refused for a reason that no one parameter carries (arguments that do
+    /// not fit together, an SCM without what was asked of it, a corrupt state): the
+    /// message says it all.
+    Refused { message: String },
 }
 
 impl EngineError {
@@ -27,6 +31,11 @@ impl EngineError {
             value: value.to_string(),
             allowed: allowed.into(),
         }
+    }
+
+    /// Shorthand for [`EngineError::Refused`].
+    pub fn refused(message: impl Into<String>) -> Self {
+        EngineError::Refused { message: message.into() }
     }
 }
 
@@ -46,6 +55,7 @@ impl fmt::Display for EngineError {
             EngineError::OutOfMemory { what, bytes } => {
                 write!(f, "cannot allocate {:.2} GiB for {what}: the machine has not enough free memory; ask for less per call", *bytes as f64 / (1u64 << 30) as f64)
             }
+            EngineError::Refused { message } => f.write_str(message),
         }
     }
 }
@@ -84,5 +94,35 @@ pub fn int_in(name: &str, x: usize, lo: usize, hi: usize) -> Result<usize> {
         Ok(x)
     } else {
         Err(EngineError::param(name, x, format!("must be an integer in [{lo}, {hi}]")))
+    }
+}
+
+/// Check that `index` (any integer type) is a node index of an SCM with `d` nodes.
+pub fn node_index<T: Copy + fmt::Display + TryInto<usize>>(name: &str, index: T, d: usize) -> Result<usize> {
+    match index.try_into() {
+        Ok(i) if i < d => Ok(i),
+        _ => Err(EngineError::param(name, index, format!("must be a node index in [0, {}]", d.saturating_sub(1)))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_indices_outside_the_scm_are_named() {
+        assert_eq!(node_index("targets[2]", 3i64, 4), Ok(3));
+        assert_eq!(node_index("do node", 0usize, 1), Ok(0));
+        for bad in [-1i64, 4, i64::MAX] {
+            let e = node_index("targets[2]", bad, 4).unwrap_err().to_string();
+            assert_eq!(e, format!("targets[2] = {bad} is not allowed: must be a node index in [0, 3]"));
+        }
+        let e = node_index("do node", 7usize, 5).unwrap_err().to_string();
+        assert_eq!(e, "do node = 7 is not allowed: must be a node index in [0, 4]");
+    }
+
+    #[test]
+    fn refusals_print_their_message_alone() {
+        assert_eq!(EngineError::refused("a and b are not allowed: must agree").to_string(), "a and b are not allowed: must agree");
     }
 }

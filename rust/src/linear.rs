@@ -7,7 +7,7 @@
 //! instead of the d^3 of an inverse, needs no LAPACK, and gives exact zeros for the
 //! nodes that are not ancestors. The environment calls this for every episode start.
 
-use crate::error::{EngineError, Result};
+use crate::error::{node_index, EngineError, Result};
 use crate::mechanism::Mechanism;
 use crate::scm::Scm;
 
@@ -27,9 +27,7 @@ impl Scm {
     /// a mechanism that is not linear or a noise law without a variance (Cauchy).
     pub fn linear_moments(&self, target: usize) -> Result<LinearMoments> {
         let d = self.d();
-        if target >= d {
-            return Err(EngineError::param("target", target, format!("must be a node index in [0, {}]", d - 1)));
-        }
+        node_index("target", target, d)?;
         let mut noise_var = Vec::with_capacity(d);
         for (j, nz) in self.noises.iter().enumerate() {
             noise_var.push(nz.variance().ok_or_else(|| {
@@ -63,6 +61,38 @@ impl Scm {
         let effect = (0..d).map(|i| effects[i * d + target]).collect();
         Ok(LinearMoments { mean, std, effect })
     }
+
+    /// `(W, b)` of a linear SCM, x = W^T x + b + noise, in float64: W row-major (d, d)
+    /// with W[i, j] the weight of edge i -> j. Refuses an SCM with a mechanism that is not
+    /// linear.
+    pub fn linear_parameters(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let d = self.d();
+        let (mut w, mut b) = (vec![0f64; d * d], vec![0f64; d]);
+        for (j, m) in self.mechanisms.iter().enumerate() {
+            let Mechanism::Linear { w: wj, b: bj } = m else {
+                return Err(EngineError::refused(format!(
+                    "linear_parameters: node {j} has a {} mechanism; only SCMs whose mechanisms are all linear have them",
+                    m.name()
+                )));
+            };
+            for (&p, &wp) in self.dag.parents(j).iter().zip(wj) {
+                w[p * d + j] = f64::from(wp);
+            }
+            b[j] = f64::from(*bj);
+        }
+        Ok((w, b))
+    }
+}
+
+/// [`Scm::linear_moments`] of many (SCM, target) pairs in parallel, in order; the first
+/// refusal names its SCM as `scms[k]`.
+pub fn linear_moments_of(jobs: &[(&Scm, usize)]) -> Result<Vec<LinearMoments>> {
+    let results = crate::parallel::map(jobs, |(scm, target)| scm.linear_moments(*target))?;
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(k, result)| result.map_err(|e| EngineError::refused(format!("scms[{k}] has no exact linear moments: {e}"))))
+        .collect()
 }
 
 #[cfg(test)]
@@ -107,5 +137,23 @@ mod tests {
         let mlp = crate::family::tests::spec_with(MechanismSpec::Square { weights: Dist::Fixed { value: 1.0 } }).sample_scm(0);
         let e = mlp.linear_moments(0).unwrap_err().to_string();
         assert!(e.contains("mechanism of node") && e.contains("square"), "{e}");
+        let e = mlp.linear_parameters().unwrap_err().to_string();
+        assert!(e.starts_with("linear_parameters: node ") && e.contains("square mechanism"), "{e}");
+    }
+
+    #[test]
+    fn parameters_of_a_triangle_are_its_weights() {
+        let (w, b) = triangle(NoiseKind::Gaussian).linear_parameters().unwrap();
+        assert_eq!(w, vec![0.0, 2.0, -1.0, 0.0, 0.0, 3.0, 0.0, 0.0, 0.0]);
+        assert_eq!(b, vec![1.0, 0.0, 0.5]);
+    }
+
+    #[test]
+    fn batched_moments_name_the_scm_at_fault() {
+        let (good, cauchy) = (triangle(NoiseKind::Gaussian), triangle(NoiseKind::Cauchy));
+        let all = linear_moments_of(&[(&good, 2), (&good, 0)]).unwrap();
+        assert_eq!(all, vec![good.linear_moments(2).unwrap(), good.linear_moments(0).unwrap()]);
+        let e = linear_moments_of(&[(&good, 2), (&cauchy, 2), (&cauchy, 1)]).unwrap_err().to_string();
+        assert!(e.starts_with("scms[1] has no exact linear moments: noise of node 0 = cauchy"), "{e}");
     }
 }

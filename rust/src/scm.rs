@@ -1,7 +1,7 @@
 //! A drawn structural causal model and ancestral sampling under interventions.
 
 use crate::budget;
-use crate::error::{EngineError, Result};
+use crate::error::{node_index, EngineError, Result, MAX_PARAMETER};
 use crate::fastmath::{simd_level, LaneRng, SimdLevel};
 use crate::graph::Dag;
 use crate::mechanism::{Mechanism, Parents};
@@ -28,9 +28,7 @@ impl Interventions<'_> {
             Interventions::None => Ok(()),
             Interventions::AllRows(pairs) => {
                 for &(i, v) in pairs {
-                    if i >= d {
-                        return Err(EngineError::param("do node", i, format!("must be a node index in [0, {}]", d - 1)));
-                    }
+                    node_index("do node", i, d)?;
                     if !v.is_finite() {
                         return Err(EngineError::param(format!("do value of node {i}"), v, "must be finite"));
                     }
@@ -62,6 +60,47 @@ impl Interventions<'_> {
             _ => None,
         }
     }
+}
+
+/// One entry `{node: value}` of a `do=` dict, checked against an SCM with `d` nodes
+/// before the value becomes float32 (so that 1e300 is named as itself, not as inf):
+/// a finite value beyond float32 range or a node outside the SCM is refused. Non-finite
+/// values are left to [`Interventions::validate`], which names them after all entries.
+pub fn intervention_pair(node: i64, value: f64, d: usize) -> Result<(usize, f32)> {
+    if value.is_finite() && value.abs() > MAX_PARAMETER {
+        return Err(EngineError::param(
+            format!("do value of node {node}"),
+            format!("{value:?}"),
+            "must be finite and within float32 range (|v| <= 3.4e38)",
+        ));
+    }
+    Ok((node_index("do node", node, d)?, value as f32))
+}
+
+/// The shape of the mask or values array (`name`) of a per-row `do=(mask, values)` on an
+/// SCM with `d` nodes and `n` rows: it must be (n, d).
+pub fn per_row_shape(name: &str, shape: [usize; 2], n: usize, d: usize) -> Result<()> {
+    if shape == [n, d] {
+        Ok(())
+    } else {
+        Err(EngineError::param(format!("do {name} shape"), format!("{shape:?}"), format!("must be (n, d) = ({n}, {d})")))
+    }
+}
+
+/// Entry k of the `nodes` and `values` arrays of a batched call on an SCM with `d` nodes:
+/// do(X_node = value), or no intervention when node < 0.
+pub fn single_intervention(k: usize, node: i64, value: f32, d: usize) -> Result<Option<(usize, f32)>> {
+    if node >= d as i64 {
+        return Err(EngineError::param(
+            format!("nodes[{k}]"),
+            node,
+            format!("must be < 0 (no intervention) or a node index in [0, {}]", d.saturating_sub(1)),
+        ));
+    }
+    if node >= 0 && !value.is_finite() {
+        return Err(EngineError::param(format!("values[{k}]"), value, "must be finite"));
+    }
+    Ok((node >= 0).then_some((node as usize, value)))
 }
 
 /// A DAG with one mechanism and one noise law per node.
@@ -174,6 +213,23 @@ impl Scm {
             return Err("the all-Gaussian flag disagrees with the noise laws".to_string());
         }
         Ok(())
+    }
+
+    /// The pickle state of an SCM with its own noise stream `rng`: JSON of the pair.
+    pub fn to_state(&self, rng: &Rng) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&(self, rng))
+    }
+
+    /// The (SCM, noise stream) of a pickle state written by [`Scm::to_state`], refused
+    /// with the reason when it does not parse, is not consistent or has an all-zero stream.
+    pub fn from_state(state: &[u8]) -> Result<(Scm, Rng)> {
+        let corrupt = |reason: &dyn std::fmt::Display| EngineError::refused(format!("corrupt Scm pickle state: {reason}"));
+        let (scm, rng): (Scm, Rng) = serde_json::from_slice(state).map_err(|e| corrupt(&e))?;
+        scm.check_consistent().map_err(|e| corrupt(&e))?;
+        if !rng.is_valid() {
+            return Err(corrupt(&"the noise stream's state is all zero"));
+        }
+        Ok((scm, rng))
     }
 
     /// Assemble an SCM; mechanisms and noises are per node, in index order.
@@ -472,13 +528,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn intervention_only_changes_descendants() {
-        let scm = spec_with(MechanismSpec::Linear {
+    /// The linear SCM of `seed` (weights of magnitude 0.5 to 2, no bias).
+    fn linear_scm(seed: u64) -> Scm {
+        spec_with(MechanismSpec::Linear {
             weights: crate::dist::Dist::SignedUniform { low: 0.5, high: 2.0 },
             bias: crate::dist::Dist::Fixed { value: 0.0 },
         })
-        .sample_scm(21);
+        .sample_scm(seed)
+    }
+
+    #[test]
+    fn intervention_only_changes_descendants() {
+        let scm = linear_scm(21);
         let d = scm.d();
         let node = scm.dag.order[d / 2];
         let obs = draw(&scm, 50, Interventions::None, 3);
@@ -499,6 +560,60 @@ mod tests {
                     assert_eq!(int[r * d + i].to_bits(), obs[r * d + i].to_bits());
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pickle_states_round_trip_and_corrupt_ones_are_refused() {
+        let scm = linear_scm(5);
+        let rng = Rng::new(9);
+        let state = scm.to_state(&rng).unwrap();
+        assert_eq!(Scm::from_state(&state).unwrap(), (scm.clone(), rng));
+        let e = Scm::from_state(b"not a state").unwrap_err().to_string();
+        assert!(e.starts_with("corrupt Scm pickle state: ") && e.contains("line 1"), "{e}");
+        let mut value: serde_json::Value = serde_json::from_slice(&state).unwrap();
+        value[1]["s"] = serde_json::json!([0, 0, 0, 0]);
+        let e = Scm::from_state(&serde_json::to_vec(&value).unwrap()).unwrap_err().to_string();
+        assert_eq!(e, "corrupt Scm pickle state: the noise stream's state is all zero");
+        let mut value: serde_json::Value = serde_json::from_slice(&state).unwrap();
+        value[0]["mechanisms"].as_array_mut().unwrap().pop();
+        let e = Scm::from_state(&serde_json::to_vec(&value).unwrap()).unwrap_err().to_string();
+        assert!(e.starts_with("corrupt Scm pickle state: ") && e.contains("mechanisms and"), "{e}");
+    }
+
+    #[test]
+    fn do_dict_entries_are_checked_before_float32() {
+        assert_eq!(intervention_pair(2, 0.5, 5), Ok((2, 0.5)));
+        // Non-finite values pass here: `validate` names them once every entry is read.
+        assert!(intervention_pair(2, f64::NAN, 5).unwrap().1.is_nan());
+        let e = intervention_pair(2, 1e300, 5).unwrap_err().to_string();
+        assert_eq!(e, "do value of node 2 = 1e300 is not allowed: must be finite and within float32 range (|v| <= 3.4e38)");
+        // The value is checked first, as the bindings always did.
+        assert!(intervention_pair(99, -1e300, 5).unwrap_err().to_string().starts_with("do value of node 99 = -1e300 "));
+        for node in [-1, 5, 99] {
+            let e = intervention_pair(node, 1.0, 5).unwrap_err().to_string();
+            assert_eq!(e, format!("do node = {node} is not allowed: must be a node index in [0, 4]"));
+        }
+    }
+
+    #[test]
+    fn per_row_do_shapes_must_be_n_by_d() {
+        assert_eq!(per_row_shape("mask", [3, 5], 3, 5), Ok(()));
+        let e = per_row_shape("values", [2, 5], 3, 5).unwrap_err().to_string();
+        assert_eq!(e, "do values shape = [2, 5] is not allowed: must be (n, d) = (3, 5)");
+        let e = per_row_shape("mask", [3, 4], 3, 5).unwrap_err().to_string();
+        assert_eq!(e, "do mask shape = [3, 4] is not allowed: must be (n, d) = (3, 5)");
+    }
+
+    #[test]
+    fn batched_interventions_name_their_entry() {
+        assert_eq!(single_intervention(0, -1, f32::NAN, 3), Ok(None));
+        assert_eq!(single_intervention(0, 2, 1.5, 3), Ok(Some((2, 1.5))));
+        let e = single_intervention(1, 50, 0.0, 3).unwrap_err().to_string();
+        assert_eq!(e, "nodes[1] = 50 is not allowed: must be < 0 (no intervention) or a node index in [0, 2]");
+        for (value, shown) in [(f32::NAN, "NaN"), (f32::INFINITY, "inf"), (f32::NEG_INFINITY, "-inf")] {
+            let e = single_intervention(4, 0, value, 3).unwrap_err().to_string();
+            assert_eq!(e, format!("values[4] = {shown} is not allowed: must be finite"));
         }
     }
 

@@ -1,0 +1,10 @@
+//! The PyO3 bindings of `causal_meta._core`, one file per class or group of functions.
+//! Conversion of Python arguments only: every check of an engine value (ranges, lengths,
+//! shapes) is engine code, and engine errors become Python exceptions in `errors.rs`.
+
+pub mod batch;
+pub mod convert;
+pub mod errors;
+pub mod runtime;
+pub mod scm;
+pub mod tasks;

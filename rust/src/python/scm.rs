@@ -1,0 +1,280 @@
+//! The `Scm` class: one drawn SCM with its own noise stream, sampled under interventions
+//! given as a `do=` dict or per-row (mask, values) arrays; and its unpickling.
+
+use super::convert::{array_arg, int_arg, numpy_array, read_2d, usize_arg};
+use super::errors::{guarded, internal_error};
+use crate::family::{self, FamilySpec};
+use crate::scm::{intervention_pair, per_row_shape, single_intervention, Interventions, Scm};
+use crate::seed::{self, Rng};
+use crate::{budget, checks, error, mechanism, parallel};
+use numpy::ndarray::Ix1;
+use numpy::{PyArray1, PyArray2};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
+
+/// Below this many cells a sampling call is cheaper than releasing the GIL.
+const DETACH_MIN_CELLS: usize = 4096;
+
+/// Rows and intervention mask of `sample`: (n, d) float32 and (n, d) uint8.
+type Rows<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>);
+
+/// `(W, b)` of a linear SCM: (d, d) and (d,) float64.
+type LinearParameters<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// Rebuild a pickled Scm.
+#[pyfunction]
+pub fn _scm_from_state(state: &[u8]) -> PyResult<PyScm> {
+    let (scm, rng) = guarded(|| Scm::from_state(state))?;
+    Ok(PyScm { scm, rng })
+}
+
+/// A structural causal model drawn by the engine. See `causal_meta.scm` for the docs.
+#[pyclass(name = "Scm", module = "causal_meta._core")]
+pub struct PyScm {
+    pub(crate) scm: Scm,
+    /// The SCM's own noise stream, used by `sample` when no seed is given.
+    pub(crate) rng: Rng,
+}
+
+/// Seed of an SCM's own noise stream, distinct from the seed that drew the SCM.
+pub(crate) fn noise_stream_seed(seed: u64) -> u64 {
+    seed::task_seed(seed, u64::MAX)
+}
+
+impl PyScm {
+    /// The SCM of `scm` with its noise stream seeded from `noise_seed`.
+    pub(crate) fn with_noise_seed(scm: Scm, noise_seed: u64) -> PyScm {
+        PyScm { scm, rng: Rng::new(noise_stream_seed(noise_seed)) }
+    }
+
+    fn parse_do(&self, n: usize, do_: Option<&Bound<'_, PyAny>>) -> PyResult<DoArg> {
+        let Some(obj) = do_ else { return Ok(DoArg::None) };
+        if obj.is_none() {
+            return Ok(DoArg::None);
+        }
+        let d = self.scm.d();
+        if let Ok(dict) = obj.cast::<PyDict>() {
+            let mut pairs = Vec::with_capacity(dict.len());
+            for (k, v) in dict.iter() {
+                for (what, obj) in [("keys", &k), ("values", &v)] {
+                    if obj.is_instance_of::<PyBool>() {
+                        return Err(PyTypeError::new_err(format!(
+                            "do: {what} must be {}, got the bool {obj}",
+                            if what == "keys" { "node indices (int)" } else { "numbers" }
+                        )));
+                    }
+                }
+                let node: i64 = k.extract().map_err(|_| PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}")))?;
+                let value: f64 = v.extract().map_err(|_| PyTypeError::new_err(format!("do: values must be numbers, got {v} for node {node}")))?;
+                pairs.push(intervention_pair(node, value, d)?);
+            }
+            return Ok(DoArg::All(pairs));
+        }
+        if let Ok(tuple) = obj.cast::<PyTuple>() {
+            if tuple.len() == 2 {
+                let mask = read_2d::<bool>(&tuple.get_item(0)?)
+                    .map(|(s, v)| (s, v.into_iter().map(u8::from).collect()))
+                    .or_else(|_| read_2d::<u8>(&tuple.get_item(0)?))
+                    .map_err(|_| PyTypeError::new_err("do=(mask, values): mask must be a 2-d bool or uint8 numpy array"))?;
+                let values = read_2d::<f32>(&tuple.get_item(1)?)
+                    .or_else(|_| read_2d::<f64>(&tuple.get_item(1)?).map(|(s, v)| (s, v.into_iter().map(|x| x as f32).collect())))
+                    .map_err(|_| PyTypeError::new_err("do=(mask, values): values must be a 2-d float32 or float64 numpy array"))?;
+                per_row_shape("mask", mask.0, n, d)?;
+                per_row_shape("values", values.0, n, d)?;
+                return Ok(DoArg::PerRow(mask.1, values.1));
+            }
+        }
+        Err(PyTypeError::new_err(format!(
+            "do must be None, a dict {{node: value}} or a tuple (mask, values) of (n, d) arrays, got {}",
+            obj.get_type().name()?
+        )))
+    }
+}
+
+/// Parsed `do=` argument, owning its buffers.
+enum DoArg {
+    None,
+    All(Vec<(usize, f32)>),
+    PerRow(Vec<u8>, Vec<f32>),
+}
+
+impl DoArg {
+    fn view(&self) -> Interventions<'_> {
+        match self {
+            DoArg::None => Interventions::None,
+            DoArg::All(p) => Interventions::AllRows(p),
+            DoArg::PerRow(m, v) => Interventions::PerRow { mask: m, values: v },
+        }
+    }
+}
+
+#[pymethods]
+impl PyScm {
+    /// Draw the SCM of `seed` from a family (JSON spec). Pure function of (family, seed).
+    #[staticmethod]
+    fn from_family(family_json: &str, seed: &Bound<'_, PyAny>) -> PyResult<PyScm> {
+        let seed = int_arg("seed", seed, 0, u64::MAX)?;
+        let spec = guarded(|| FamilySpec::from_json(family_json))?;
+        let scm = guarded(|| Ok(spec.sample_scm(seed)))?;
+        Ok(PyScm::with_noise_seed(scm, seed))
+    }
+
+    /// Number of variables.
+    #[getter]
+    fn d(&self) -> usize {
+        self.scm.d()
+    }
+
+    /// Adjacency (d, d) uint8 with A[i, j] = 1 for i -> j.
+    #[getter]
+    fn adjacency<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray2<u8>>> {
+        let d = self.scm.d();
+        numpy_array(py, (d, d), self.scm.dag.adj.clone())
+    }
+
+    /// A topological order: every cause comes before its effects.
+    #[getter]
+    fn topological_order(&self) -> Vec<usize> {
+        self.scm.dag.order.clone()
+    }
+
+    /// Parents of node `i` in ascending order.
+    fn parents(&self, i: &Bound<'_, PyAny>) -> PyResult<Vec<usize>> {
+        let i = usize_arg("node", i, 0, self.scm.d() - 1)?;
+        Ok(self.scm.dag.parents(i).to_vec())
+    }
+
+    /// Whether every mechanism is linear with additive noise.
+    #[getter]
+    fn is_linear(&self) -> bool {
+        self.scm.is_linear()
+    }
+
+    /// Name of each node's mechanism ("linear", "mlp", "gp", ...).
+    #[getter]
+    fn mechanism_names(&self) -> Vec<&'static str> {
+        self.scm.mechanisms.iter().map(mechanism::Mechanism::name).collect()
+    }
+
+    /// Name of each node's noise law ("gaussian", "laplace", "cauchy", "uniform").
+    #[getter]
+    fn noise_names(&self) -> Vec<&'static str> {
+        self.scm.noises.iter().map(|n| n.kind.name()).collect()
+    }
+
+    /// Each node's noise scale (see NoiseSpec for what scale means per law).
+    #[getter]
+    fn noise_scales(&self) -> Vec<f32> {
+        self.scm.noises.iter().map(|n| n.scale).collect()
+    }
+
+    /// `(W, b)` of a linear SCM: x = W^T x + b + noise, W[i, j] the weight of edge i -> j.
+    /// Raises ValueError if a mechanism is not linear.
+    fn linear_parameters<'py>(&self, py: Python<'py>) -> PyResult<LinearParameters<'py>> {
+        let d = self.scm.d();
+        let (w, b) = self.scm.linear_parameters()?;
+        Ok((numpy_array(py, (d, d), w)?, numpy_array(py, d, b)?))
+    }
+
+    /// Column `column` of `n` rows under each single intervention do(X_nodes[m] =
+    /// values[m]) (none where nodes[m] < 0), every one drawn from the fresh stream `seed`
+    /// (common random numbers): (M, n) float32 whose row m equals
+    /// `sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]`, computed without
+    /// re-drawing the shared noise or re-evaluating nodes an intervention cannot move
+    /// (`Scm::column_under_interventions`), in parallel with the GIL released: the Monte
+    /// Carlo optimum of an episode asks for hundreds of pairs.
+    fn column_under_interventions<'py>(
+        &self,
+        py: Python<'py>,
+        nodes: &Bound<'py, PyAny>,
+        values: &Bound<'py, PyAny>,
+        n: &Bound<'py, PyAny>,
+        seed: &Bound<'py, PyAny>,
+        column: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        let d = self.scm.d();
+        let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
+        let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
+        let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+        let seed = int_arg("seed", seed, 0, u64::MAX)?;
+        let column = usize_arg("column", column, 0, d - 1)?;
+        let (nodes, values) = (nodes.as_array(), values.as_array());
+        checks::nodes_values_lengths(nodes.len(), values.len(), None)?;
+        let threads = parallel::default_threads().min(nodes.len().max(1));
+        guarded(|| {
+            budget::total(
+                "column_under_interventions' memory",
+                &[budget::within("len(nodes) * n", &[nodes.len(), n], 4)?, budget::within("threads * n * d", &[threads, n, d], 12)?],
+            )
+        })?;
+        let pairs = nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| single_intervention(m, node, value, d)).collect::<error::Result<Vec<_>>>()?;
+        let scm = &self.scm;
+        let columns = py.detach(|| guarded(|| scm.column_under_interventions(n, &pairs, seed, column)))?;
+        numpy_array(py, (pairs.len(), n), columns)
+    }
+
+    /// Reset the SCM's own noise stream (used when `sample` gets no seed).
+    fn seed_noise(&mut self, seed: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.rng = Rng::new(noise_stream_seed(int_arg("seed", seed, 0, u64::MAX)?));
+        Ok(())
+    }
+
+    /// Draw `n` rows, optionally under interventions; see `causal_meta.scm.Scm.sample`.
+    #[pyo3(signature = (n, r#do=None, seed=None))]
+    fn sample<'py>(
+        &mut self,
+        py: Python<'py>,
+        n: &Bound<'py, PyAny>,
+        r#do: Option<&Bound<'py, PyAny>>,
+        seed: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Rows<'py>> {
+        let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+        let seed = seed.filter(|s| !s.is_none()).map(|s| int_arg("seed", s, 0, u64::MAX)).transpose()?;
+        let d = self.scm.d();
+        // Rows and mask out (5 bytes a cell), node columns and noise inside (8).
+        guarded(|| budget::within("n * d", &[n, d], 13))?;
+        let do_arg = self.parse_do(n, r#do)?;
+        let ivs = do_arg.view();
+        guarded(|| ivs.validate(d, n))?;
+        let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", n * d))?;
+        let mut local;
+        let rng = match seed {
+            Some(s) => {
+                local = Rng::new(s);
+                &mut local
+            }
+            None => &mut self.rng,
+        };
+        let scm = &self.scm;
+        let mut run = || guarded(|| scm.sample_into(n, ivs, rng, &mut out, d));
+        if n * d >= DETACH_MIN_CELLS {
+            py.detach(run)?;
+        } else {
+            run()?;
+        }
+        let mut mask = guarded(|| budget::zeroed::<u8>("the intervention mask", n * d))?;
+        match &do_arg {
+            DoArg::None => {}
+            DoArg::All(pairs) => {
+                for r in 0..n {
+                    for &(i, _) in pairs {
+                        mask[r * d + i] = 1;
+                    }
+                }
+            }
+            DoArg::PerRow(m, _) => mask.copy_from_slice(m),
+        }
+        Ok((numpy_array(py, (n, d), out)?, numpy_array(py, (n, d), mask)?))
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+        let state = self.scm.to_state(&self.rng).map_err(internal_error)?;
+        let ctor = py.import("causal_meta._core")?.getattr("_scm_from_state")?;
+        Ok((ctor, (PyBytes::new(py, &state),)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Scm(d={}, edges={}, linear={})", self.scm.d(), self.scm.dag.n_edges(), self.scm.is_linear())
+    }
+}
