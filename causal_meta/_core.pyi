@@ -1,4 +1,4 @@
-"""Type stubs of the Rust extension (kept in sync with rust/src/lib.rs by hand)."""
+"""Type stubs of the Rust extension (kept in sync with rust/src/python/ by hand)."""
 
 from collections.abc import Sequence
 from typing import Any
@@ -9,8 +9,19 @@ import numpy.typing as npt
 MAX_NODES: int
 MAX_SAMPLES: int
 
+class CompiledFamily:
+    """A family parsed and validated once (``causal_meta.scm.compile_family``); pickles as
+    its JSON."""
+
+    def __init__(self, family_json: str) -> None: ...
+    @property
+    def max_nodes(self) -> int: ...
+    def to_json(self) -> str: ...
+
+Family = CompiledFamily | str
+
 def sample_tasks(
-    family_json: str,
+    family: Family,
     base_seed: int,
     start: int,
     count: int,
@@ -21,7 +32,7 @@ def sample_tasks(
     npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64]
 ]: ...
 def sample_graphs(
-    family_json: str, base_seed: int, start: int, count: int
+    family: Family, base_seed: int, start: int, count: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
 def sample_interventions(
     scms: list[Scm],
@@ -43,11 +54,11 @@ def columns_under_interventions(
     """(K, G, n): block k equals scms[k].column_under_interventions(nodes[k], values[k], n,
     seeds[k], columns[k]); all SCMs in parallel with the GIL released."""
 def sample_scms(
-    family_json: str,
+    family: Family,
     seeds: Sequence[int] | npt.NDArray[np.uint64],
     noise_seeds: Sequence[int] | npt.NDArray[np.uint64] | None = None,
 ) -> list[Scm]:
-    """[Scm.from_family(family_json, s) for s in seeds], drawn in parallel from one parse;
+    """[Scm.from_family(family, s) for s in seeds], drawn in parallel from one parse;
     SCM k's own noise stream seeded as seed_noise(noise_seeds[k]) would, if given."""
 def stack_graphs(scms: list[Scm], d_max: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
     """(adjacency (K, d_max, d_max), n_nodes (K,)) of the SCMs, zero-padded."""
@@ -62,6 +73,22 @@ def task_seeds(
     base_seeds: Sequence[int] | npt.NDArray[np.uint64], index: int | Sequence[int] | npt.NDArray[np.uint64]
 ) -> npt.NDArray[np.uint64]:
     """task_seed(base_seeds[k], index) (or index[k]) for every k."""
+def start_episodes(
+    family: Family, seeds: Sequence[int] | npt.NDArray[np.uint64], n_obs: int, width: int, low: float, high: float
+) -> tuple[Any, ...]:
+    """(scms, target, adjacency, n_nodes, observations, is_linear, effect, mean, std, low,
+    high, optimum) of the CausalBO episodes of seeds; see rust/src/python/env.rs."""
+def step_envs(
+    scms: list[Scm],
+    arrays: Any,
+    actions: npt.NDArray[np.float64],
+    stepping: npt.NDArray[np.bool_],
+    m: int,
+    n_obs: int,
+    rules: tuple[float, float, float, float, float],
+) -> tuple[npt.NDArray[Any], ...]:
+    """(node, value, y, reward, is_parent, expected), (K,) each: one CausalBO step of every
+    stepping environment, updating ``arrays`` (an envs.vector.StepArrays) in place."""
 def simd_level() -> str:
     """Which build of the hot loops runs on this CPU: "avx512", "avx2" or "plain"."""
 def set_simd(enabled: bool) -> None: ...
@@ -76,7 +103,7 @@ class Scm:
     or use the batched functions, which parallelise inside the engine."""
 
     @staticmethod
-    def from_family(family_json: str, seed: int) -> Scm: ...
+    def from_family(family: Family, seed: int) -> Scm: ...
     @property
     def d(self) -> int: ...
     @property

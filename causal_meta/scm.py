@@ -26,11 +26,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from causal_meta import _core
-from causal_meta._core import Scm, set_simd, simd_level, task_seed, task_seeds
+from causal_meta._core import CompiledFamily, Scm, set_simd, simd_level, task_seed, task_seeds
 from causal_meta.specs import Family, parse_family
 
-__all__ = ["Scm", "TaskBatch", "family_json", "sample_graphs", "sample_scm", "sample_scms", "sample_tasks",
-           "set_simd", "simd_level", "task_seed", "task_seeds"]
+__all__ = ["CompiledFamily", "FamilyLike", "Scm", "TaskBatch", "compile_family", "family_json", "sample_graphs",
+           "sample_scm", "sample_scms", "sample_tasks", "set_simd", "simd_level", "task_seed", "task_seeds"]
 
 
 class TaskBatch(NamedTuple):
@@ -50,33 +50,58 @@ class TaskBatch(NamedTuple):
         return np.arange(self.data.shape[2])[None, :] < self.n_nodes[:, None]
 
 
-def family_json(family: Family | Mapping[str, Any] | str) -> str:
-    """The engine's JSON for a family given as a :class:`Family`, a mapping or JSON text."""
+FamilyLike = Family | Mapping[str, Any] | str | CompiledFamily
+"""A family as the functions below take it: a :class:`Family`, a mapping, its JSON text,
+or a :class:`CompiledFamily` (the fastest: nothing to convert, parse or check)."""
+
+
+def family_json(family: FamilyLike) -> str:
+    """The engine's JSON for a family given as a :class:`Family`, a mapping, JSON text or a
+    :class:`CompiledFamily`."""
     if isinstance(family, str):
         return family
+    if isinstance(family, CompiledFamily):
+        return family.to_json()
     return parse_family(family).to_json()
 
 
-def sample_scm(family: Family | Mapping[str, Any] | str, seed: int) -> Scm:
+def compile_family(family: FamilyLike) -> CompiledFamily:
+    """``family`` parsed and validated once, as the engine object that :func:`sample_tasks`,
+    :func:`sample_scm`, :func:`sample_scms`, :func:`sample_graphs` and the environments take
+    without converting it again. Converting a :class:`Family` costs tens of microseconds and
+    a mapping hundreds; a caller that samples a few tasks or one SCM at a time should
+    compile its family once. It pickles as its JSON, and compares equal to a compiled
+    family of the same parameters."""
+    if isinstance(family, CompiledFamily):
+        return family
+    return CompiledFamily(family_json(family))
+
+
+def _engine_family(family: FamilyLike) -> CompiledFamily | str:
+    """What the engine takes: a CompiledFamily as it is, anything else as its JSON."""
+    return family if isinstance(family, CompiledFamily) else family_json(family)
+
+
+def sample_scm(family: FamilyLike, seed: int) -> Scm:
     """The SCM of ``seed`` in ``family``: a pure function of the two.
 
     Task ``k`` of ``sample_tasks(family, base_seed, ...)`` has the SCM
     ``sample_scm(family, task_seed(base_seed, k))``.
     """
-    return Scm.from_family(family_json(family), seed)
+    return Scm.from_family(_engine_family(family), seed)
 
 
-def sample_scms(family: Family | Mapping[str, Any] | str, seeds: Sequence[int] | np.ndarray,
+def sample_scms(family: FamilyLike, seeds: Sequence[int] | np.ndarray,
                 noise_seeds: Sequence[int] | np.ndarray | None = None) -> list[Scm]:
     """``[sample_scm(family, s) for s in seeds]``, drawn in parallel from one parse of the
     family: the same SCMs, for a fraction of the cost when there are many. With
     ``noise_seeds``, SCM k's own noise stream is seeded as ``seed_noise(noise_seeds[k])``
     would seed it. Seeds may be a uint64 array (fastest) or any sequence of ints."""
-    return _core.sample_scms(family_json(family), seeds, noise_seeds)
+    return _core.sample_scms(_engine_family(family), seeds, noise_seeds)
 
 
 def sample_tasks(
-    family: Family | Mapping[str, Any] | str,
+    family: FamilyLike,
     base_seed: int,
     start: int,
     count: int,
@@ -89,15 +114,18 @@ def sample_tasks(
     Each task draws an SCM, then ``n_obs`` observational rows followed by ``n_int`` rows
     that each intervene on one uniformly chosen node with a value from the family's
     ``interventions.value``. ``threads`` pins the engine to that many threads (default:
-    one per core). The engine's pools are fork-safe: a forked DataLoader worker builds its
-    own. The GIL is released while sampling and the
-    arrays are handed to numpy without a copy.
+    one per core); with one thread, or one task, it samples on the calling thread. The
+    engine's pools are fork-safe: a forked DataLoader worker builds its own. The GIL is
+    released while sampling (except for calls too small to be worth it) and the arrays
+    are handed to numpy without a copy. Pass a :class:`CompiledFamily`
+    (:func:`compile_family`) when calls are small: converting a family costs more than a
+    few tasks.
 
     A family whose parameters overflow float32 (weights of 1e30 along a chain, a Cauchy
     scale near the float32 maximum) gives infinite or NaN values; they raise ValueError
     naming the first such task instead of reaching a model.
     """
-    batch = TaskBatch(*_core.sample_tasks(family_json(family), base_seed, start, count, n_obs, n_int, threads))
+    batch = TaskBatch(*_core.sample_tasks(_engine_family(family), base_seed, start, count, n_obs, n_int, threads))
     with np.errstate(over="ignore", invalid="ignore"):
         total = batch.data.sum()  # the cheap test: finite data give a finite sum, or overflow it
     if not np.isfinite(total) and not np.isfinite(batch.data).all():
@@ -109,8 +137,8 @@ def sample_tasks(
 
 
 def sample_graphs(
-    family: Family | Mapping[str, Any] | str, base_seed: int, start: int, count: int
+    family: FamilyLike, base_seed: int, start: int, count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Only the graphs of tasks ``start .. start + count``: ``(adjacency, n_nodes)``, equal to
     what :func:`sample_tasks` returns for them but without drawing mechanisms or data."""
-    return _core.sample_graphs(family_json(family), base_seed, start, count)
+    return _core.sample_graphs(_engine_family(family), base_seed, start, count)

@@ -11,13 +11,14 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from causal_meta.scm import CompiledFamily, compile_family
 from envs.actions import DEFAULT_INTERVENTION_RANGE, InterventionRange
 from envs.curriculum import check_level, level_family
 from envs.named import NAMED_SCMS
 
 __all__ = ["HORIZON", "MAX_OPTIMUM_CELLS", "MAX_OPTIMUM_GRID", "MAX_OPTIMUM_SAMPLES", "MAX_ROWS",
            "MAX_VECTOR_CELLS", "PRODUCTION_HORIZON", "VALUE_CLIP", "EnvConfig", "action_space", "check_vector_size",
-           "family_json", "observation_space"]
+           "compiled_family", "observation_space"]
 
 HORIZON = 20
 """Default number of interventions per episode."""
@@ -67,11 +68,11 @@ def _finite(value: Any, field: str) -> float:
 
 
 @lru_cache(maxsize=64)
-def family_json(level: int, graph: str | None, mechanism: str | None, noise: str | None, nodes: Any
-                ) -> tuple[str, int]:
-    """The engine JSON of a level's family with overrides, and its largest node count."""
-    family = level_family(level, graph=graph, mechanism=mechanism, noise=noise, nodes=nodes)
-    return family.to_json(), family.max_nodes
+def compiled_family(level: int, graph: str | None, mechanism: str | None, noise: str | None, nodes: Any
+                    ) -> CompiledFamily:
+    """The engine's compiled family of a level with overrides (``max_nodes``: its largest
+    node count), built once per process."""
+    return compile_family(level_family(level, graph=graph, mechanism=mechanism, noise=noise, nodes=nodes))
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class EnvConfig:
             if nodes is not None and not isinstance(nodes, str) and min(np.atleast_1d(nodes)) < 2:
                 raise ValueError(f"nodes = {nodes!r} is not allowed: needs at least 2 nodes, since the target "
                                  "must have a parent")
-            widest = family_json(level, graph, mechanism, noise, nodes)[1]
+            widest = compiled_family(level, graph, mechanism, noise, nodes).max_nodes
         if max_nodes is None:
             max_nodes = widest
         elif _int_at_least(max_nodes, "max_nodes", 2) < widest:
@@ -155,8 +156,9 @@ class EnvConfig:
         """T: observational rows plus the rows of a full-length episode."""
         return self.n_obs + self.horizon * self.samples_per_step
 
-    def family_json(self, level: int) -> str:
-        return family_json(level, self.graph, self.mechanism, self.noise, self.nodes)[0]
+    def family(self, level: int) -> CompiledFamily:
+        """The compiled family of ``level`` under this configuration's overrides."""
+        return compiled_family(level, self.graph, self.mechanism, self.noise, self.nodes)
 
     def next_level(self, options: dict[str, Any] | None, level: int | None) -> int | None:
         """The level after ``reset(options=...)``, or ValueError for a bad option."""
@@ -168,7 +170,7 @@ class EnvConfig:
         if self.benchmark is not None:
             raise ValueError(f"options['level'] is not allowed with benchmark = {self.benchmark!r}")
         new = check_level(options["level"], "options['level']")
-        width = family_json(new, self.graph, self.mechanism, self.noise, self.nodes)[1]
+        width = self.family(new).max_nodes
         if width > self.max_nodes:
             raise ValueError(f"options['level'] = {new} is not allowed: its SCMs have up to {width} nodes but "
                              f"max_nodes = {self.max_nodes}; build the environment with max_nodes >= {width}")

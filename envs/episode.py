@@ -1,14 +1,15 @@
 """The hidden facts of CausalBO episodes, and the arithmetic of a step that both the
 single and the vector environment use.
 
-:func:`start_episodes` draws K episodes at once: the SCMs, their first samples and the
-exact moments of linear SCMs come from one engine call each for the whole batch (the
-vector environment starts a thousand episodes at once), the rest is numpy over the
-batch, and only the Monte Carlo estimates of nonlinear SCMs run one SCM at a time. The
-single environment calls it with K = 1 and the vector environment with every
-sub-environment that resets; every engine result is computed SCM by SCM and every numpy
-operation element by element, so the results do not depend on K, which is what makes
-the two environments agree bit for bit.
+:func:`start_episodes` draws K episodes at once. On the curriculum one engine call per
+level (``causal_meta._core.start_episodes``, usually one for the whole batch) draws the
+SCMs, their targets and first observations, and the exact moments, intervention bounds
+and optimum of the linear ones, SCM by SCM in parallel (the vector environment starts a
+thousand episodes at once); only the Monte Carlo estimates of nonlinear SCMs run here,
+one SCM at a time. The single environment calls it with K = 1 and the vector
+environment with every sub-environment that resets; every result is computed episode by
+episode, so it does not depend on K, which is what makes the two environments agree bit
+for bit.
 
 Seeding: episode ``seed`` draws its SCM from the family with that seed, and derives
 every other random choice (target, noise stream, Monte Carlo seeds) from it with the
@@ -23,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from causal_meta._core import sample_interventions, stack_graphs
-from causal_meta.scm import sample_scms, task_seed, task_seeds
+from causal_meta._core import start_episodes as start_engine_episodes
+from causal_meta.scm import task_seed, task_seeds
 from envs.config import VALUE_CLIP, EnvConfig
 from envs.named import NAMED_SCMS
 from envs.optimum import (
@@ -32,8 +33,6 @@ from envs.optimum import (
     MonteCarloResponse,
     Optimum,
     Response,
-    linear_moments,
-    linear_optimum,
     mc_moments,
     mc_optimum,
 )
@@ -44,9 +43,10 @@ __all__ = ["TARGET_CLIP", "Episode", "Episodes", "reward", "row_mean", "standard
 TARGET_CLIP = 5.0
 """Bound of the standardised target in the reward."""
 
-_MAX_DRAWS = 100
-# task_seed indices of an episode's derived seeds, far from the redraw attempts 1, 2, ...
-_TARGET, _NOISE, _MOMENTS, _CRN = (2**64 - k for k in (2, 3, 4, 5))
+# task_seed indices of an episode's derived seeds, far from the redraw attempts 1, 2, ...;
+# the engine draws the target (2**64 - 2) and seeds the noise stream (2**64 - 3) of
+# curriculum episodes itself.
+_NOISE, _MOMENTS, _CRN = (2**64 - k for k in (3, 4, 5))
 _NO_OPTIMUM = (-1.0, np.nan, np.nan, np.nan)
 
 
@@ -120,7 +120,9 @@ class Episodes:
 
 @dataclass(frozen=True)
 class _Draws:
-    """The SCMs of K episodes with their structure, before any moments."""
+    """The SCMs of K episodes with their structure, and what the engine knows exactly
+    about the linear ones (effect 0, mean 0, std 1, bounds 0 and no optimum for the
+    others)."""
 
     scms: list[Any]
     adjacency: np.ndarray
@@ -128,113 +130,97 @@ class _Draws:
     n_nodes: np.ndarray
     target: np.ndarray
     valid: np.ndarray
+    observations: np.ndarray
+    """(K, n_obs, D) float32 rows from each SCM's own noise stream, zero-padded."""
+    is_linear: np.ndarray
+    effect: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    optimum: np.ndarray
 
 
 def _draw_curriculum(cfg: EnvConfig, levels: Sequence[int | None], seeds: np.ndarray) -> _Draws:
-    """Engine SCMs (noise streams seeded), one engine call per level, and their targets:
-    target k is candidate ``task_seed(seed_k, _TARGET) % (number of candidates)`` in index
-    order, where the candidates are the nodes with a parent."""
-    k_count, width = len(seeds), cfg.max_nodes
-    noise = task_seeds(seeds, _NOISE)
+    """The episodes' starts from the engine (``causal_meta._core.start_episodes``), one
+    call per level: SCMs with seeded noise streams, targets, first observations, and the
+    exact moments, bounds and optimum of linear SCMs."""
+    width, low, high = cfg.max_nodes, cfg.intervention_range.low, cfg.intervention_range.high
     if len(set(levels)) == 1:
-        scms = sample_scms(cfg.family_json(levels[0]), seeds, noise)
+        parts = [(slice(None), start_engine_episodes(cfg.family(levels[0]), seeds, cfg.n_obs, width, low, high))]
     else:
-        scms = [None] * k_count
-        for level in set(levels):
-            idx = [k for k, other in enumerate(levels) if other == level]
-            for k, scm in zip(idx, sample_scms(cfg.family_json(level), seeds[idx], noise[idx])):
+        parts = []
+        for level in sorted(set(levels)):
+            idx = np.array([k for k, other in enumerate(levels) if other == level])
+            parts.append((idx, start_engine_episodes(cfg.family(level), seeds[idx], cfg.n_obs, width, low, high)))
+    if len(parts) == 1:
+        scms, *columns = parts[0][1]
+    else:
+        scms = [None] * len(seeds)
+        columns = [np.zeros((len(seeds), *column.shape[1:]), column.dtype) for column in parts[0][1][1:]]
+        for idx, (part_scms, *part) in parts:
+            for k, scm in zip(idx.tolist(), part_scms):
                 scms[k] = scm
-    adjacency, n_nodes = stack_graphs(scms, width)
-    # A graph without edges has no possible target; such a (rare) draw is replaced by the
-    # SCM of task_seed(seed, attempt), attempt = 1, 2, ...
-    empty = np.flatnonzero(~adjacency.any(axis=(1, 2)))
-    for attempt in range(1, _MAX_DRAWS):
-        if not len(empty):
-            break
-        for k in empty.tolist():
-            scms[k] = sample_scms(cfg.family_json(levels[k]), [task_seed(int(seeds[k]), attempt)], noise[k:k + 1])[0]
-        adjacency[empty], n_nodes[empty] = stack_graphs([scms[k] for k in empty], width)
-        empty = empty[~adjacency[empty].any(axis=(1, 2))]
-    if len(empty):
-        raise RuntimeError(f"no SCM with an edge in {_MAX_DRAWS} draws from episode seed {seeds[empty[0]]}: "
-                           "the family's graphs are (almost) always empty")
-    has_parent = adjacency.any(axis=1)
-    pick = (task_seeds(seeds, _TARGET) % has_parent.sum(axis=1).astype(np.uint64)).astype(np.int64)
-    target = (np.cumsum(has_parent, axis=1) > pick[:, None]).argmax(axis=1)
+            for out, column in zip(columns, part):
+                out[idx] = column
+    target, adjacency, n_nodes, observations, is_linear, effect, mean, std, low, high, optimum = columns
     valid = np.arange(width) < n_nodes[:, None]
-    valid[np.arange(k_count), target] = False
-    return _Draws(scms, adjacency, n_nodes, target, valid)
+    valid[np.arange(len(seeds)), target] = False
+    return _Draws(scms, adjacency, n_nodes, target, valid, observations, is_linear, effect, mean, std, low, high,
+                  optimum)
 
 
 def _draw_named(cfg: EnvConfig, seeds: np.ndarray) -> _Draws:
-    """The benchmark SCM for every episode (noise streams seeded), with its own target and
-    its manipulable nodes as the valid ones."""
+    """The benchmark SCM for every episode (noise streams seeded), with its own target, its
+    manipulable nodes as the valid ones and its first observations."""
     k_count, width = len(seeds), cfg.max_nodes
     scms = [NAMED_SCMS[cfg.benchmark]() for _ in range(k_count)]
     adjacency = np.zeros((k_count, width, width), np.uint8)
     valid = np.zeros((k_count, width), bool)
+    observations = np.zeros((k_count, cfg.n_obs, width), np.float32)
     for k, (scm, noise) in enumerate(zip(scms, task_seeds(seeds, _NOISE).tolist())):
         scm.seed_noise(noise)
         adjacency[k, :scm.d, :scm.d] = scm.adjacency
         valid[k, sorted(scm.domains)] = True
-    return _Draws(scms, adjacency, np.array([scm.d for scm in scms]), np.array([scm.target for scm in scms]), valid)
-
-
-def _observations(cfg: EnvConfig, draws: _Draws) -> np.ndarray:
-    """(K, n_obs, D) float32 rows from each SCM's own noise stream, zero-padded."""
-    k_count, width = len(draws.scms), cfg.max_nodes
-    if not cfg.n_obs:
-        return np.zeros((k_count, 0, width), np.float32)
-    if cfg.benchmark is None:  # one engine call for all
-        return sample_interventions(draws.scms, np.full(k_count, -1), np.zeros(k_count, np.float32), cfg.n_obs, width)
-    observations = np.zeros((k_count, cfg.n_obs, width), np.float32)
-    for k, scm in enumerate(draws.scms):
-        observations[k, :, :scm.d] = scm.sample(cfg.n_obs)[0]
-    return observations
+        if cfg.n_obs:
+            observations[k, :, :scm.d] = scm.sample(cfg.n_obs)[0]
+    zeros = np.zeros((k_count, width))
+    return _Draws(scms, adjacency, np.array([scm.d for scm in scms]), np.array([scm.target for scm in scms]), valid,
+                  observations, np.zeros(k_count, bool), zeros, zeros.copy(), np.ones((k_count, width)), zeros.copy(),
+                  zeros.copy(), np.tile(_NO_OPTIMUM, (k_count, 1)))
 
 
 def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence[int]) -> Episodes:
     """The episodes of ``seeds`` (one level each): a pure function of the arguments."""
-    k_count, width = len(seeds), cfg.max_nodes
+    k_count = len(seeds)
     seeds = np.asarray(seeds, np.uint64)
     draws = _draw_curriculum(cfg, levels, seeds) if cfg.benchmark is None else _draw_named(cfg, seeds)
-    scms, target, valid = draws.scms, draws.target, draws.valid
-    rows = np.arange(k_count)
-    parents = draws.adjacency[rows, :, target].astype(bool)
-    is_linear = np.array([scm.is_linear for scm in scms])
-    linear, nonlinear = np.flatnonzero(is_linear), np.flatnonzero(~is_linear)
-    effect = np.zeros((k_count, width))
-    mean, std = np.zeros((k_count, width)), np.ones((k_count, width))
-    if len(linear):
-        effect[linear], mean[linear], std[linear] = linear_moments([scms[k] for k in linear], target[linear], width)
+    scms, target, valid, is_linear = draws.scms, draws.target, draws.valid, draws.is_linear
+    parents = draws.adjacency[np.arange(k_count), :, target].astype(bool)
+    mean, std, low, high, optimum = draws.mean, draws.std, draws.low, draws.high, draws.optimum
+    nonlinear = np.flatnonzero(~is_linear)
     for k in nonlinear.tolist():
-        mean[k], std[k] = mc_moments(scms[k], task_seed(int(seeds[k]), _MOMENTS), width)
-    observations = _observations(cfg, draws)
-
+        mean[k], std[k] = mc_moments(scms[k], task_seed(int(seeds[k]), _MOMENTS), cfg.max_nodes)
     if cfg.benchmark is not None:
-        low, high = mean.copy(), mean.copy()
+        low[:], high[:] = mean, mean
         for i, (lo, hi) in scms[0].domains.items():
             low[:, i], high[:, i] = lo, hi
-    else:
-        low, high = cfg.intervention_range.bounds(mean, std)
+    elif len(nonlinear):
+        low[nonlinear], high[nonlinear] = cfg.intervention_range.bounds(mean[nonlinear], std[nonlinear])
     # The engine sets values in float32: with float32 ends, every decoded value stays inside.
-    low, high = low.astype(np.float32).astype(np.float64), high.astype(np.float32).astype(np.float64)
+    low[nonlinear], high[nonlinear] = (x[nonlinear].astype(np.float32).astype(np.float64) for x in (low, high))
 
     responses: list[Response | None] = [None] * k_count
-    optimum = np.tile(_NO_OPTIMUM, (k_count, 1))
-    if len(linear):
-        optimum[linear] = linear_optimum(effect[linear], mean[linear], target[linear], low[linear], high[linear],
-                                         valid[linear])
-        for k in linear.tolist():
-            responses[k] = LinearResponse(effect[k], mean[k], int(target[k]))
+    for k in np.flatnonzero(is_linear).tolist():
+        responses[k] = LinearResponse(draws.effect[k], mean[k], int(target[k]))
     if cfg.optimum_samples:
         for k in nonlinear.tolist():
             response = MonteCarloResponse(scms[k], int(target[k]), cfg.optimum_samples,
                                           task_seed(int(seeds[k]), _CRN))
             optimum[k] = mc_optimum(response, low[k], high[k], valid[k], cfg.optimum_grid)
             responses[k] = response
-    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, effect,
-                    is_linear, responses, optimum, observations)
+    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, draws.effect,
+                    is_linear, responses, optimum, draws.observations)
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

@@ -5,10 +5,12 @@
 as ``SyncVectorEnv`` over N single environments made with the same arguments and seeds
 (sub-environment i seeded ``seed + i``): episodes start through the same
 :func:`~envs.episode.start_episodes` (all sub-environments that reset in one call), and
-each step's arithmetic is the single
-environment's, vectorised over the sub-environments. The interventional samples of all
-N environments come from one ``causal_meta._core.sample_interventions`` call, which
-draws each SCM's rows from its own noise stream in parallel with the GIL released.
+a step of all N is one engine call, ``causal_meta._core.step_envs``, that does the single
+environment's arithmetic for each in parallel with the GIL released: it decodes the
+actions, draws each SCM's rows from its own noise stream, writes them standardised into
+the observation buffers (:class:`StepArrays`, updated in place) and computes the
+rewards, the best target values and the exact expected targets of linear SCMs. Only the
+Monte Carlo expected targets of nonlinear SCMs and the regrets are computed here.
 
 Autoreset follows Gymnasium 1.x's default (``AutoresetMode.NEXT_STEP``): the step after
 an episode ends resets that sub-environment, ignores its action and returns its first
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,18 +34,65 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from causal_meta._core import columns_under_interventions, sample_interventions, stack_graphs
+from causal_meta._core import columns_under_interventions, stack_graphs, step_envs
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, WhatIf
-from envs.config import HORIZON, EnvConfig, check_vector_size
-from envs.episode import reward, standardise, start_episodes, target_reward
+from envs.config import HORIZON, VALUE_CLIP, EnvConfig, check_vector_size
+from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
 
-__all__ = ["CausalBOVectorEnv"]
+__all__ = ["CausalBOVectorEnv", "StepArrays"]
 
 _STEP_KEYS = ("node", "value", "target_value", "best_target_value", "is_parent", "expected_target",
               "expected_stderr", "simple_regret", "cumulative_regret", "info_gain")
 _OPTIMUM_KEYS = ("optimal_node", "optimal_value", "optimal_expected_target", "optimal_stderr")
+
+
+@dataclass(frozen=True)
+class StepArrays:
+    """The per-environment arrays that the engine's ``step_envs`` reads (the episodes'
+    constants, padded to width D = max_nodes) and updates in place (the step counts, the
+    best target values and the observation buffers of T rows), for N environments. The
+    engine reads them by these field names."""
+
+    valid: np.ndarray
+    """(N, D) bool: the nodes an action may choose."""
+    parents: np.ndarray
+    """(N, D) bool: the target's true parents."""
+    low: np.ndarray
+    """(N, D) float64 lowest intervention value per node."""
+    high: np.ndarray
+    """(N, D) float64 highest intervention value per node."""
+    mean: np.ndarray
+    """(N, D) float64 observational means (padding 0)."""
+    std: np.ndarray
+    """(N, D) float64 observational standard deviations (padding 1)."""
+    effect: np.ndarray
+    """(N, D) float64 total effects on the target of linear SCMs."""
+    target: np.ndarray
+    """(N,) int64."""
+    is_linear: np.ndarray
+    """(N,) bool."""
+    has_optimum: np.ndarray
+    """(N,) bool: whether the optimum and the expected targets are computed."""
+    steps: np.ndarray
+    """(N,) int64 steps taken in the episode."""
+    best: np.ndarray
+    """(N,) float64 best target value so far."""
+    values: np.ndarray
+    """(N, T, D) float32 standardised samples."""
+    intervened: np.ndarray
+    """(N, T, D) int8."""
+    row_mask: np.ndarray
+    """(N, T) int8."""
+
+    @classmethod
+    def empty(cls, n: int, t: int, d: int) -> StepArrays:
+        return cls(valid=np.zeros((n, d), bool), parents=np.zeros((n, d), bool), low=np.zeros((n, d)),
+                   high=np.ones((n, d)), mean=np.zeros((n, d)), std=np.ones((n, d)), effect=np.zeros((n, d)),
+                   target=np.zeros(n, np.int64), is_linear=np.zeros(n, bool), has_optimum=np.zeros(n, bool),
+                   steps=np.zeros(n, np.int64), best=np.full(n, np.inf), values=np.zeros((n, t, d), np.float32),
+                   intervened=np.zeros((n, t, d), np.int8), row_mask=np.zeros((n, t), np.int8))
 
 
 class CausalBOVectorEnv(VectorEnv):
@@ -72,29 +122,15 @@ class CausalBOVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
 
         n, t, d = num_envs, cfg.rows, cfg.max_nodes
-        self._values = np.zeros((n, t, d), np.float32)
-        self._intervened = np.zeros((n, t, d), np.int8)
-        self._row_mask = np.zeros((n, t), np.int8)
+        self._arrays = StepArrays.empty(n, t, d)
+        self._rules = (cfg.w_target, cfg.w_parent, cfg.w_info, VALUE_CLIP, TARGET_CLIP)
         self._node_mask = np.zeros((n, d), np.int8)
         self._target_hot = np.zeros((n, d), np.int8)
         self._valid_hot = np.zeros((n, d), np.int8)
-        # Per-episode constants (the fields of envs.episode.Episodes), padded to max_nodes.
-        self._valid = np.zeros((n, d), bool)
-        self._parents = np.zeros((n, d), bool)
-        self._low = np.zeros((n, d))
-        self._high = np.ones((n, d))
-        self._mean = np.zeros((n, d))
-        self._std = np.ones((n, d))
-        self._effect = np.zeros((n, d))
-        self._is_linear = np.zeros(n, bool)
-        self._has_optimum = np.zeros(n, bool)
         self._responses: list[Any] = [None] * n
-        self._target = np.zeros(n, np.int64)
         self._optimum = np.tile([-1.0, math.nan, math.nan, math.nan], (n, 1))  # node -1: no optimum yet
         self._levels = np.zeros(n, np.int64)
-        # Per-episode state.
-        self._steps = np.zeros(n, np.int64)
-        self._best = np.full(n, np.inf)
+        # Per-episode state besides the steps and the best target value.
         self._simple = np.full(n, np.inf)
         self._cumulative = np.zeros(n)
         self._autoreset = np.zeros(n, bool)
@@ -145,25 +181,24 @@ class CausalBOVectorEnv(VectorEnv):
         else:
             for k, i in enumerate(envs.tolist()):
                 self._scms[i], self._responses[i] = eps.scms[k], eps.responses[k]
-        n_obs = cfg.n_obs
-        self._values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
-        self._values[at, n_obs:] = 0.0
-        self._intervened[at] = 0
-        self._row_mask[at] = 0
-        self._row_mask[at, :n_obs] = 1
+        arrays, n_obs = self._arrays, cfg.n_obs
+        arrays.values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
+        arrays.values[at, n_obs:] = 0.0
+        arrays.intervened[at] = 0
+        arrays.row_mask[at] = 0
+        arrays.row_mask[at, :n_obs] = 1
         self._node_mask[at] = np.arange(cfg.max_nodes) < eps.n_nodes[:, None]
         self._target_hot[at] = 0
         self._target_hot[envs, eps.target] = 1
-        self._target[at] = eps.target
-        self._valid[at], self._parents[at] = eps.valid, eps.parents
         self._valid_hot[at] = eps.valid
-        self._low[at], self._high[at] = eps.low, eps.high
-        self._mean[at], self._std[at] = eps.mean, eps.std
         has_optimum = eps.has_optimum
-        self._effect[at], self._is_linear[at], self._has_optimum[at] = eps.effect, eps.is_linear, has_optimum
+        for field, column in (("target", eps.target), ("valid", eps.valid), ("parents", eps.parents),
+                              ("low", eps.low), ("high", eps.high), ("mean", eps.mean), ("std", eps.std),
+                              ("effect", eps.effect), ("is_linear", eps.is_linear), ("has_optimum", has_optimum)):
+            getattr(arrays, field)[at] = column
         self._optimum[at] = eps.optimum
-        self._steps[at] = 0
-        self._best[at] = math.inf
+        arrays.steps[at] = 0
+        arrays.best[at] = math.inf
         self._simple[at] = np.where(has_optimum, math.inf, math.nan)
         self._cumulative[at] = np.where(has_optimum, 0.0, math.nan)
 
@@ -188,80 +223,44 @@ class CausalBOVectorEnv(VectorEnv):
         resetting = self._autoreset.copy()
         if resetting.any():
             self._start(np.flatnonzero(resetting))
-        idx = np.flatnonzero(~resetting)
-        rewards = np.zeros(self.num_envs)
-        step_info = {key: np.zeros(self.num_envs, dtype) for key, dtype in zip(
-            _STEP_KEYS, (np.int64, float, float, float, bool, float, float, float, float, float))}
-        if len(idx):
-            self._step(idx, a[self._rows(idx)], rewards, step_info)
-        truncated = self._steps >= cfg.horizon
+        stepping = ~resetting
+        rewards, step_info = self._step(a, stepping)
+        truncated = self._arrays.steps >= cfg.horizon
         truncated[resetting] = False
         self._autoreset = truncated.copy()
         everyone = np.ones(self.num_envs, bool)
         infos = self._infos(level_mask=everyone, target_mask=resetting, optimum_mask=everyone)
-        if len(idx):
+        if stepping.any():
             for key in _STEP_KEYS:
                 infos[key], infos[f"_{key}"] = step_info[key], ~resetting
         return self._observation(), rewards, np.zeros(self.num_envs, bool), truncated, infos
 
-    def _step(self, idx: np.ndarray, a: np.ndarray, rewards: np.ndarray, info: dict[str, np.ndarray]) -> None:
-        """One intervention in each sub-environment of ``idx``; the single environment's
-        step, line for line, over arrays."""
-        cfg = self.config
-        m = cfg.samples_per_step
-        at = self._rows(idx)
-        nodes, values32 = decode_actions(a, self._valid[at], self._low[at], self._high[at])
-        scms = self._scms if isinstance(at, slice) else [self._scms[i] for i in idx]
-        data = sample_interventions(scms, nodes, values32, m, cfg.max_nodes)
-        values = values32.astype(np.float64)
-        target = self._target[at]
-        y = data[np.arange(len(idx)), 0, target].astype(np.float64)
-        for r in range(1, m):
-            y += data[np.arange(len(idx)), r, target]
-        y /= m
-        rows = cfg.n_obs + self._steps[at, None] * m + np.arange(m)  # (K, m)
-        self._values[idx[:, None], rows] = standardise(data, self._mean[at, None], self._std[at, None])
-        self._intervened[idx[:, None], rows, nodes[:, None]] = 1
-        self._row_mask[idx[:, None], rows] = 1
-        self._steps[at] += 1
-
-        mean_y = self._mean[idx, target]
-        std_y = self._std[idx, target]
-        r_target = target_reward(y, mean_y, std_y)
-        is_parent = self._parents[idx, nodes]
-        # The single environment's info gain is always 0 without a surrogate.
-        rewards[at] = reward(cfg, r_target, is_parent.astype(np.float64), 0.0)
-        self._best[at] = np.minimum(self._best[at], y)
-
-        expected, stderr = self._expected(idx, at, nodes, values, target)
-        scored = self._has_optimum[at]
+    def _step(self, a: np.ndarray, stepping: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One intervention in each sub-environment where ``stepping``: the single
+        environment's step, in one engine call for all of them (``step_envs``: decoding,
+        sampling, the observation rows, the reward, the best target value and the exact
+        expected targets of linear SCMs), then the Monte Carlo expected targets of
+        nonlinear SCMs and the regrets. Returns the rewards and the step's infos, 0 where
+        not ``stepping``."""
+        cfg, arrays = self.config, self._arrays
+        nodes, values, y, rewards, is_parent, expected = step_envs(
+            self._scms, arrays, a, stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
+        estimated = stepping & ~arrays.is_linear & arrays.has_optimum
+        stderr = np.where(stepping & ~(arrays.is_linear & arrays.has_optimum), math.nan, 0.0)
+        for k in np.flatnonzero(estimated).tolist():
+            expected[k], stderr[k] = self._responses[k].at(int(nodes[k]), float(values[k]))
+        scored = stepping & arrays.has_optimum
         if scored.any():
-            k_env = idx[scored]
-            regret = expected[scored] - self._optimum[k_env, 2]
-            self._simple[k_env] = np.minimum(self._simple[k_env], regret)
-            self._cumulative[k_env] += regret
-        for key, column in (("node", nodes), ("value", values), ("target_value", y),
-                            ("best_target_value", self._best[at]), ("is_parent", is_parent),
-                            ("expected_target", expected), ("expected_stderr", stderr),
-                            ("simple_regret", self._simple[at]), ("cumulative_regret", self._cumulative[at])):
-            info[key][at] = column
-
-    def _expected(self, idx: np.ndarray, at: slice | np.ndarray, nodes: np.ndarray, values: np.ndarray,
-                  target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """E[target | do(node = value)] and its standard error in each sub-environment of
-        ``idx`` (NaN without an optimum): the single environment's response, with the
-        linear formula of :class:`~envs.optimum.LinearResponse` over arrays."""
-        expected, stderr = np.full(len(idx), math.nan), np.full(len(idx), math.nan)
-        linear = self._is_linear[at] & self._has_optimum[at]
-        if linear.any():
-            k_env, node = idx[linear], nodes[linear]
-            mean, rows = self._mean[k_env], np.arange(len(k_env))
-            effect = self._effect[k_env, node]
-            expected[linear] = mean[rows, target[linear]] + effect * (values[linear] - mean[rows, node])
-            stderr[linear] = 0.0
-        for j in np.flatnonzero(~self._is_linear[at] & self._has_optimum[at]).tolist():
-            expected[j], stderr[j] = self._responses[idx[j]].at(int(nodes[j]), float(values[j]))
-        return expected, stderr
+            regret = expected[scored] - self._optimum[scored, 2]
+            self._simple[scored] = np.minimum(self._simple[scored], regret)
+            self._cumulative[scored] += regret
+        def shown(column: np.ndarray) -> np.ndarray:
+            return np.where(stepping, column, 0.0)
+        info = {"node": nodes, "value": values, "target_value": y, "best_target_value": shown(arrays.best),
+                "is_parent": is_parent, "expected_target": expected, "expected_stderr": stderr,
+                "simple_regret": shown(self._simple), "cumulative_regret": shown(self._cumulative),
+                "info_gain": np.zeros(self.num_envs)}  # always 0 without a surrogate, as in a single environment
+        return rewards, info
 
     def what_if(self, actions: np.ndarray, gain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
                 ) -> WhatIf:
@@ -277,7 +276,7 @@ class CausalBOVectorEnv(VectorEnv):
         reward's ``w_info`` term (a surrogate's entropy drop, as a single environment's
         surrogate gives it). Without it that term is 0, as in a single environment
         without a surrogate. Call it between a step and the end of the episode."""
-        cfg = self.config
+        cfg, arrays = self.config, self._arrays
         a = np.asarray(actions)
         if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != cfg.max_nodes + 1:
             raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, G, max_nodes + 1) = "
@@ -286,11 +285,12 @@ class CausalBOVectorEnv(VectorEnv):
             raise RuntimeError("what_if() called before reset()")
         n, g, m = a.shape[0], a.shape[1], cfg.samples_per_step
         flat = check_actions(a.reshape(n * g, -1), cfg.max_nodes, batch=True)
-        nodes, values = decode_actions(flat, *(np.repeat(x, g, axis=0) for x in (self._valid, self._low, self._high)))
+        nodes, values = decode_actions(flat, *(np.repeat(x, g, axis=0)
+                                               for x in (arrays.valid, arrays.low, arrays.high)))
         nodes, values = nodes.reshape(n, g), values.reshape(n, g)
         seeds = np.array([generator.integers(SEED_BOUND) for generator in self._generators], np.uint64)
         if gain is None:
-            target = columns_under_interventions(self._scms, nodes, values, m, seeds, self._target)  # (n, g, m)
+            target = columns_under_interventions(self._scms, nodes, values, m, seeds, arrays.target)  # (n, g, m)
             gains = np.zeros((n, g))
         else:
             rows = np.zeros((n, g, m, cfg.max_nodes), np.float32)
@@ -298,16 +298,17 @@ class CausalBOVectorEnv(VectorEnv):
                 for k in range(g):
                     rows[i, k, :, :scm.d] = scm.sample(m, do={int(nodes[i, k]): float(values[i, k])},
                                                        seed=int(seeds[i]))[0]
-            target = rows[np.arange(n), :, :, self._target]
-            gains = np.asarray(gain(standardise(rows, self._mean[:, None, None], self._std[:, None, None]), nodes),
+            target = rows[np.arange(n), :, :, arrays.target]
+            gains = np.asarray(gain(standardise(rows, arrays.mean[:, None, None], arrays.std[:, None, None]), nodes),
                                np.float64)
         y = target[..., 0].astype(np.float64)  # the mean over rows, summed as row_mean sums
         for r in range(1, m):
             y += target[..., r]
         y /= m
         rows_index = np.arange(n)[:, None]
-        mean_y, std_y = self._mean[rows_index, self._target[:, None]], self._std[rows_index, self._target[:, None]]
-        rewards = reward(cfg, target_reward(y, mean_y, std_y), self._parents[rows_index, nodes].astype(np.float64),
+        target_index = arrays.target[:, None]
+        mean_y, std_y = arrays.mean[rows_index, target_index], arrays.std[rows_index, target_index]
+        rewards = reward(cfg, target_reward(y, mean_y, std_y), arrays.parents[rows_index, nodes].astype(np.float64),
                          gains)
         return WhatIf(rewards, nodes, values, y)
 
@@ -321,17 +322,19 @@ class CausalBOVectorEnv(VectorEnv):
         """(num_envs, max_nodes + 1): the action that plays each sub-environment's optimum,
         as :meth:`~envs.causal_bo.CausalBOEnv.optimal_action` (privileged; the oracle's).
         ValueError when an optimum was not computed."""
-        if not self._has_optimum.all():
-            bad = int(np.flatnonzero(~self._has_optimum)[0])
+        arrays = self._arrays
+        if not arrays.has_optimum.all():
+            bad = int(np.flatnonzero(~arrays.has_optimum)[0])
             raise ValueError(f"the optimum of sub-environment {bad} was not computed (optimum_samples = 0 on a "
                              "nonlinear SCM, or no reset yet)")
-        return encode_actions(self._optimum[:, 0].astype(np.int64), self._optimum[:, 1], self._low, self._high)
+        return encode_actions(self._optimum[:, 0].astype(np.int64), self._optimum[:, 1], arrays.low, arrays.high)
 
     # ------------------------------------------------------------------ helpers
 
     def _observation(self) -> dict[str, np.ndarray]:
-        return {"samples": self._values.copy(), "intervened": self._intervened.copy(),
-                "row_mask": self._row_mask.copy(), "node_mask": self._node_mask.copy(),
+        arrays = self._arrays
+        return {"samples": arrays.values.copy(), "intervened": arrays.intervened.copy(),
+                "row_mask": arrays.row_mask.copy(), "node_mask": self._node_mask.copy(),
                 "target": self._target_hot.copy(), "valid": self._valid_hot.copy()}
 
     def _infos(self, level_mask: np.ndarray, target_mask: np.ndarray, optimum_mask: np.ndarray) -> dict[str, Any]:
@@ -339,8 +342,8 @@ class CausalBOVectorEnv(VectorEnv):
         outside its mask and absent if its mask is empty, as Gymnasium merges the infos of
         single environments."""
         infos: dict[str, Any] = {}
-        target_std = self._std[np.arange(self.num_envs), self._target]
-        columns = [("level", self._levels, level_mask), ("target", self._target, target_mask),
+        target, target_std = self._arrays.target, self._arrays.std[np.arange(self.num_envs), self._arrays.target]
+        columns = [("level", self._levels, level_mask), ("target", target, target_mask),
                    ("target_std", target_std, target_mask)]
         columns += [(key, column.astype(np.int64) if key == "optimal_node" else column, optimum_mask)
                     for key, column in zip(_OPTIMUM_KEYS, self._optimum.T)]

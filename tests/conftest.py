@@ -10,7 +10,7 @@ import pytest
 
 from causal_meta.specs import Fixed, GaussianNoise, Linear
 from envs import curriculum
-from envs.config import family_json
+from envs.config import compiled_family
 
 
 @pytest.fixture
@@ -18,9 +18,9 @@ def fixed_chain(monkeypatch: pytest.MonkeyPatch):
     """Level 1 (a 3-node chain) with every weight 2, no bias and unit Gaussian noise."""
     monkeypatch.setitem(curriculum.MECHANISMS, "linear", Linear(weights=Fixed(2.0)))
     monkeypatch.setitem(curriculum.NOISES, "gaussian", GaussianNoise(scale=Fixed(1.0)))
-    family_json.cache_clear()
+    compiled_family.cache_clear()
     yield
-    family_json.cache_clear()
+    compiled_family.cache_clear()
 
 
 @pytest.fixture(scope="session")

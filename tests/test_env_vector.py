@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
-from causal_meta.scm import family_json, task_seed
+from causal_meta.scm import compile_family, task_seed
 from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
 from envs.episode import start_episodes
@@ -86,8 +86,8 @@ def test_vector_env_level_option_and_errors() -> None:
 def test_batched_episode_starts_equal_single_ones_even_when_redrawn(monkeypatch: pytest.MonkeyPatch) -> None:
     """A batch of episode starts equals the same starts one at a time, including the rare
     redraws of SCMs without edges (made common here by a sparse family)."""
-    sparse = family_json({"nodes": [3, 5], "graph": {"type": "er", "edge_prob": 0.08}})
-    monkeypatch.setattr(EnvConfig, "family_json", lambda self, level: sparse)
+    sparse = compile_family({"nodes": [3, 5], "graph": {"type": "er", "edge_prob": 0.08}})
+    monkeypatch.setattr(EnvConfig, "family", lambda self, level: sparse)
     cfg = EnvConfig.build(3)
     seeds = [task_seed(11, k) for k in range(60)]
     batch = start_episodes(cfg, [3] * len(seeds), seeds)
@@ -127,13 +127,13 @@ def test_batched_what_if_equals_single_what_if(kwargs: dict) -> None:
         m, r = rows.shape[2], int(obs["row_mask"][0].sum())
         for i in range(n):
             current = {key: value[i] for key, value in obs.items()}
-            before = parent_entropy(surrogate(current), vec._valid[i])
+            before = parent_entropy(surrogate(current), vec._arrays.valid[i])
             for k in range(nodes.shape[1]):
                 hypothetical = {key: value.copy() for key, value in current.items()}
                 hypothetical["samples"][r:r + m] = rows[i, k]
                 hypothetical["intervened"][r:r + m, nodes[i, k]] = 1
                 hypothetical["row_mask"][r:r + m] = 1
-                out[i, k] = before - parent_entropy(surrogate(hypothetical), vec._valid[i])
+                out[i, k] = before - parent_entropy(surrogate(hypothetical), vec._arrays.valid[i])
         return out
 
     for _ in range(3):

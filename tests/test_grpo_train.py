@@ -49,7 +49,7 @@ def test_tiny_run_trains_checkpoints_and_evaluates(tmp_path: Path, capsys: pytes
     actions, _ = agent.predict(obs, deterministic=True)
     assert actions.shape == (5, 5) and np.array_equal(actions, agent.predict(obs, deterministic=True)[0])
     chosen = env.step(actions)[4]["node"]
-    assert (chosen != env._target).all()
+    assert (chosen != env._arrays.target).all()
     single, _ = agent.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
     # Alone, an observation is cut to its own width: the same action up to float rounding.
     assert single.argmax() == actions[0, :-1].argmax()
@@ -241,9 +241,9 @@ def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None
         scored = trainer.env.what_if(np.zeros((n, 2, width + 1), np.float32), gain)
         env = trainer.env
         target = obs["target"].argmax(axis=1)
-        mean_y, std_y = env._mean[np.arange(n), target][:, None], env._std[np.arange(n), target][:, None]
+        mean_y, std_y = env._arrays.mean[np.arange(n), target][:, None], env._arrays.std[np.arange(n), target][:, None]
         base = (0.9 * -np.clip((scored.target_values - mean_y) / std_y, -5, 5)
-                + 0.1 * env._parents[np.arange(n)[:, None], scored.nodes])
+                + 0.1 * env._arrays.parents[np.arange(n)[:, None], scored.nodes])
         np.testing.assert_allclose(scored.rewards, base + 0.5 * seen[0], rtol=1e-12, atol=1e-12)
     finally:
         trainer.close()

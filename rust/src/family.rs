@@ -1,8 +1,8 @@
 //! Task families: a distribution over SCMs plus how tasks draw interventional rows, and
 //! the batched, parallel task sampler.
 
-use crate::budget;
 use crate::dist::Dist;
+use crate::{budget, parallel};
 use crate::error::{int_in, EngineError, Result};
 use crate::graph::{Dag, GraphSpec};
 use crate::mechanism::MechanismSpec;
@@ -136,10 +136,14 @@ impl FamilySpec {
         Ok(d)
     }
 
-    /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on the current
-    /// rayon pool. Task k depends only on (spec, base_seed, k), never on the split.
-    pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize) -> Result<TaskBatch> {
-        let n = check_batch(count, n_obs, n_int, self.nodes[1])?;
+    /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on a pool of
+    /// `threads` threads (default: one per core; on the calling thread when
+    /// [`parallel::inline`]). Task k depends only on (spec, base_seed, k), never on the
+    /// split or the thread count.
+    pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize, threads: Option<usize>) -> Result<TaskBatch> {
+        let inline = parallel::inline(threads, count);
+        let workers = if inline { 1 } else { threads.unwrap_or_else(parallel::default_threads) };
+        let n = check_batch(count, n_obs, n_int, self.nodes[1], workers)?;
         let d_max = self.nodes[1];
         let mut batch = TaskBatch {
             count,
@@ -150,19 +154,20 @@ impl FamilySpec {
             adjacency: budget::zeroed("the tasks' adjacency matrices", count * d_max * d_max)?,
             n_nodes: budget::zeroed("the tasks' node counts", count)?,
         };
-        batch
-            .data
-            .par_chunks_mut(n * d_max)
-            .zip(batch.mask.par_chunks_mut(n * d_max))
-            .zip(batch.adjacency.par_chunks_mut(d_max * d_max))
-            .zip(batch.n_nodes.par_iter_mut())
-            .enumerate()
-            .try_for_each(|(k, (((data, mask), adjacency), nodes))| {
-                let seed = task_seed(base_seed, start.wrapping_add(k as u64));
-                let slot = TaskSlot { data, mask, adjacency, d_max };
-                *nodes = self.sample_task(seed, n_obs, n_int, slot)? as u32;
-                Ok(())
-            })?;
+        let task = |(k, (((data, mask), adjacency), nodes)): (usize, (((&mut [f32], &mut [u8]), &mut [u8]), &mut u32))| {
+            let seed = task_seed(base_seed, start.wrapping_add(k as u64));
+            *nodes = self.sample_task(seed, n_obs, n_int, TaskSlot { data, mask, adjacency, d_max })? as u32;
+            Ok(())
+        };
+        let (cells, square) = (n * d_max, d_max * d_max);
+        if inline {
+            let slots = batch.data.chunks_mut(cells).zip(batch.mask.chunks_mut(cells)).zip(batch.adjacency.chunks_mut(square));
+            return slots.zip(batch.n_nodes.iter_mut()).enumerate().try_for_each(task).map(|()| batch);
+        }
+        parallel::install(threads, || {
+            let slots = batch.data.par_chunks_mut(cells).zip(batch.mask.par_chunks_mut(cells)).zip(batch.adjacency.par_chunks_mut(square));
+            slots.zip(batch.n_nodes.par_iter_mut()).enumerate().try_for_each(task)
+        })?;
         Ok(batch)
     }
 }
@@ -205,16 +210,17 @@ struct TaskSlot<'a> {
     d_max: usize,
 }
 
-/// Check the sizes of a batch request; returns rows per task. Per cell a batch holds its
-/// data and mask (5 bytes), plus the adjacency matrices; each thread in flight holds
+/// Check the sizes of a batch request on `threads` threads; returns rows per task. Per
+/// cell a batch holds its data and mask (5 bytes), plus the adjacency matrices; each
+/// thread in flight holds
 /// one task's workspace: its node columns and noise, its intervention mask and values
 /// (13 bytes per cell).
-fn check_batch(count: usize, n_obs: usize, n_int: usize, d_max: usize) -> Result<usize> {
+fn check_batch(count: usize, n_obs: usize, n_int: usize, d_max: usize, threads: usize) -> Result<usize> {
     int_in("count", count, 1, budget::MAX_BYTES)?;
     int_in("n_obs", n_obs, 0, MAX_SAMPLES)?;
     int_in("n_int", n_int, 0, MAX_SAMPLES)?;
     let n = int_in("n_obs + n_int", n_obs + n_int, 1, MAX_SAMPLES)?;
-    let threads = rayon::current_num_threads().min(count);
+    let threads = threads.min(count);
     budget::total(
         "the batch's memory",
         &[
@@ -276,13 +282,9 @@ pub(crate) mod tests {
     #[test]
     fn batch_split_and_thread_count_do_not_change_bytes() {
         let spec = spec_with(all_mechanisms().remove(0));
-        let whole = spec.sample_tasks(5, 10, 6, 20, 5).unwrap();
-        let head = spec.sample_tasks(5, 10, 2, 20, 5).unwrap();
-        let tail = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(|| spec.sample_tasks(5, 12, 4, 20, 5).unwrap());
+        let whole = spec.sample_tasks(5, 10, 6, 20, 5, Some(3)).unwrap();
+        let head = spec.sample_tasks(5, 10, 2, 20, 5, None).unwrap();
+        let tail = spec.sample_tasks(5, 12, 4, 20, 5, Some(1)).unwrap();
         let joined: Vec<f32> = head.data.iter().chain(&tail.data).copied().collect();
         assert_eq!(whole.data.len(), joined.len());
         assert!(whole.data.iter().zip(&joined).all(|(a, b)| a.to_bits() == b.to_bits()));
@@ -293,7 +295,7 @@ pub(crate) mod tests {
     #[test]
     fn graphs_alone_equal_the_graphs_of_full_tasks() {
         let spec = spec_with(all_mechanisms().remove(1));
-        let tasks = spec.sample_tasks(3, 40, 5, 4, 0).unwrap();
+        let tasks = spec.sample_tasks(3, 40, 5, 4, 0, None).unwrap();
         let (adjacency, n_nodes) = spec.sample_graphs(3, 40, 5).unwrap();
         assert_eq!(tasks.adjacency, adjacency);
         assert_eq!(tasks.n_nodes, n_nodes);
@@ -302,7 +304,7 @@ pub(crate) mod tests {
     #[test]
     fn task_rows_carry_one_intervention_each() {
         let spec = spec_with(all_mechanisms().remove(0));
-        let b = spec.sample_tasks(1, 0, 3, 7, 9).unwrap();
+        let b = spec.sample_tasks(1, 0, 3, 7, 9, None).unwrap();
         for t in 0..3 {
             for r in 0..16 {
                 let set: usize = b.mask[(t * 16 + r) * 12..(t * 16 + r + 1) * 12].iter().map(|&m| m as usize).sum();
@@ -318,7 +320,7 @@ pub(crate) mod tests {
             "interventions": {"value": {"type": "fixed", "value": 0}}}"#;
         let e = FamilySpec::from_json(bad).unwrap_err().to_string();
         assert!(e.contains("mechanism") && e.contains("linaer") && e.contains("linear"), "{e}");
-        let e = check_batch(0, 10, 0, 5).unwrap_err().to_string();
+        let e = check_batch(0, 10, 0, 5, 1).unwrap_err().to_string();
         assert!(e.contains("count = 0"), "{e}");
     }
 }

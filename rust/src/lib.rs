@@ -7,9 +7,11 @@
 //! Python exceptions (`python::errors`), GIL release around long work and zero-copy
 //! hand-over of buffers to numpy. This file only registers the bindings.
 
+pub mod bo;
 pub mod budget;
 pub mod checks;
 pub mod dist;
+pub mod episode;
 pub mod error;
 pub mod family;
 pub mod fastmath;
@@ -24,7 +26,7 @@ pub mod seed;
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use python::{batch, runtime, scm as py_scm, tasks};
+use python::{batch, env, family as py_family, runtime, scm as py_scm, tasks};
 
 /// The extension module `causal_meta._core`.
 #[pymodule]
@@ -32,6 +34,8 @@ use python::{batch, runtime, scm as py_scm, tasks};
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Import numpy's C API now: imported lazily, inside the first engine call, a Ctrl-C
     // arriving during that import surfaced as a PanicException instead of KeyboardInterrupt.
+    // Importing numpy first makes a missing numpy an ImportError, not a panic.
+    m.py().import("numpy")?;
     PyArray1::<f32>::zeros(m.py(), 0, false);
     m.add_function(wrap_pyfunction!(tasks::sample_tasks, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::task_seed, m)?)?;
@@ -42,11 +46,14 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(batch::stack_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(batch::linear_moments, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::task_seeds, m)?)?;
+    m.add_function(wrap_pyfunction!(env::start_episodes, m)?)?;
+    m.add_function(wrap_pyfunction!(env::step_envs, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::simd_level, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_simd, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(py_scm::_scm_from_state, m)?)?;
     m.add_class::<py_scm::PyScm>()?;
+    m.add_class::<py_family::PyFamily>()?;
     m.add("MAX_NODES", family::MAX_NODES)?;
     m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
     Ok(())

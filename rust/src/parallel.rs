@@ -47,6 +47,13 @@ fn pool(threads: usize) -> Arc<ThreadPool> {
         .clone()
 }
 
+/// Whether work of `count` items for which `threads` threads were asked (default: one
+/// per core) runs on the calling thread: with one thread, or one item, a pool would only
+/// add its hand-off.
+pub fn inline(threads: Option<usize>, count: usize) -> bool {
+    count < 2 || threads.unwrap_or_else(default_threads) == 1
+}
+
 /// Run `f` on a cached pool of `threads` threads (default: one per core).
 pub fn install<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     let t = match threads {

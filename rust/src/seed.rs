@@ -30,6 +30,12 @@ pub fn task_seed(base_seed: u64, index: u64) -> u64 {
     splitmix64(&mut t)
 }
 
+/// Seed of an SCM's own noise stream given its noise seed (the seed that drew the SCM,
+/// or the one `Scm.seed_noise` gets): distinct from the seed that drew the SCM.
+pub fn noise_stream_seed(seed: u64) -> u64 {
+    task_seed(seed, u64::MAX)
+}
+
 /// xoshiro256++: the scalar generator for graphs and parameters (a few hundred draws per
 /// task). Bulk noise uses [`crate::fastmath::LaneRng`] instead.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use super::errors::guarded;
 use super::scm::PyScm;
 use super::tasks::Graphs;
 use crate::error::{self, node_index};
-use crate::family::{self, FamilySpec};
+use super::family::family_arg;
+use crate::family;
 use crate::scm::{single_intervention, Interventions};
 use crate::{budget, checks, linear, parallel};
 use numpy::ndarray::{Array1, Ix1, Ix2};
@@ -15,14 +16,14 @@ use numpy::{IntoPyArray, PyArray2, PyArray3};
 use pyo3::prelude::*;
 
 /// The SCMs of `seeds` in one family, drawn in parallel: `out[k]` equals
-/// `Scm.from_family(family_json, seeds[k])` (its noise stream seeded as
-/// `seed_noise(noise_seeds[k])` would, if given). The JSON is parsed once, where
-/// `from_family` parses it per SCM; vector environments start many episodes at once.
+/// `Scm.from_family(family, seeds[k])` (its noise stream seeded as
+/// `seed_noise(noise_seeds[k])` would, if given); vector environments start many
+/// episodes at once.
 #[pyfunction]
-#[pyo3(signature = (family_json, seeds, noise_seeds=None))]
+#[pyo3(signature = (family, seeds, noise_seeds=None))]
 pub fn sample_scms(
     py: Python<'_>,
-    family_json: &str,
+    family: &Bound<'_, PyAny>,
     seeds: &Bound<'_, PyAny>,
     noise_seeds: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Vec<PyScm>> {
@@ -31,7 +32,7 @@ pub fn sample_scms(
         Some(obj) => paired_seeds_arg("noise_seeds", obj, "seeds", seeds.len())?,
         None => seeds.clone(),
     };
-    let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    let spec = family_arg(family)?;
     guarded(|| budget::within("len(seeds)", &[seeds.len()], spec.scm_bytes()))?;
     let scms = py.detach(|| guarded(|| parallel::map(&seeds, |&s| spec.sample_scm(s))))?;
     Ok(scms.into_iter().zip(noise_seeds).map(|(scm, s)| PyScm::with_noise_seed(scm, s)).collect())

@@ -4,7 +4,9 @@
 
 pub mod batch;
 pub mod convert;
+pub mod env;
 pub mod errors;
+pub mod family;
 pub mod runtime;
 pub mod scm;
 pub mod tasks;

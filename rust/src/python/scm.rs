@@ -2,10 +2,11 @@
 //! given as a `do=` dict or per-row (mask, values) arrays; and its unpickling.
 
 use super::convert::{array_arg, int_arg, numpy_array, read_2d, usize_arg};
+use super::family::family_arg;
 use super::errors::{guarded, internal_error};
-use crate::family::{self, FamilySpec};
+use crate::family;
 use crate::scm::{intervention_pair, per_row_shape, single_intervention, Interventions, Scm};
-use crate::seed::{self, Rng};
+use crate::seed::{noise_stream_seed, Rng};
 use crate::{budget, checks, error, mechanism, parallel};
 use numpy::ndarray::Ix1;
 use numpy::{PyArray1, PyArray2};
@@ -14,7 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
-const DETACH_MIN_CELLS: usize = 4096;
+pub(crate) const DETACH_MIN_CELLS: usize = 4096;
 
 /// Rows and intervention mask of `sample`: (n, d) float32 and (n, d) uint8.
 type Rows<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>);
@@ -35,11 +36,6 @@ pub struct PyScm {
     pub(crate) scm: Scm,
     /// The SCM's own noise stream, used by `sample` when no seed is given.
     pub(crate) rng: Rng,
-}
-
-/// Seed of an SCM's own noise stream, distinct from the seed that drew the SCM.
-pub(crate) fn noise_stream_seed(seed: u64) -> u64 {
-    seed::task_seed(seed, u64::MAX)
 }
 
 impl PyScm {
@@ -111,11 +107,12 @@ impl DoArg {
 
 #[pymethods]
 impl PyScm {
-    /// Draw the SCM of `seed` from a family (JSON spec). Pure function of (family, seed).
+    /// Draw the SCM of `seed` from a family (a `CompiledFamily` or JSON). Pure function of
+    /// (family, seed).
     #[staticmethod]
-    fn from_family(family_json: &str, seed: &Bound<'_, PyAny>) -> PyResult<PyScm> {
+    fn from_family(family: &Bound<'_, PyAny>, seed: &Bound<'_, PyAny>) -> PyResult<PyScm> {
         let seed = int_arg("seed", seed, 0, u64::MAX)?;
-        let spec = guarded(|| FamilySpec::from_json(family_json))?;
+        let spec = family_arg(family)?;
         let scm = guarded(|| Ok(spec.sample_scm(seed)))?;
         Ok(PyScm::with_noise_seed(scm, seed))
     }

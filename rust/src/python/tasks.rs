@@ -3,7 +3,9 @@
 
 use super::convert::{int_arg, numpy_array, paired_seeds_arg, seeds_arg, usize_arg};
 use super::errors::guarded;
-use crate::family::{self, FamilySpec};
+use super::family::family_arg;
+use super::scm::DETACH_MIN_CELLS;
+use crate::family;
 use crate::{budget, parallel, seed};
 use numpy::ndarray::Array1;
 use numpy::{IntoPyArray, PyArray1, PyArray3};
@@ -18,11 +20,11 @@ pub(crate) type Graphs<'py> = (Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64
 /// `(count, n, d_max)`, uint8 `(count, d_max, d_max)` and int64 `(count,)`, where
 /// `n = n_obs + n_int` and tasks with fewer than `d_max` variables are zero-padded.
 #[pyfunction]
-#[pyo3(signature = (family_json, base_seed, start, count, n_obs, n_int, threads=None))]
+#[pyo3(signature = (family, base_seed, start, count, n_obs, n_int, threads=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 pub fn sample_tasks<'py>(
     py: Python<'py>,
-    family_json: &str,
+    family: &Bound<'py, PyAny>,
     base_seed: &Bound<'py, PyAny>,
     start: &Bound<'py, PyAny>,
     count: &Bound<'py, PyAny>,
@@ -41,8 +43,10 @@ pub fn sample_tasks<'py>(
     let n_obs = usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?;
     let n_int = usize_arg("n_int", n_int, 0, family::MAX_SAMPLES)?;
     let threads = threads.filter(|t| !t.is_none()).map(|t| usize_arg("threads", t, 1, parallel::MAX_THREADS)).transpose()?;
-    let spec = guarded(|| FamilySpec::from_json(family_json))?;
-    let batch = py.detach(|| guarded(|| parallel::install(threads, || spec.sample_tasks(base_seed, start, count, n_obs, n_int))))?;
+    let spec = family_arg(family)?;
+    let run = || guarded(|| spec.sample_tasks(base_seed, start, count, n_obs, n_int, threads));
+    // A small call on the calling thread is cheaper than releasing the GIL.
+    let batch = if parallel::inline(threads, count) && count * (n_obs + n_int) * spec.nodes[1] < DETACH_MIN_CELLS { run()? } else { py.detach(run)? };
     let (c, n, d) = (batch.count, batch.n, batch.d_max);
     let nodes = Array1::from_iter(batch.n_nodes.into_iter().map(i64::from));
     Ok((
@@ -58,7 +62,7 @@ pub fn sample_tasks<'py>(
 #[pyfunction]
 pub fn sample_graphs<'py>(
     py: Python<'py>,
-    family_json: &str,
+    family: &Bound<'py, PyAny>,
     base_seed: &Bound<'py, PyAny>,
     start: &Bound<'py, PyAny>,
     count: &Bound<'py, PyAny>,
@@ -66,7 +70,7 @@ pub fn sample_graphs<'py>(
     let base_seed = int_arg("base_seed", base_seed, 0, u64::MAX)?;
     let start = int_arg("start", start, 0, u64::MAX)?;
     let count = usize_arg("count", count, 1, budget::MAX_BYTES)?;
-    let spec = guarded(|| FamilySpec::from_json(family_json))?;
+    let spec = family_arg(family)?;
     let (adj, n_nodes) = py.detach(|| guarded(|| parallel::install(None, || spec.sample_graphs(base_seed, start, count))))?;
     let d = spec.nodes[1];
     let nodes = Array1::from_iter(n_nodes.into_iter().map(i64::from));

@@ -1,0 +1,230 @@
+//! Bindings of the CausalBO environments: episode starts from a curriculum family and
+//! the vector environment's step, each one call for many environments.
+
+use super::convert::{array_arg, numpy_array, seeds_arg, usize_arg};
+use super::errors::guarded;
+use super::family::family_arg;
+use super::scm::PyScm;
+use crate::bo::{self, Buffers, Constants, Outcome, Rules};
+use crate::episode::{self, Settings};
+use crate::error::{finite, EngineError};
+use crate::family;
+use numpy::ndarray::{Dimension, Ix1, Ix2};
+use numpy::{Element, IntoPyArray, PyArray1, PyUntypedArrayMethods, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray, PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3};
+use pyo3::prelude::*;
+
+/// What `start_episodes` returns: the SCMs, then target (K,), adjacency (K, D, D),
+/// n_nodes (K,), observations (K, n_obs, D), is_linear (K,), effect, mean, std, low,
+/// high (K, D) each and optimum (K, 4).
+type Starts<'py> = (
+    Vec<PyScm>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray3<u8>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray3<f32>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+);
+
+/// Start the episodes of `seeds` in one family, in parallel with the GIL released: per
+/// episode the SCM (its noise stream seeded), the target, the first `n_obs` observations
+/// from that stream, and for linear SCMs the exact moments (effect on the target, mean,
+/// std), the bounds mean + range * std (range = [low, high], in float32) and the optimum
+/// (node, value, expected, 0). Nonlinear episodes get effect 0, mean 0, std 1, bounds 0
+/// and optimum (-1, NaN, NaN, NaN): their Monte Carlo estimates are the caller's.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn start_episodes<'py>(
+    py: Python<'py>,
+    family: &Bound<'py, PyAny>,
+    seeds: &Bound<'py, PyAny>,
+    n_obs: &Bound<'py, PyAny>,
+    width: &Bound<'py, PyAny>,
+    low: f64,
+    high: f64,
+) -> PyResult<Starts<'py>> {
+    let spec = family_arg(family)?;
+    let seeds = seeds_arg("seeds", seeds)?;
+    let settings = Settings {
+        width: usize_arg("width", width, 1, family::MAX_NODES)?,
+        n_obs: usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?,
+        range: (finite("low", low)?, finite("high", high)?),
+    };
+    let starts = py.detach(|| guarded(|| episode::start_all(&spec, &seeds, &settings)))?;
+    let (k, d) = (starts.len(), settings.width);
+    let mut target = Vec::with_capacity(k);
+    let mut adjacency = Vec::with_capacity(k * d * d);
+    let mut n_nodes = Vec::with_capacity(k);
+    let mut observations = Vec::with_capacity(k * settings.n_obs * d);
+    let mut is_linear = Vec::with_capacity(k);
+    let mut columns: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(k * d));
+    let mut optimum = Vec::with_capacity(k * 4);
+    let mut scms = Vec::with_capacity(k);
+    for start in starts {
+        target.push(start.target as i64);
+        adjacency.extend_from_slice(&start.adjacency);
+        n_nodes.push(start.scm.d() as i64);
+        observations.extend_from_slice(&start.observations);
+        is_linear.push(start.linear.is_some());
+        match &start.linear {
+            Some(l) => {
+                for (column, part) in columns.iter_mut().zip([&l.effect, &l.mean, &l.std, &l.low, &l.high]) {
+                    column.extend_from_slice(part);
+                }
+                optimum.extend_from_slice(&l.optimum);
+            }
+            None => {
+                for (column, fill) in columns.iter_mut().zip([0.0, 0.0, 1.0, 0.0, 0.0]) {
+                    column.resize(column.len() + d, fill);
+                }
+                optimum.extend_from_slice(&[-1.0, f64::NAN, f64::NAN, f64::NAN]);
+            }
+        }
+        scms.push(PyScm { scm: start.scm, rng: start.rng });
+    }
+    let [effect, mean, std, low, high] = columns;
+    let wide = |v: Vec<f64>| numpy_array(py, (k, d), v);
+    Ok((
+        scms,
+        target.into_pyarray(py),
+        numpy_array(py, (k, d, d), adjacency)?,
+        n_nodes.into_pyarray(py),
+        numpy_array(py, (k, settings.n_obs, d), observations)?,
+        is_linear.into_pyarray(py),
+        wide(effect)?,
+        wide(mean)?,
+        wide(std)?,
+        wide(low)?,
+        wide(high)?,
+        numpy_array(py, (k, 4), optimum)?,
+    ))
+}
+
+/// The fields of `envs.vector.StepArrays`, read by name.
+#[derive(FromPyObject)]
+pub struct StepArrays<'py> {
+    #[pyo3(attribute)]
+    valid: PyReadonlyArray2<'py, bool>,
+    #[pyo3(attribute)]
+    parents: PyReadonlyArray2<'py, bool>,
+    #[pyo3(attribute)]
+    low: PyReadonlyArray2<'py, f64>,
+    #[pyo3(attribute)]
+    high: PyReadonlyArray2<'py, f64>,
+    #[pyo3(attribute)]
+    mean: PyReadonlyArray2<'py, f64>,
+    #[pyo3(attribute)]
+    std: PyReadonlyArray2<'py, f64>,
+    #[pyo3(attribute)]
+    effect: PyReadonlyArray2<'py, f64>,
+    #[pyo3(attribute)]
+    target: PyReadonlyArray1<'py, i64>,
+    #[pyo3(attribute)]
+    is_linear: PyReadonlyArray1<'py, bool>,
+    #[pyo3(attribute)]
+    has_optimum: PyReadonlyArray1<'py, bool>,
+    #[pyo3(attribute)]
+    steps: PyReadwriteArray1<'py, i64>,
+    #[pyo3(attribute)]
+    best: PyReadwriteArray1<'py, f64>,
+    #[pyo3(attribute)]
+    values: PyReadwriteArray3<'py, f32>,
+    #[pyo3(attribute)]
+    intervened: PyReadwriteArray3<'py, i8>,
+    #[pyo3(attribute)]
+    row_mask: PyReadwriteArray2<'py, i8>,
+}
+
+/// A contiguous array's items, or a ValueError naming it.
+fn items<'a, T: Element, D: Dimension>(name: &str, array: &'a numpy::PyReadonlyArray<'_, T, D>) -> PyResult<&'a [T]> {
+    array.as_slice().map_err(|_| EngineError::param(name, "a strided view", "must be a C-contiguous array").into())
+}
+
+/// [`items`] of an array the call writes into.
+fn items_mut<'a, T: Element, D: Dimension>(name: &str, array: &'a mut PyReadwriteArray<'_, T, D>) -> PyResult<&'a mut [T]> {
+    array.as_slice_mut().map_err(|_| EngineError::param(name, "a strided view", "must be a C-contiguous array").into())
+}
+
+/// The step's reports, (K,) each: node (int64), value (float64 of the float32 set), mean
+/// target value y, reward, is_parent (bool) and the exact expected target (NaN unless
+/// linear with an optimum); zeros where not stepping.
+type Reports<'py> = (
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<bool>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// One step of every environment k with `stepping[k]`: action row k of `actions`
+/// ((K, D + 1) float64, finite) decoded, `m` rows of `scms[k]` drawn from its own stream
+/// under that intervention and written standardised at row `n_obs + steps[k] * m` of the
+/// observation buffers of `arrays` (an `envs.vector.StepArrays`, updated in place with
+/// `steps` and `best`), all in parallel with the GIL released. `rules` is (w_target,
+/// w_parent, w_info, value clip, target clip). The single environment's arithmetic, bit
+/// for bit (`bo.rs`).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn step_envs<'py>(
+    py: Python<'py>,
+    scms: Vec<PyRefMut<'py, PyScm>>,
+    mut arrays: StepArrays<'py>,
+    actions: &Bound<'py, PyAny>,
+    stepping: &Bound<'py, PyAny>,
+    m: &Bound<'py, PyAny>,
+    n_obs: &Bound<'py, PyAny>,
+    rules: (f64, f64, f64, f64, f64),
+) -> PyResult<Reports<'py>> {
+    let m = usize_arg("m", m, 1, family::MAX_SAMPLES)?;
+    let n_obs = usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?;
+    let actions = array_arg::<f64, Ix2>("actions", actions, "a 2-d float64 numpy array")?;
+    let stepping = array_arg::<bool, Ix1>("stepping", stepping, "a 1-d bool numpy array")?;
+    let (w_target, w_parent, w_info, value_clip, target_clip) = rules;
+    let rules = Rules { w_target, w_parent, w_info, value_clip, target_clip };
+    let width = arrays.valid.shape()[1];
+    let rows = arrays.row_mask.shape()[1];
+    let consts = Constants {
+        width,
+        valid: items("valid", &arrays.valid)?,
+        parents: items("parents", &arrays.parents)?,
+        low: items("low", &arrays.low)?,
+        high: items("high", &arrays.high)?,
+        mean: items("mean", &arrays.mean)?,
+        std: items("std", &arrays.std)?,
+        effect: items("effect", &arrays.effect)?,
+        target: items("target", &arrays.target)?,
+        is_linear: items("is_linear", &arrays.is_linear)?,
+        has_optimum: items("has_optimum", &arrays.has_optimum)?,
+    };
+    let buffers = Buffers {
+        rows,
+        steps: items_mut("steps", &mut arrays.steps)?,
+        best: items_mut("best", &mut arrays.best)?,
+        values: items_mut("values", &mut arrays.values)?,
+        intervened: items_mut("intervened", &mut arrays.intervened)?,
+        row_mask: items_mut("row_mask", &mut arrays.row_mask)?,
+    };
+    let (actions, stepping) = (items("actions", &actions)?, items("stepping", &stepping)?);
+    let mut scms = scms;
+    let streams = scms.iter_mut().map(|cell| {
+        let PyScm { scm, rng } = &mut **cell;
+        (&*scm, rng)
+    });
+    let streams: Vec<_> = streams.collect();
+    let outcomes = py.detach(|| guarded(|| bo::step_all(streams, &consts, buffers, actions, stepping, m, n_obs, &rules)))?;
+    let column = |f: fn(&Outcome) -> f64| outcomes.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
+    Ok((
+        outcomes.iter().map(|o| o.node as i64).collect::<Vec<_>>().into_pyarray(py),
+        column(|o| f64::from(o.value)),
+        column(|o| o.y),
+        column(|o| o.reward),
+        outcomes.iter().map(|o| o.is_parent).collect::<Vec<_>>().into_pyarray(py),
+        column(|o| o.expected),
+    ))
+}
