@@ -36,11 +36,12 @@ def test_round_trip_still_works() -> None:
     np.testing.assert_array_equal(again.sample(5, seed=1)[0], scm.sample(5, seed=1)[0])
 
 
-def _first_mechanism_with_weights(state: dict) -> dict:
+def _first_weights(state: dict) -> dict:
+    """The span (start, len) of the first mechanism's weights that has some."""
     for m in state[0]["mechanisms"]:
         body = next(iter(m.values()))
-        if isinstance(body, dict) and body.get("w"):
-            return body
+        if isinstance(body, dict) and "w" in body and body["w"]["len"]:
+            return body["w"]
     raise AssertionError("no mechanism with weights")
 
 
@@ -50,7 +51,8 @@ def _first_mechanism_with_weights(state: dict) -> dict:
     (lambda s: s[0]["dag"]["order"].__setitem__(0, s[0]["dag"]["order"][1]), r"order is not a permutation"),
     (lambda s: s[0]["dag"]["adj"].__setitem__(0, 1), r"parents of node 0 disagree|adjacency"),
     (lambda s: s[0]["mechanisms"].pop(), r"mechanisms and .* noise laws"),
-    (lambda s: _first_mechanism_with_weights(s)["w"].pop(), r"parameters do not fit"),
+    (lambda s: _first_weights(s).__setitem__("len", _first_weights(s)["len"] - 1), r"parameters do not fit"),
+    (lambda s: _first_weights(s).__setitem__("start", len(s[0]["params"])), r"parameters .* lie outside the \d+ parameters"),
     (lambda s: s[0]["noises"][0].__setitem__("scale", -1.0), r"noise scale -1 is not finite and positive"),
     (lambda s: s[0]["noises"][0].__setitem__("scale", 1e39), r"noise scale inf|is not finite"),
     (lambda s: s[1].__setitem__("s", [0, 0, 0, 0]), r"noise stream's state is all zero"),

@@ -3,6 +3,7 @@
 
 use crate::error::{finite, EngineError, Result};
 use crate::fastmath::LaneRng;
+use crate::mechanism::Span;
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -110,14 +111,17 @@ impl Dist {
         }
     }
 
-    /// `n` draws as f32, the precision of the sampler. Gaussian draws come in bulk from
-    /// the vectorised generator (MLP and GP mechanisms draw thousands per task).
-    pub fn sample_vec(&self, rng: &mut Rng, n: usize) -> Vec<f32> {
+    /// Append `n` draws to `params` as f32 and return their span (Gaussians in bulk).
+    pub fn extend(&self, rng: &mut Rng, n: usize, params: &mut Vec<f32>) -> Span {
         match *self {
             Dist::Gaussian { mean, std } => {
-                standard_normals(rng, n).into_iter().map(|z| (mean + std * f64::from(z)) as f32).collect()
+                let span = extend_standard_normals(rng, n, params);
+                for z in &mut params[span.start..] {
+                    *z = (mean + std * f64::from(*z)) as f32;
+                }
+                span
             }
-            _ => (0..n).map(|_| self.sample(rng) as f32).collect(),
+            _ => Span::push(params, (0..n).map(|_| self.sample(rng) as f32)),
         }
     }
 }
@@ -125,15 +129,17 @@ impl Dist {
 /// Below this many draws the scalar generator is cheaper than seeding the lanes.
 const BULK_NORMALS: usize = 64;
 
-/// `n` standard normals as f32: from [`LaneRng`] in bulk, from the scalar generator for a
-/// handful. Either way a pure function of the generator state.
-pub fn standard_normals(rng: &mut Rng, n: usize) -> Vec<f32> {
+/// Append `n` standard normals as f32 to `params` and return their span: from
+/// [`LaneRng`] in bulk, from the scalar generator for a handful. Either way a pure
+/// function of the generator state.
+pub fn extend_standard_normals(rng: &mut Rng, n: usize, params: &mut Vec<f32>) -> Span {
     if n < BULK_NORMALS {
-        return (0..n).map(|_| rng.normal() as f32).collect();
+        return Span::push(params, (0..n).map(|_| rng.normal() as f32));
     }
-    let mut out = vec![0f32; n];
-    LaneRng::from_rng(rng).fill_normal(&mut out);
-    out
+    let start = params.len();
+    params.resize(start + n, 0.0);
+    LaneRng::from_rng(rng).fill_normal(&mut params[start..]);
+    Span { start, len: n }
 }
 
 /// Check the weights of a mixture: as many as components, finite, >= 0, positive sum.

@@ -107,9 +107,10 @@ impl FamilySpec {
     fn sample_scm_with(&self, rng: &mut Rng) -> Scm {
         let dag = self.sample_dag_with(rng);
         let d = dag.d;
-        let mechanisms = (0..d).map(|j| self.mechanism.instantiate(dag.parents(j).len(), rng)).collect();
+        let mut params = Vec::new();
+        let mechanisms = (0..d).map(|j| self.mechanism.instantiate(dag.parents(j).len(), rng, &mut params)).collect();
         let noises = (0..d).map(|_| self.noise.instantiate(rng)).collect();
-        Scm::new(dag, mechanisms, noises)
+        Scm::new(dag, mechanisms, params, noises)
     }
 
     /// Write one task (the SCM of `seed`, `n_obs` observational rows then `n_int` rows with

@@ -58,3 +58,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
     Ok(())
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -38,12 +38,12 @@ impl Scm {
         let mut effects = vec![0f64; d * d];
         let mut mean = vec![0f64; d];
         for &j in &self.dag.order {
-            let Mechanism::Linear { w, b } = &self.mechanisms[j] else {
+            let Mechanism::Linear { w, b } = self.mechanisms[j] else {
                 return Err(EngineError::param(format!("mechanism of node {j}"), self.mechanisms[j].name(), "must be linear"));
             };
-            let mut m = f64::from(*b);
+            let mut m = f64::from(b);
             effects[j * d + j] = 1.0;
-            for (&p, &wp) in self.dag.parents(j).iter().zip(w) {
+            for (&p, &wp) in self.dag.parents(j).iter().zip(w.of(&self.params)) {
                 let wp = f64::from(wp);
                 m += wp * mean[p];
                 for i in 0..d {
@@ -69,16 +69,16 @@ impl Scm {
         let d = self.d();
         let (mut w, mut b) = (vec![0f64; d * d], vec![0f64; d]);
         for (j, m) in self.mechanisms.iter().enumerate() {
-            let Mechanism::Linear { w: wj, b: bj } = m else {
+            let Mechanism::Linear { w: wj, b: bj } = *m else {
                 return Err(EngineError::refused(format!(
                     "linear_parameters: node {j} has a {} mechanism; only SCMs whose mechanisms are all linear have them",
                     m.name()
                 )));
             };
-            for (&p, &wp) in self.dag.parents(j).iter().zip(wj) {
+            for (&p, &wp) in self.dag.parents(j).iter().zip(wj.of(&self.params)) {
                 w[p * d + j] = f64::from(wp);
             }
-            b[j] = f64::from(*bj);
+            b[j] = f64::from(bj);
         }
         Ok((w, b))
     }
@@ -100,18 +100,19 @@ mod tests {
     use super::*;
     use crate::dist::Dist;
     use crate::graph::Dag;
-    use crate::mechanism::MechanismSpec;
+    use crate::mechanism::{MechanismSpec, Span};
     use crate::noise::{Noise, NoiseKind};
 
     /// 0 -> 1 -> 2 and 0 -> 2 with weights 2, 3 and -1, biases 1, 0, 0.5.
     fn triangle(noise: NoiseKind) -> Scm {
         let dag = Dag::from_adjacency(3, vec![0, 1, 1, 0, 0, 1, 0, 0, 0]).unwrap();
+        let mut params = Vec::new();
         let mechanisms = vec![
-            Mechanism::Linear { w: vec![], b: 1.0 },
-            Mechanism::Linear { w: vec![2.0], b: 0.0 },
-            Mechanism::Linear { w: vec![-1.0, 3.0], b: 0.5 },
+            Mechanism::Linear { w: Span::push(&mut params, []), b: 1.0 },
+            Mechanism::Linear { w: Span::push(&mut params, [2.0]), b: 0.0 },
+            Mechanism::Linear { w: Span::push(&mut params, [-1.0, 3.0]), b: 0.5 },
         ];
-        Scm::new(dag, mechanisms, vec![Noise { kind: noise, scale: 1.0 }; 3])
+        Scm::new(dag, mechanisms, params, vec![Noise { kind: noise, scale: 1.0 }; 3])
     }
 
     #[test]

@@ -3,8 +3,13 @@
 //! A [`MechanismSpec`] is a distribution over functions; [`MechanismSpec::instantiate`]
 //! draws one [`Mechanism`] for a node with `k` parents. Evaluation works column-wise on
 //! `n` rows at once so that the inner loops run over contiguous rows and vectorise.
+//!
+//! A mechanism's vectors of parameters live in one flat buffer per SCM (`Scm::params`),
+//! each named by a [`Span`]: an SCM is a handful of allocations instead of one per node,
+//! which makes drawing and dropping thousands of SCMs (a vector environment's episode
+//! starts) cheap, and keeps each SCM's parameters together in memory.
 
-use crate::dist::{standard_normals, validate_mixture_weights, Dist};
+use crate::dist::{extend_standard_normals, validate_mixture_weights, Dist};
 use crate::error::{int_in, Result};
 use crate::fastmath::{cos_f32, sigmoid_f32, sin_f32, softplus_f32, tanh_f32};
 use crate::seed::Rng;
@@ -79,51 +84,93 @@ pub enum MechanismSpec {
     },
 }
 
-/// One drawn mechanism with its parameters (k = number of parents).
+/// Where one vector of a mechanism's parameters lies in its SCM's flat buffer.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub len: usize,
+}
+
+impl Span {
+    /// The span's values in `params`.
+    #[inline(always)]
+    pub fn of(self, params: &[f32]) -> &[f32] {
+        &params[self.start..self.start + self.len]
+    }
+
+    /// Whether the span lies inside a buffer of `len` values.
+    pub fn fits(self, len: usize) -> bool {
+        self.start.checked_add(self.len).is_some_and(|end| end <= len)
+    }
+
+    /// Append `values` to `params` and return their span.
+    pub fn push(params: &mut Vec<f32>, values: impl IntoIterator<Item = f32>) -> Span {
+        let start = params.len();
+        params.extend(values);
+        Span { start, len: params.len() - start }
+    }
+}
+
+/// One drawn mechanism (k = number of parents): its scalar parameters, and the spans of
+/// its vectors in the SCM's parameter buffer.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Mechanism {
-    Linear { w: Vec<f32>, b: f32 },
+    Linear { w: Span, b: f32 },
     /// `w1` is hidden x k_in row-major (k_in = k + 1 with noise input), already scaled.
     Mlp {
-        w1: Vec<f32>,
-        b1: Vec<f32>,
-        w2: Vec<f32>,
+        w1: Span,
+        b1: Span,
+        w2: Span,
         b2: f32,
         act: Activation,
         noise_input: bool,
     },
     /// `omega` is F x k row-major, already divided by the length scale; `amp` includes
     /// the output scale and sqrt(2/F).
-    Rff { omega: Vec<f32>, phase: Vec<f32>, amp: Vec<f32> },
-    Pnl { w: Vec<f32>, b: f32, g: Nonlinearity },
-    Square { w: Vec<f32> },
-    Periodic { w: Vec<f32>, freq: Vec<f32> },
-    Logistic { w: Vec<f32>, rate: f32 },
-    Hetero { w: Vec<f32>, b: f32, v: Vec<f32> },
+    Rff { omega: Span, phase: Span, amp: Span },
+    Pnl { w: Span, b: f32, g: Nonlinearity },
+    Square { w: Span },
+    Periodic { w: Span, freq: Span },
+    Logistic { w: Span, rate: f32 },
+    Hetero { w: Span, b: f32, v: Span },
 }
 
 impl Mechanism {
-    /// Whether the parameter counts fit a node with `k` parents and every parameter is
-    /// finite (see `Scm::check_consistent`).
-    pub fn check_arity(&self, k: usize) -> std::result::Result<(), String> {
-        let finite = |xs: &[f32]| xs.iter().all(|x| x.is_finite());
-        let (ok, what) = match self {
-            Mechanism::Linear { w, b } => (w.len() == k && finite(w) && b.is_finite(), "linear"),
-            Mechanism::Pnl { w, b, .. } => (w.len() == k && finite(w) && b.is_finite(), "pnl"),
+    /// Every span of the mechanism, in declaration order.
+    fn spans(&self) -> Vec<Span> {
+        match *self {
+            Mechanism::Linear { w, .. } | Mechanism::Pnl { w, .. } | Mechanism::Square { w } | Mechanism::Logistic { w, .. } => vec![w],
+            Mechanism::Mlp { w1, b1, w2, .. } => vec![w1, b1, w2],
+            Mechanism::Rff { omega, phase, amp } => vec![omega, phase, amp],
+            Mechanism::Periodic { w, freq } => vec![w, freq],
+            Mechanism::Hetero { w, v, .. } => vec![w, v],
+        }
+    }
+
+    /// Whether the parameter counts fit a node with `k` parents, every span lies inside
+    /// `params` and every parameter is finite (see `Scm::check_consistent`).
+    pub fn check_arity(&self, k: usize, params: &[f32]) -> std::result::Result<(), String> {
+        if let Some(span) = self.spans().into_iter().find(|s| !s.fits(params.len())) {
+            return Err(format!("the {} mechanism's parameters {span:?} lie outside the {} parameters", self.name(), params.len()));
+        }
+        let finite = |xs: Span| xs.of(params).iter().all(|x| x.is_finite());
+        let (ok, what) = match *self {
+            Mechanism::Linear { w, b } => (w.len == k && finite(w) && b.is_finite(), "linear"),
+            Mechanism::Pnl { w, b, .. } => (w.len == k && finite(w) && b.is_finite(), "pnl"),
             Mechanism::Mlp { w1, b1, w2, b2, noise_input, .. } => {
-                let (hidden, k_in) = (b1.len(), k + usize::from(*noise_input));
-                let shapes = hidden >= 1 && hidden <= MAX_HIDDEN && w1.len() == hidden * k_in && w2.len() == hidden;
+                let (hidden, k_in) = (b1.len, k + usize::from(noise_input));
+                let shapes = hidden >= 1 && hidden <= MAX_HIDDEN && w1.len == hidden * k_in && w2.len == hidden;
                 (shapes && finite(w1) && finite(b1) && finite(w2) && b2.is_finite(), "mlp")
             }
             Mechanism::Rff { omega, phase, amp } => {
-                let f = phase.len();
-                let shapes = f >= 1 && f <= MAX_HIDDEN && omega.len() == f * k && amp.len() == f;
+                let f = phase.len;
+                let shapes = f >= 1 && f <= MAX_HIDDEN && omega.len == f * k && amp.len == f;
                 (shapes && finite(omega) && finite(phase) && finite(amp), "gp")
             }
-            Mechanism::Square { w } => (w.len() == k && finite(w), "square"),
-            Mechanism::Periodic { w, freq } => (w.len() == k && freq.len() == k && finite(w) && finite(freq), "periodic"),
-            Mechanism::Logistic { w, rate } => (w.len() == k && finite(w) && rate.is_finite(), "logistic_map"),
-            Mechanism::Hetero { w, b, v } => (w.len() == k && v.len() == k && finite(w) && finite(v) && b.is_finite(), "heteroscedastic"),
+            Mechanism::Square { w } => (w.len == k && finite(w), "square"),
+            Mechanism::Periodic { w, freq } => (w.len == k && freq.len == k && finite(w) && finite(freq), "periodic"),
+            Mechanism::Logistic { w, rate } => (w.len == k && finite(w) && rate.is_finite(), "logistic_map"),
+            Mechanism::Hetero { w, b, v } => (w.len == k && v.len == k && finite(w) && finite(v) && b.is_finite(), "heteroscedastic"),
         };
         if ok {
             Ok(())
@@ -192,21 +239,22 @@ impl MechanismSpec {
         }
     }
 
-    /// Draw the mechanism of a node with `k` parents.
-    pub fn instantiate(&self, k: usize, rng: &mut Rng) -> Mechanism {
+    /// Draw the mechanism of a node with `k` parents, appending its vectors of parameters
+    /// to `params` (the draws, in order, are the same whatever the buffer holds).
+    pub fn instantiate(&self, k: usize, rng: &mut Rng, params: &mut Vec<f32>) -> Mechanism {
         match self {
-            MechanismSpec::Mixture { components, weights } => components[rng.categorical(weights)].instantiate(k, rng),
+            MechanismSpec::Mixture { components, weights } => components[rng.categorical(weights)].instantiate(k, rng, params),
             MechanismSpec::Linear { weights, bias } => Mechanism::Linear {
-                w: weights.sample_vec(rng, k),
+                w: weights.extend(rng, k, params),
                 b: bias.sample(rng) as f32,
             },
             MechanismSpec::Mlp { hidden, activation, weights, bias, noise_input } => {
                 let k_in = k + usize::from(*noise_input);
                 let s1 = 1.0 / (k_in.max(1) as f32).sqrt();
                 let s2 = 1.0 / (*hidden as f32).sqrt();
-                let w1 = weights.sample_vec(rng, hidden * k_in).into_iter().map(|w| w * s1).collect();
-                let b1 = bias.sample_vec(rng, *hidden);
-                let w2 = weights.sample_vec(rng, *hidden).into_iter().map(|w| w * s2).collect();
+                let w1 = scaled(weights.extend(rng, hidden * k_in, params), s1, params);
+                let b1 = bias.extend(rng, *hidden, params);
+                let w2 = scaled(weights.extend(rng, *hidden, params), s2, params);
                 Mechanism::Mlp {
                     w1,
                     b1,
@@ -219,31 +267,48 @@ impl MechanismSpec {
             MechanismSpec::Gp { features, length_scale, output_scale } => {
                 let inv_l = 1.0 / length_scale.sample(rng);
                 let amp_scale = output_scale.sample(rng) * (2.0 / *features as f64).sqrt();
-                let omega = standard_normals(rng, features * k).into_iter().map(|z| (f64::from(z) * inv_l) as f32).collect();
-                let phase = (0..*features).map(|_| rng.uniform_in(0.0, std::f64::consts::TAU) as f32).collect();
-                let amp = standard_normals(rng, *features).into_iter().map(|z| (f64::from(z) * amp_scale) as f32).collect();
+                let omega = extend_standard_normals(rng, features * k, params);
+                rescale(omega, inv_l, params);
+                let phase = Span::push(params, (0..*features).map(|_| rng.uniform_in(0.0, std::f64::consts::TAU) as f32));
+                let amp = extend_standard_normals(rng, *features, params);
+                rescale(amp, amp_scale, params);
                 Mechanism::Rff { omega, phase, amp }
             }
             MechanismSpec::Pnl { nonlinearity, weights, bias } => Mechanism::Pnl {
-                w: weights.sample_vec(rng, k),
+                w: weights.extend(rng, k, params),
                 b: bias.sample(rng) as f32,
                 g: *nonlinearity,
             },
-            MechanismSpec::Square { weights } => Mechanism::Square { w: weights.sample_vec(rng, k) },
+            MechanismSpec::Square { weights } => Mechanism::Square { w: weights.extend(rng, k, params) },
             MechanismSpec::Periodic { weights, frequency } => Mechanism::Periodic {
-                w: weights.sample_vec(rng, k),
-                freq: frequency.sample_vec(rng, k),
+                w: weights.extend(rng, k, params),
+                freq: frequency.extend(rng, k, params),
             },
             MechanismSpec::LogisticMap { weights, rate } => Mechanism::Logistic {
-                w: weights.sample_vec(rng, k),
+                w: weights.extend(rng, k, params),
                 rate: rate.sample(rng) as f32,
             },
             MechanismSpec::Heteroscedastic { weights, bias, scale_weights } => Mechanism::Hetero {
-                w: weights.sample_vec(rng, k),
+                w: weights.extend(rng, k, params),
                 b: bias.sample(rng) as f32,
-                v: scale_weights.sample_vec(rng, k),
+                v: scale_weights.extend(rng, k, params),
             },
         }
+    }
+}
+
+/// Multiply the values of `span` by `s` in float32, in place.
+fn scaled(span: Span, s: f32, params: &mut [f32]) -> Span {
+    for w in &mut params[span.start..span.start + span.len] {
+        *w *= s;
+    }
+    span
+}
+
+/// Replace each value z of `span` by (z * s in float64) rounded to float32, in place.
+fn rescale(span: Span, s: f64, params: &mut [f32]) {
+    for z in &mut params[span.start..span.start + span.len] {
+        *z = (f64::from(*z) * s) as f32;
     }
 }
 
@@ -335,51 +400,55 @@ impl Mechanism {
         !matches!(self, Mechanism::Mlp { noise_input: true, .. } | Mechanism::Pnl { .. } | Mechanism::Hetero { .. })
     }
 
-    /// Write the node's values for all rows into `out`. `parents[p]` is the column of the
-    /// p-th parent, `noise` the node's scaled noise, `scratch` a buffer of the same length.
+    /// Write the node's values for all rows into `out`. `params` is the SCM's parameter
+    /// buffer, `parents[p]` the column of the p-th parent, `noise` the node's scaled
+    /// noise, `scratch` a buffer of the same length.
     #[inline(always)]
-    pub fn eval(&self, parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    pub fn eval(&self, params: &[f32], parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
         if parents.is_empty() && self.additive() {
             // A root's f() is one constant: evaluate it on one row instead of n (a GP root
             // would otherwise take F cosines per row).
             let (mut c, mut s) = ([0f32], [0f32]);
-            self.eval_rows(parents, &[0.0], &mut c, &mut s);
+            self.eval_rows(params, parents, &[0.0], &mut c, &mut s);
             for (o, &e) in out.iter_mut().zip(noise) {
                 *o = c[0] + e;
             }
             return;
         }
-        self.eval_rows(parents, noise, out, scratch);
+        self.eval_rows(params, parents, noise, out, scratch);
     }
 
     #[inline(always)]
-    fn eval_rows(&self, parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-        match self {
+    fn eval_rows(&self, params: &[f32], parents: Parents<'_>, noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+        let of = |span: Span| span.of(params);
+        match *self {
             Mechanism::Linear { w, b } => {
-                affine(parents, w, *b, out);
+                let w = of(w);
+                affine(parents, w, b, out);
                 add(out, noise);
             }
             Mechanism::Mlp { w1, b1, w2, b2, act, noise_input } => {
-                let k_in = parents.len() + usize::from(*noise_input);
-                out.fill(*b2);
+                let (w1, b1, w2) = (of(w1), of(b1), of(w2));
+                let k_in = parents.len() + usize::from(noise_input);
+                out.fill(b2);
                 if !noise_input {
                     add(out, noise);
                 }
                 for (u, (&bu, &w2u)) in b1.iter().zip(w2).enumerate() {
                     let row = &w1[u * k_in..(u + 1) * k_in];
                     affine(parents, row, bu, scratch);
-                    if *noise_input {
+                    if noise_input {
                         let wn = row[k_in - 1];
                         for (s, &e) in scratch.iter_mut().zip(noise) {
                             *s += wn * e;
                         }
                     }
-                    add_activated(*act, w2u, scratch, out);
+                    add_activated(act, w2u, scratch, out);
                 }
             }
-            Mechanism::Rff { omega, phase, amp } => rff(parents, omega, phase, amp, noise, out),
+            Mechanism::Rff { omega, phase, amp } => rff(parents, of(omega), of(phase), of(amp), noise, out),
             Mechanism::Pnl { w, b, g } => {
-                affine(parents, w, *b, out);
+                affine(parents, of(w), b, out);
                 add(out, noise);
                 for o in out.iter_mut() {
                     let z = *o;
@@ -392,7 +461,7 @@ impl Mechanism {
             }
             Mechanism::Square { w } => {
                 out.copy_from_slice(noise);
-                for (x, &wp) in parents.iter().zip(w) {
+                for (x, &wp) in parents.iter().zip(of(w)) {
                     for (o, &xv) in out.iter_mut().zip(x.iter()) {
                         *o += wp * xv * xv;
                     }
@@ -400,22 +469,22 @@ impl Mechanism {
             }
             Mechanism::Periodic { w, freq } => {
                 out.copy_from_slice(noise);
-                for ((x, &wp), &f) in parents.iter().zip(w).zip(freq) {
+                for ((x, &wp), &f) in parents.iter().zip(of(w)).zip(of(freq)) {
                     for (o, &xv) in out.iter_mut().zip(x.iter()) {
                         *o += wp * sin_f32(f * xv);
                     }
                 }
             }
             Mechanism::Logistic { w, rate } => {
-                affine(parents, w, 0.0, out);
+                affine(parents, of(w), 0.0, out);
                 for (o, &e) in out.iter_mut().zip(noise) {
                     let z = sigmoid_f32(*o);
                     *o = rate * z * (1.0 - z) + e;
                 }
             }
             Mechanism::Hetero { w, b, v } => {
-                affine(parents, w, *b, out);
-                affine(parents, v, 0.0, scratch);
+                affine(parents, of(w), b, out);
+                affine(parents, of(v), 0.0, scratch);
                 for ((o, &s), &e) in out.iter_mut().zip(scratch.iter()).zip(noise) {
                     *o += softplus_f32(s) * e;
                 }
@@ -511,25 +580,31 @@ mod tests {
         let noise = [0.1f32, -0.2, 0.3];
         let mut out = [0f32; 3];
         let mut scratch = [0f32; 3];
-        let w = vec![1.5f32, -0.5];
+        let mut params = Vec::new();
+        let w = Span::push(&mut params, [1.5, -0.5]);
+        let freq = Span::push(&mut params, [2.0, 0.5]);
+        let v = Span::push(&mut params, [0.3, 0.4]);
+        let (w1, b1, w2) = (Span::push(&mut params, [1.0, 2.0, 0.5, -1.0, 0.5, 1.0]), Span::push(&mut params, [0.1, -0.2]), Span::push(&mut params, [0.7, -0.3]));
+        let (omega, phase, amp) = (Span::push(&mut params, [1.0, -2.0, 0.5, 0.25]), Span::push(&mut params, [0.3, 1.0]), Span::push(&mut params, [0.8, -0.6]));
         let check = |m: Mechanism, f: &dyn Fn(f32, f32, f32) -> f32, out: &mut [f32; 3], scratch: &mut [f32; 3]| {
-            m.eval(parents, &noise, out, scratch);
+            m.check_arity(2, &params).unwrap();
+            m.eval(&params, parents, &noise, out, scratch);
             for r in 0..3 {
                 let want = f(a[r], b[r], noise[r]);
                 assert!((out[r] - want).abs() < 1e-5 * (1.0 + want.abs()), "{m:?} row {r}: {} vs {want}", out[r]);
             }
         };
-        check(Mechanism::Linear { w: w.clone(), b: 0.7 }, &|x, y, e| 1.5 * x - 0.5 * y + 0.7 + e, &mut out, &mut scratch);
-        check(Mechanism::Pnl { w: w.clone(), b: 0.0, g: Nonlinearity::Cube }, &|x, y, e| (1.5 * x - 0.5 * y + e).powi(3), &mut out, &mut scratch);
-        check(Mechanism::Square { w: w.clone() }, &|x, y, e| 1.5 * x * x - 0.5 * y * y + e, &mut out, &mut scratch);
+        check(Mechanism::Linear { w, b: 0.7 }, &|x, y, e| 1.5 * x - 0.5 * y + 0.7 + e, &mut out, &mut scratch);
+        check(Mechanism::Pnl { w, b: 0.0, g: Nonlinearity::Cube }, &|x, y, e| (1.5 * x - 0.5 * y + e).powi(3), &mut out, &mut scratch);
+        check(Mechanism::Square { w }, &|x, y, e| 1.5 * x * x - 0.5 * y * y + e, &mut out, &mut scratch);
         check(
-            Mechanism::Periodic { w: w.clone(), freq: vec![2.0, 0.5] },
+            Mechanism::Periodic { w, freq },
             &|x, y, e| 1.5 * (2.0 * x).sin() - 0.5 * (0.5 * y).sin() + e,
             &mut out,
             &mut scratch,
         );
         check(
-            Mechanism::Logistic { w: w.clone(), rate: 3.9 },
+            Mechanism::Logistic { w, rate: 3.9 },
             &|x, y, e| {
                 let z = 1.0 / (1.0 + (-(1.5 * x - 0.5 * y)).exp());
                 3.9 * z * (1.0 - z) + e
@@ -538,31 +613,36 @@ mod tests {
             &mut scratch,
         );
         check(
-            Mechanism::Hetero { w: w.clone(), b: 0.2, v: vec![0.3, 0.4] },
+            Mechanism::Hetero { w, b: 0.2, v },
             &|x, y, e| 1.5 * x - 0.5 * y + 0.2 + (1.0 + (0.3 * x + 0.4 * y).exp()).ln() * e,
             &mut out,
             &mut scratch,
         );
         // MLP with 2 hidden units and the noise as third input.
         check(
-            Mechanism::Mlp {
-                w1: vec![1.0, 2.0, 0.5, -1.0, 0.5, 1.0],
-                b1: vec![0.1, -0.2],
-                w2: vec![0.7, -0.3],
-                b2: 0.05,
-                act: Activation::Tanh,
-                noise_input: true,
-            },
+            Mechanism::Mlp { w1, b1, w2, b2: 0.05, act: Activation::Tanh, noise_input: true },
             &|x, y, e| 0.05 + 0.7 * (x + 2.0 * y + 0.5 * e + 0.1).tanh() - 0.3 * (-x + 0.5 * y + e - 0.2).tanh(),
             &mut out,
             &mut scratch,
         );
         check(
-            Mechanism::Rff { omega: vec![1.0, -2.0, 0.5, 0.25], phase: vec![0.3, 1.0], amp: vec![0.8, -0.6] },
+            Mechanism::Rff { omega, phase, amp },
             &|x, y, e| e + 0.8 * (x - 2.0 * y + 0.3).cos() - 0.6 * (0.5 * x + 0.25 * y + 1.0).cos(),
             &mut out,
             &mut scratch,
         );
+    }
+
+    /// A tampered span (outside the buffer, or of the wrong length) is refused by name.
+    #[test]
+    fn spans_outside_the_parameters_or_of_the_wrong_length_are_refused() {
+        let params = vec![1.0f32, 2.0];
+        let e = Mechanism::Linear { w: Span { start: 1, len: 2 }, b: 0.0 }.check_arity(2, &params).unwrap_err();
+        assert!(e.contains("outside the 2 parameters"), "{e}");
+        let e = Mechanism::Linear { w: Span { start: usize::MAX, len: 2 }, b: 0.0 }.check_arity(2, &params).unwrap_err();
+        assert!(e.contains("outside"), "{e}");
+        let e = Mechanism::Linear { w: Span { start: 0, len: 2 }, b: 0.0 }.check_arity(3, &params).unwrap_err();
+        assert!(e.contains("do not fit 3 parents"), "{e}");
     }
 
     #[test]

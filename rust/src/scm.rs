@@ -108,9 +108,52 @@ pub fn single_intervention(k: usize, node: i64, value: f32, d: usize) -> Result<
 pub struct Scm {
     pub dag: Dag,
     pub mechanisms: Vec<Mechanism>,
+    /// Every vector of mechanism parameters, node after node (see [`Mechanism`]'s spans).
+    pub params: Vec<f32>,
     pub noises: Vec<Noise>,
     /// Whether every noise law is Gaussian (then all noise comes from one bulk fill).
     all_gaussian: bool,
+    /// For an all-linear SCM, its parameters as the row by row path of small samples reads
+    /// them (derived, not stored: rebuilt when an SCM is unpickled).
+    #[serde(skip)]
+    plan: Option<LinearPlan>,
+}
+
+/// An all-linear SCM's parameters laid out for sampling a few rows (`Scm::linear_rows`):
+/// node by node in topological order, each with its bias and its (parent, weight) pairs,
+/// in two flat arrays read front to back. A vector environment samples one row from each
+/// of a thousand SCMs per step, so what one row touches is what it costs: these arrays
+/// are about a third of the cache lines of the mechanisms, their spans and the graph's
+/// parent lists together.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct LinearPlan {
+    /// One entry per node, in topological order.
+    steps: Vec<PlanStep>,
+    /// Each node's (parent, weight) pairs, in the order of its parent list.
+    edges: Vec<(u32, f32)>,
+}
+
+/// One node of a [`LinearPlan`]: x = bias + sum of its edges' weight * parent + noise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PlanStep {
+    node: u32,
+    first_edge: u32,
+    edges: u32,
+    bias: f32,
+}
+
+impl LinearPlan {
+    /// The plan of an SCM whose mechanisms are all linear; None otherwise.
+    fn of(dag: &Dag, mechanisms: &[Mechanism], params: &[f32]) -> Option<LinearPlan> {
+        let mut plan = LinearPlan { steps: Vec::with_capacity(dag.d), edges: Vec::with_capacity(dag.n_edges()) };
+        for &j in &dag.order {
+            let Mechanism::Linear { w, b } = mechanisms[j] else { return None };
+            let parents = dag.parents(j);
+            plan.steps.push(PlanStep { node: j as u32, first_edge: plan.edges.len() as u32, edges: parents.len() as u32, bias: b });
+            plan.edges.extend(parents.iter().zip(w.of(params)).map(|(&p, &wp)| (p as u32, wp)));
+        }
+        Some(plan)
+    }
 }
 
 /// Buffers of one sampling call: node columns, noise, and two row buffers.
@@ -123,6 +166,19 @@ struct Workspace {
 }
 
 impl Workspace {
+    /// Store the row buffer as node j's column, after the per-row interventions on j.
+    #[inline(always)]
+    fn set_column(&mut self, j: usize, n: usize, d: usize, ivs: Interventions<'_>) {
+        if let Interventions::PerRow { mask, values } = ivs {
+            for r in 0..n {
+                if mask[r * d + j] != 0 {
+                    self.out[r] = values[r * d + j];
+                }
+            }
+        }
+        self.cols[j * n..(j + 1) * n].copy_from_slice(&self.out[..n]);
+    }
+
     /// Size the buffers for d nodes and n rows, reserving fallibly (a MemoryError, not an
     /// abort). Stale contents are fine: every cell is written before it is read.
     fn fit(&mut self, d: usize, n: usize) -> Result<()> {
@@ -132,6 +188,9 @@ impl Workspace {
         budget::grow("the sampler's row buffer", &mut self.scratch, n, 0.0)
     }
 }
+
+/// Below this many rows a linear SCM is sampled row by row (see `Scm::linear_rows`).
+const ROW_MAJOR_BELOW: usize = 8;
 
 /// Largest workspace (in cells) kept alive per thread between calls; bigger calls allocate
 /// their own so that one huge request does not pin its memory forever.
@@ -204,7 +263,7 @@ impl Scm {
         }
         for (j, (m, noise)) in self.mechanisms.iter().zip(&self.noises).enumerate() {
             let k = self.dag.parents(j).len();
-            m.check_arity(k).map_err(|e| format!("node {j}: {e}"))?;
+            m.check_arity(k, &self.params).map_err(|e| format!("node {j}: {e}"))?;
             if !(noise.scale.is_finite() && noise.scale > 0.0) {
                 return Err(format!("node {j}: noise scale {} is not finite and positive", noise.scale));
             }
@@ -229,13 +288,15 @@ impl Scm {
         if !rng.is_valid() {
             return Err(corrupt(&"the noise stream's state is all zero"));
         }
-        Ok((scm, rng))
+        Ok((Scm::new(scm.dag, scm.mechanisms, scm.params, scm.noises), rng))
     }
 
-    /// Assemble an SCM; mechanisms and noises are per node, in index order.
-    pub fn new(dag: Dag, mechanisms: Vec<Mechanism>, noises: Vec<Noise>) -> Scm {
+    /// Assemble an SCM; mechanisms and noises are per node, in index order, and the
+    /// mechanisms' spans point into `params`.
+    pub fn new(dag: Dag, mechanisms: Vec<Mechanism>, params: Vec<f32>, noises: Vec<Noise>) -> Scm {
         let all_gaussian = noises.iter().all(|nz| nz.kind == NoiseKind::Gaussian);
-        Scm { dag, mechanisms, noises, all_gaussian }
+        let plan = LinearPlan::of(&dag, &mechanisms, &params);
+        Scm { dag, mechanisms, params, noises, all_gaussian, plan }
     }
 
     /// Number of variables.
@@ -301,23 +362,50 @@ impl Scm {
         let d = self.d();
         ws.fit(d, n)?;
         self.fill_noise(rng, n, &mut ws.noise);
-        for &j in &self.dag.order {
-            if let Some(v) = ivs.all_rows_value(j) {
-                ws.cols[j * n..(j + 1) * n].fill(v);
-                continue;
-            }
-            self.eval_node(j, n, &ws.cols, &ws.noise, &mut ws.out, &mut ws.scratch);
-            if let Interventions::PerRow { mask, values } = ivs {
-                for r in 0..n {
-                    if mask[r * d + j] != 0 {
-                        ws.out[r] = values[r * d + j];
-                    }
+        if let Some(plan) = self.plan.as_ref().filter(|_| n < ROW_MAJOR_BELOW) {
+            self.linear_rows(plan, ws, n, ivs);
+        } else {
+            for &j in &self.dag.order {
+                if let Some(v) = ivs.all_rows_value(j) {
+                    ws.cols[j * n..(j + 1) * n].fill(v);
+                    continue;
                 }
+                self.eval_node(j, n, &ws.cols, &ws.noise, &mut ws.out, &mut ws.scratch);
+                ws.set_column(j, n, d, ivs);
             }
-            ws.cols[j * n..(j + 1) * n].copy_from_slice(&ws.out);
         }
         write_rows::<SIMD>(&ws.cols, n, d, out, stride);
         Ok(())
+    }
+
+    /// The node columns of a few rows of an all-linear SCM from its [`LinearPlan`], row by
+    /// row with each node's sum in a register (column by column, one row per node is a
+    /// chain of stores and reloads), with the arithmetic of `Mechanism::eval` (so the same
+    /// bits): a root is (b + 0) + noise, any other node ((b + w_1 x_1) + w_2 x_2 ...) +
+    /// noise.
+    #[inline(always)]
+    fn linear_rows(&self, plan: &LinearPlan, ws: &mut Workspace, n: usize, ivs: Interventions<'_>) {
+        let d = self.d();
+        for r in 0..n {
+            for step in &plan.steps {
+                let j = step.node as usize;
+                let value = if let Some(v) = ivs.all_rows_value(j) {
+                    v
+                } else {
+                    let edges = &plan.edges[step.first_edge as usize..(step.first_edge + step.edges) as usize];
+                    let mut x = if edges.is_empty() { step.bias + 0.0 } else { step.bias };
+                    for &(p, w) in edges {
+                        x += w * ws.cols[p as usize * n + r];
+                    }
+                    x += ws.noise[j * n + r];
+                    match ivs {
+                        Interventions::PerRow { mask, values } if mask[r * d + j] != 0 => values[r * d + j],
+                        _ => x,
+                    }
+                };
+                ws.cols[j * n + r] = value;
+            }
+        }
     }
 
     /// The scaled noise of `n` rows of every node, node after node (`noise[i * n..(i + 1) *
@@ -346,7 +434,7 @@ impl Scm {
     #[inline(always)]
     fn eval_node(&self, j: usize, n: usize, cols: &[f32], noise: &[f32], out: &mut [f32], scratch: &mut [f32]) {
         let parents = Parents::new(cols, n, self.dag.parents(j));
-        self.mechanisms[j].eval(parents, &noise[j * n..(j + 1) * n], out, scratch);
+        self.mechanisms[j].eval(&self.params, parents, &noise[j * n..(j + 1) * n], out, scratch);
     }
 
     /// Column `column` of `n` rows under each single intervention of `pairs` (None: no
@@ -505,6 +593,32 @@ mod tests {
                 set_simd(true);
             }
         }
+    }
+
+    /// The row-by-row path of linear SCMs against the column-by-column one, for every
+    /// kind of intervention.
+    #[test]
+    fn linear_rows_give_the_bytes_of_the_column_path() {
+        let scm = spec_with(MechanismSpec::Linear {
+            weights: crate::dist::Dist::SignedUniform { low: 0.5, high: 2.0 },
+            bias: crate::dist::Dist::Uniform { low: -1.0, high: 1.0 },
+        })
+        .sample_scm(5);
+        assert!(scm.plan.is_some());
+        let generic = Scm { plan: None, ..scm.clone() };
+        let d = scm.d();
+        let node = scm.dag.order[d / 2];
+        for n in [1, 5, 8, 13, 300] {
+            let pairs = [(node, 2.5f32)];
+            let mask: Vec<u8> = (0..n * d).map(|c| u8::from(c % 7 == 3)).collect();
+            let values: Vec<f32> = (0..n * d).map(|c| c as f32 * 0.25).collect();
+            for ivs in [Interventions::None, Interventions::AllRows(&pairs), Interventions::PerRow { mask: &mask, values: &values }] {
+                let (fast, slow) = (draw(&scm, n, ivs, 9), draw(&generic, n, ivs, 9));
+                assert!(fast.iter().zip(&slow).all(|(a, b)| a.to_bits() == b.to_bits()), "n = {n}, {ivs:?}");
+            }
+        }
+        let mlp = spec_with(crate::family::tests::all_mechanisms().remove(6)).sample_scm(5);
+        assert!(mlp.plan.is_none());
     }
 
     #[test]
