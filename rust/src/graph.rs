@@ -123,8 +123,8 @@ impl Dag {
     /// A DAG from an adjacency and a topological order that the caller guarantees.
     ///
     /// The parent lists are filled by a counting sort over the rows of the adjacency
-    /// (contiguous, and mostly zeros, so its branches predict well) instead of a scan down
-    /// each column; rows come in ascending order, so each list is ascending.
+    /// ([`nonzero`] of each row) instead of a scan down each column; rows come in
+    /// ascending order, so each list is ascending.
     pub fn with_order(d: usize, adj: Vec<u8>, order: Vec<usize>) -> Dag {
         let mut parent_start = vec![0usize; d + 1];
         for row in adj.chunks_exact(d) {
@@ -138,7 +138,7 @@ impl Dag {
         let mut next = parent_start[..d].to_vec();
         let mut parent_list = vec![0usize; parent_start[d]];
         for (i, row) in adj.chunks_exact(d).enumerate() {
-            for (j, _) in row.iter().enumerate().filter(|(_, &a)| a != 0) {
+            for j in nonzero(row) {
                 parent_list[next[j]] = i;
                 next[j] += 1;
             }
@@ -398,14 +398,30 @@ fn barabasi_albert(d: usize, m: usize, rng: &mut Rng) -> Vec<(usize, usize)> {
     edges
 }
 
+/// Indices of the nonzero entries of `row`, ascending: packed 64 at a time into a bit
+/// mask without branches, then read off set bit by set bit, so that a sparse row (an
+/// adjacency row) costs no mispredicted branch per zero.
+fn nonzero(row: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    row.chunks(64).enumerate().flat_map(|(c, chunk)| {
+        let mut bits = chunk.iter().enumerate().fold(0u64, |bits, (k, &a)| bits | (u64::from(a != 0) << k));
+        std::iter::from_fn(move || {
+            (bits != 0).then(|| {
+                let k = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                c * 64 + k
+            })
+        })
+    })
+}
+
 /// Watts-Strogatz small world, following networkx's `watts_strogatz_graph`.
 fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usize)> {
-    let mut g = vec![false; d * d];
+    let mut g = vec![0u8; d * d];
     let mut degree = vec![0usize; d];
-    let set = |g: &mut Vec<bool>, degree: &mut Vec<usize>, u: usize, v: usize, on: bool| {
-        if g[u * d + v] != on {
-            g[u * d + v] = on;
-            g[v * d + u] = on;
+    let set = |g: &mut Vec<u8>, degree: &mut Vec<usize>, u: usize, v: usize, on: bool| {
+        if (g[u * d + v] != 0) != on {
+            g[u * d + v] = u8::from(on);
+            g[v * d + u] = u8::from(on);
             let delta = if on { 1 } else { usize::MAX };
             degree[u] = degree[u].wrapping_add(delta);
             degree[v] = degree[v].wrapping_add(delta);
@@ -423,7 +439,7 @@ fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usiz
             if rng.uniform() < p {
                 let mut w = rng.below(d);
                 let mut rewire = true;
-                while w == u || g[u * d + w] {
+                while w == u || g[u * d + w] != 0 {
                     if degree[u] >= d - 1 {
                         rewire = false;
                         break;
@@ -437,13 +453,11 @@ fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usiz
             }
         }
     }
-    let mut e = Vec::new();
-    for v in 1..d {
-        for u in 0..v {
-            if g[u * d + v] {
-                e.push((u, v));
-            }
-        }
+    // The upper triangle row by row (the order of the edges does not matter: `from_edges`
+    // only sets them).
+    let mut e = Vec::with_capacity(k * d / 2);
+    for (u, row) in g.chunks_exact(d).enumerate() {
+        e.extend(nonzero(&row[u + 1..]).map(|j| (u, u + 1 + j)));
     }
     e
 }
@@ -489,6 +503,16 @@ fn layered(d: usize, layers: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usize)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonzero_lists_the_set_entries_in_order() {
+        let mut rng = Rng::new(3);
+        for len in [0, 1, 63, 64, 65, 200] {
+            let row: Vec<u8> = (0..len).map(|_| u8::from(rng.bernoulli(0.3)) * (1 + rng.below(3) as u8)).collect();
+            let want: Vec<usize> = (0..len).filter(|&i| row[i] != 0).collect();
+            assert_eq!(nonzero(&row).collect::<Vec<_>>(), want, "len {len}");
+        }
+    }
 
     fn is_acyclic(g: &Dag) -> bool {
         Dag::from_adjacency(g.d, g.adj.clone()).is_ok()
