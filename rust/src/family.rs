@@ -4,6 +4,7 @@
 use crate::dist::Dist;
 use crate::{budget, parallel};
 use crate::error::{int_in, EngineError, Result};
+use crate::fastmath::all_finite;
 use crate::graph::{Dag, GraphSpec};
 use crate::mechanism::MechanismSpec;
 use crate::noise::NoiseSpec;
@@ -140,7 +141,8 @@ impl FamilySpec {
     /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on a pool of
     /// `threads` threads (default: one per core; on the calling thread when
     /// [`parallel::inline`]). Task k depends only on (spec, base_seed, k), never on the
-    /// split or the thread count.
+    /// split or the thread count. A family whose parameters overflow float32 gives
+    /// infinite or NaN values; the first task with any is refused by its index.
     pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize, threads: Option<usize>) -> Result<TaskBatch> {
         let inline = parallel::inline(threads, count);
         let workers = if inline { 1 } else { threads.unwrap_or_else(parallel::default_threads) };
@@ -155,21 +157,31 @@ impl FamilySpec {
             adjacency: budget::zeroed("the tasks' adjacency matrices", count * d_max * d_max)?,
             n_nodes: budget::zeroed("the tasks' node counts", count)?,
         };
-        let task = |(k, (((data, mask), adjacency), nodes)): (usize, (((&mut [f32], &mut [u8]), &mut [u8]), &mut u32))| {
+        // Per task: whether all its values are finite, checked while its rows are in cache.
+        let mut finite = vec![true; count];
+        let task = |(k, ((((data, mask), adjacency), nodes), finite)): (usize, ((((&mut [f32], &mut [u8]), &mut [u8]), &mut u32), &mut bool))| {
             let seed = task_seed(base_seed, start.wrapping_add(k as u64));
-            *nodes = self.sample_task(seed, n_obs, n_int, TaskSlot { data, mask, adjacency, d_max })? as u32;
+            *nodes = self.sample_task(seed, n_obs, n_int, TaskSlot { data: &mut *data, mask, adjacency, d_max })? as u32;
+            *finite = all_finite(data);
             Ok(())
         };
         let (cells, square) = (n * d_max, d_max * d_max);
         if inline {
             let slots = batch.data.chunks_mut(cells).zip(batch.mask.chunks_mut(cells)).zip(batch.adjacency.chunks_mut(square));
-            return slots.zip(batch.n_nodes.iter_mut()).enumerate().try_for_each(task).map(|()| batch);
+            slots.zip(batch.n_nodes.iter_mut()).zip(finite.iter_mut()).enumerate().try_for_each(task)?;
+        } else {
+            parallel::install(threads, || {
+                let slots = batch.data.par_chunks_mut(cells).zip(batch.mask.par_chunks_mut(cells)).zip(batch.adjacency.par_chunks_mut(square));
+                slots.zip(batch.n_nodes.par_iter_mut()).zip(finite.par_iter_mut()).enumerate().try_for_each(task)
+            })?;
         }
-        parallel::install(threads, || {
-            let slots = batch.data.par_chunks_mut(cells).zip(batch.mask.par_chunks_mut(cells)).zip(batch.adjacency.par_chunks_mut(square));
-            slots.zip(batch.n_nodes.par_iter_mut()).enumerate().try_for_each(task)
-        })?;
-        Ok(batch)
+        match finite.iter().position(|&ok| !ok) {
+            Some(k) => Err(EngineError::refused(format!(
+                "task {} of the stream {base_seed} has non-finite values: the family's parameters (mechanism weights, biases or noise scales) overflow float32; choose smaller ones",
+                start.wrapping_add(k as u64)
+            ))),
+            None => Ok(batch),
+        }
     }
 }
 
@@ -312,6 +324,20 @@ pub(crate) mod tests {
                 assert_eq!(set, usize::from(r >= 7));
             }
         }
+    }
+
+    /// Weights of 1e30 along a chain overflow float32 from the third node on: every task
+    /// is refused, and the message names the first.
+    #[test]
+    fn tasks_with_non_finite_values_are_refused_by_index() {
+        let mut spec = spec_with(MechanismSpec::Linear { weights: Dist::Fixed { value: 1e30 }, bias: Dist::Fixed { value: 0.0 } });
+        spec.graph = GraphSpec::Chain;
+        for threads in [Some(1), Some(2)] {
+            let e = spec.sample_tasks(4, 7, 40, 3, 0, threads).err().unwrap().to_string();
+            assert!(e.starts_with("task 7 of the stream 4 has non-finite values"), "{e}");
+        }
+        spec.mechanism = MechanismSpec::Linear { weights: Dist::Fixed { value: 1.0 }, bias: Dist::Fixed { value: 0.0 } };
+        assert!(spec.sample_tasks(4, 7, 40, 3, 0, Some(2)).is_ok());
     }
 
     #[test]

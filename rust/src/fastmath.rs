@@ -290,6 +290,39 @@ pub enum SimdLevel {
     Avx512 = 3,
 }
 
+/// Whether every value is finite (no infinity, no NaN): a bit test on all of them at the
+/// widest level the CPU has (a task sampler checks every value it returns).
+pub fn all_finite(xs: &[f32]) -> bool {
+    match simd_level() {
+        // SAFETY: simd_level() reports a level only when the CPU has its features.
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx512 => unsafe { all_finite_avx512(xs) },
+        #[cfg(target_arch = "x86_64")]
+        SimdLevel::Avx2 => unsafe { all_finite_avx2(xs) },
+        _ => all_finite_generic(xs),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+unsafe fn all_finite_avx512(xs: &[f32]) -> bool {
+    all_finite_generic(xs)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn all_finite_avx2(xs: &[f32]) -> bool {
+    all_finite_generic(xs)
+}
+
+/// An exponent of all ones is an infinity or a NaN; or-ing the tests of all values keeps
+/// the loop free of branches, so it vectorises.
+#[inline(always)]
+fn all_finite_generic(xs: &[f32]) -> bool {
+    const EXPONENT: u32 = 0x7f80_0000;
+    xs.iter().fold(0u32, |bad, x| bad | u32::from(x.to_bits() & EXPONENT == EXPONENT)) == 0
+}
+
 // 0 = not probed yet, else a SimdLevel.
 static SIMD_STATE: AtomicU8 = AtomicU8::new(0);
 
@@ -417,6 +450,24 @@ mod tests {
         // P(|Z| > 2) = 0.0455.
         let tail = xs.iter().filter(|x| x.abs() > 2.0).count() as f64 / n;
         assert!((tail - 0.0455).abs() < 5.0 * (0.0455 * 0.9545 / n).sqrt(), "tail {tail}");
+    }
+
+    #[test]
+    fn all_finite_agrees_with_is_finite_at_every_level() {
+        let finite: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 6.8e35).collect();
+        for bad in [f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN] {
+            for at in [0, 17, 999] {
+                let mut xs = finite.clone();
+                xs[at] = bad;
+                for level in [SimdLevel::Plain, SimdLevel::Avx2, SimdLevel::Avx512] {
+                    if force_level(level) {
+                        assert!(all_finite(&finite) && !all_finite(&xs), "{level:?}, {bad} at {at}");
+                    }
+                }
+                set_simd(true);
+            }
+        }
+        assert!(all_finite(&[]) && all_finite(&[f32::MAX, f32::MIN, f32::MIN_POSITIVE / 2.0]));
     }
 
     #[test]
