@@ -5,10 +5,11 @@ Linear SCMs (x = W^T x + b + noise, zero-mean noise): with B = (I - W)^{-1}, B[j
 the total effect of j on k, the observational mean is B^T b and the variance of x_k is
 sum_j B[j, k]^2 var(noise_j). Under do(X_i = v) the paths through i are cut, which gives
 E[Y | do(X_i = v)] = mean_Y + B[i, Y] (v - mean_i) exactly (:class:`LinearResponse`):
-affine in v, so its minimum over an interval sits at an end. The engine computes these
-for a batch of SCMs at once, by propagation along each topological order rather than an
-inverse (the vector environment starts a thousand episodes at once), one SCM at a time,
-so that a batch of one gives the same bits.
+affine in v, so its minimum over an interval sits at an end. The engine computes the
+moments and that optimum when it starts an episode (``causal_meta._core.start_episodes``,
+by propagation along each topological order rather than an inverse, one SCM at a time,
+so that a batch of one gives the same bits), and the expected target of each step of a
+vector environment (``causal_meta._core.step_envs``).
 
 Other SCMs (:class:`MonteCarloResponse`): moments come from ``REFERENCE_SAMPLES``
 observational rows, and E[Y | do(X_i = v)] is the mean of ``samples`` engine rows drawn
@@ -35,11 +36,10 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from causal_meta._core import Scm
-from causal_meta._core import linear_moments as engine_linear_moments
+from causal_meta._core import Scm, columns_under_interventions
 
 __all__ = ["REFERENCE_SAMPLES", "REFINED_CELLS", "LinearResponse", "MonteCarloResponse", "Optimum", "Response",
-           "ancestors", "grid", "linear_moments", "linear_optimum", "mc_moments", "mc_optimum"]
+           "ancestors", "expected_at", "grid", "mc_moments", "mc_optimum"]
 
 REFERENCE_SAMPLES = 2048
 """Observational rows behind the Monte Carlo moments of a nonlinear SCM."""
@@ -47,7 +47,7 @@ REFERENCE_SAMPLES = 2048
 REFINED_CELLS = 3
 """Grid points around which the Monte Carlo optimum is refined."""
 
-_MIN_STD = 1e-12
+_MIN_STD = 1e-12  # as the engine's episode::MIN_STD for exact moments
 _RELATIVE_XTOL = 1e-5  # of a node's interval: the refined optimum's tolerance in v
 
 
@@ -69,8 +69,8 @@ class Response(Protocol):
 
 class LinearResponse:
     """The exact expected target of a linear SCM: ``mean_Y + effect[i] * (v - mean[i])``.
-    The vector environment evaluates the same formula over arrays, in the same order of
-    operations, so that both give the same bits."""
+    The engine's step of a vector environment evaluates the same formula in the same
+    order of operations, so that both give the same bits."""
 
     def __init__(self, effect: np.ndarray, mean: np.ndarray, target: int) -> None:
         self.effect, self.mean, self.target = effect, mean, target
@@ -95,6 +95,22 @@ class MonteCarloResponse:
         """``at`` for M pairs at once (one engine call): (expected (M,), stderr (M,))."""
         y = _target_rows(self.scm, self.target, nodes, values, self.samples, self.seed)
         return _mean_and_error(y)
+
+
+def expected_at(responses: Sequence[MonteCarloResponse], nodes: np.ndarray, values: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``responses[k].at(nodes[k], values[k])`` for every k, as (expected (K,), stderr
+    (K,)), with the draws of all K engine SCMs in one parallel engine call: the same bits
+    as K calls of ``at`` (a vector environment estimates every nonlinear episode's step
+    at once). The responses must share their number of samples."""
+    samples = {r.samples for r in responses}
+    if len(samples) != 1:
+        raise ValueError(f"responses with samples = {sorted(samples)} are not allowed: they must share one count")
+    y = columns_under_interventions([r.scm for r in responses], np.asarray(nodes, np.int64)[:, None],
+                                    np.asarray(values, np.float32)[:, None], samples.pop(),
+                                    np.array([r.seed for r in responses], np.uint64),
+                                    np.array([r.target for r in responses], np.int64))
+    return _mean_and_error(y[:, 0].astype(np.float64))
 
 
 def _mean_and_error(y: np.ndarray) -> Any:
@@ -122,32 +138,6 @@ def grid(low: np.ndarray, high: np.ndarray, points: int) -> np.ndarray:
     out = np.multiply((high - low)[..., None], np.arange(points) / (points - 1))
     out += low[..., None]
     return out
-
-
-def linear_moments(scms: Sequence[Any], target: np.ndarray, width: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Total effects on the target, means and standard deviations, each (K, width), of K
-    linear engine SCMs with targets ``target`` (K,): ``effect[k, i]`` is B[i, target[k]].
-    Padding: effect 0, mean 0, std 1; a (numerically) constant node gets std 1 too."""
-    effect, mean, std = engine_linear_moments(scms, target, width)
-    return effect, mean, np.where(std > _MIN_STD, std, 1.0)
-
-
-def linear_optimum(effect: np.ndarray, mean: np.ndarray, target: np.ndarray, low: np.ndarray, high: np.ndarray,
-                   valid: np.ndarray) -> np.ndarray:
-    """(K, 4) rows (node, value, expected, 0) of the best intervention of K linear SCMs,
-    from their total effects on the targets ``effect`` (K, D), means (K, D), targets (K,),
-    bounds ``low``, ``high`` (K, D) and choosable nodes ``valid`` (K, D). The expected
-    target is affine in v, so only the two ends of each interval are candidates; ties go
-    to the lowest node, then to its low end."""
-    k_count = len(target)
-    rows = np.arange(k_count)
-    mean_y = mean[rows, target][:, None, None]
-    ends = np.stack([low, high], axis=-1)  # (K, D, 2)
-    expected = mean_y + effect[:, :, None] * (ends - mean[:, :, None])
-    expected[~valid] = np.inf
-    node, end = np.divmod(np.argmin(expected.reshape(k_count, -1), axis=1), 2)
-    return np.stack([node, ends[rows, node, end], expected[rows, node, end], np.zeros(k_count)], axis=1)
 
 
 def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]:
