@@ -1,6 +1,6 @@
 """Throughput of the CausalBO environments, against CartPole under the same wrappers.
 
-    python benchmarks/env.py [--seconds 2.0] [--repeats 3] [--num-envs 1024] [--out PATH]
+    python benchmarks/env.py [--seconds 2.0] [--repeats 3] [--num-envs 1024] [--nonlinear-envs 64] [--out PATH]
 
 Single environment (goal: >= 30k steps/s at level 5): ``gymnasium.make`` (which adds
 PassiveEnvChecker, OrderEnforcing and TimeLimit), the same plus our
@@ -15,7 +15,8 @@ env-steps/s, and >= 20x ``SyncVectorEnv`` of the single environment): both built
 ``gymnasium.make_vec`` and stepped with random actions for whole episodes, so the
 autoreset steps and the episode starts they trigger are in the time. Also the engine
 call alone (``sample_interventions`` for the same SCMs), the ceiling of any vector env
-on this engine.
+on this engine, and the nonlinear levels 12-15 with ``--nonlinear-envs`` environments
+(their episode starts pay for Monte Carlo moments and optimum searches, some ms each).
 
 What-if (GRPO scores G = 10 candidates per environment and step): candidates/s of the
 vector environment's batched ``what_if`` against each single environment's in a loop
@@ -55,6 +56,7 @@ SINGLE_GOAL = 30_000
 VECTOR_GOAL = 1_000_000
 SYNC_RATIO_GOAL = 20.0
 WHAT_IF_GROUP = 10
+NONLINEAR_LEVELS = (12, 13, 14, 15)
 
 
 def single_rate(make: Callable[[], gym.Env], steps_per_call: int, seconds: float, repeats: int) -> float:
@@ -164,6 +166,10 @@ def run(args: argparse.Namespace) -> dict:
                                     s, r),
         "engine_call_level10": engine_ceiling(10, n, s, r),
     }
+    for level in NONLINEAR_LEVELS:
+        vector[f"vector_level{level}"] = vector_rate(
+            gym.make_vec("CausalBO-v0", num_envs=args.nonlinear_envs, vectorization_mode="vector_entry_point",
+                         level=level), s, r)
     vector["vector_over_sync"] = vector["vector_level10"] / vector["sync_level10"]
     what_if = {"batched_level10": what_if_rate(True, 10, n, WHAT_IF_GROUP, s, r),
                "single_loop_level10": what_if_rate(False, 10, min(n, 64), WHAT_IF_GROUP, s, r),
@@ -178,7 +184,8 @@ def run(args: argparse.Namespace) -> dict:
     }
     frame = Path(args.out).with_name("env_frame.png")
     save_frame(frame)
-    return {"machine": machine_info(), "settings": {"seconds": s, "repeats": r, "num_envs": n},
+    return {"machine": machine_info(),
+            "settings": {"seconds": s, "repeats": r, "num_envs": n, "nonlinear_envs": args.nonlinear_envs},
             "single_steps_per_s": single, "vector_env_steps_per_s": vector, "what_if_candidates_per_s": what_if,
             "goals": goals, "frame": frame.name}
 
@@ -205,6 +212,8 @@ def table(doc: dict) -> str:
         f"| SyncVectorEnv of the single env, level 10, {n} envs | {vector['sync_level10']:,.0f} | |",
         f"| vector / sync | {vector['vector_over_sync']:.1f}x | >= 20x: {mark[goals['vector_over_sync']['met']]} |",
         f"| engine call alone (sample_interventions, {n} SCMs) | {vector['engine_call_level10']:,.0f} | ceiling |",
+        *(f"| vector env, level {level} (nonlinear), {doc['settings']['nonlinear_envs']} envs "
+          f"| {vector[f'vector_level{level}']:,.0f} | |" for level in NONLINEAR_LEVELS),
         f"| what-if, vector env, level 10, {n} envs x {WHAT_IF_GROUP} candidates (candidates/s) "
         f"| {what_if['batched_level10']:,.0f} | |",
         f"| what-if, single envs in a loop, level 10 (candidates/s) | {what_if['single_loop_level10']:,.0f} | |",
@@ -215,13 +224,16 @@ def table(doc: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--num-envs", type=int, default=1024)
-    parser.add_argument("--out", default=str(default_out("env.json")))
+    parser.add_argument("--seconds", type=float, default=2.0, help="time per measurement (default 2.0)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed blocks per measurement; the median is kept")
+    parser.add_argument("--num-envs", type=int, default=1024, help="environments of the vector env at level 10")
+    parser.add_argument("--nonlinear-envs", type=int, default=64,
+                        help="environments of the vector env at the nonlinear levels 12-15")
+    parser.add_argument("--out", default=str(default_out("env.json")),
+                        help="JSON path (default: a fresh directory under runs/benchmarks/); the frame goes next to it")
     args = parser.parse_args()
-    doc = run(args)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    doc = run(args)
     Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
     print(table(doc))
     print(f"\nwrote {args.out} and {doc['frame']}")

@@ -1,6 +1,6 @@
 """Time the Rust engine against the numpy reference sampler, in one run.
 
-    python benchmarks/sampler.py [--seconds 1.0] [--repeats 5] [--cases a,b,c,d,e] [--out PATH]
+    python benchmarks/sampler.py [--seconds 1.0] [--repeats 5] [--cases a,b,c,d,e,f,g] [--out PATH]
 
 Cases (DESIGN.md, "Engine speed"):
 
@@ -8,13 +8,19 @@ Cases (DESIGN.md, "Engine speed"):
 (b) the same with MLP mechanisms (hidden 32);
 (c) the same with GP mechanisms (256 random Fourier features);
 (d) ER d=100 (2 edges per node), linear, 1000 samples per task;
-(e) one interventional row, ``Scm.sample(1, do={i: v})``, from a fixed d=20 linear SCM.
+(e) one interventional row, ``Scm.sample(1, do={i: v})``, from a fixed d=20 linear SCM;
+(f) small calls: µs per task of ``sample_tasks`` on one thread in calls of 8 and of 256
+    tasks of case (a), with the family given as a ``CompiledFamily``, a ``Family`` and a
+    dict, and µs per call of one task of one row (what a call costs before any work);
+(g) rows/s of ``Scm.sample(n)`` for n = 1, 16 and 256 from the SCM of (e).
 
 For (a)-(d): tasks/s of the engine on one thread (``threads=1``) and on all cores
 (``threads=None``), of the reference (:mod:`causal_meta.reference`, float32, one
 thread), and the per-core ratio engine(1 thread) / reference. For (a) and (c) also the
 engine's plain path (``set_simd(False)``) against the detected SIMD level. For (e): µs
-per call and the ratio. Goals: (a) >= 20x per core, (c) >= 5x, (e) < 5 µs per call.
+per call and the ratio; for (g): rows/s and the ratio. Goals: (a) >= 20x per core, (c)
+>= 5x, (e) < 5 µs per call, (f) a call of 8 tasks of a compiled family at most 1.5x the
+per-task time of a call of 256.
 
 The reference runs single-threaded: OPENBLAS_NUM_THREADS, OMP_NUM_THREADS and
 MKL_NUM_THREADS are set to 1 below, before numpy is imported (so this only holds when
@@ -48,7 +54,13 @@ import numpy as np  # noqa: E402
 
 from _common import default_out, machine_info, rate  # noqa: E402
 from causal_meta.reference import sample_scm_reference, sample_tasks_reference  # noqa: E402
-from causal_meta.scm import family_json, sample_scm, sample_tasks, set_simd, simd_level  # noqa: E402
+from causal_meta.scm import (  # noqa: E402
+    compile_family,
+    sample_scm,
+    sample_tasks,
+    set_simd,
+    simd_level,
+)
 from causal_meta.specs import Er, Family, Gp, Mlp  # noqa: E402
 
 
@@ -76,11 +88,15 @@ CASES = [
 SIMD_CASES = ("a", "c")
 DO_GOAL_US = 5.0
 DO_FAMILY = Family(nodes=20, graph=ER20)
+SMALL_COUNTS = (8, 256)
+SMALL_GOAL = 1.5  # per-task time in calls of 8 over that in calls of 256, compiled family
+ROW_COUNTS = (1, 16, 256)
+ALL_CASES = ("a", "b", "c", "d", "e", "f", "g")
 
 
 def engine_rate(case: Case, threads: int | None, seconds: float, repeats: int) -> float:
     """Engine tasks/s; each call samples the next ``engine_batch`` tasks of one stream."""
-    spec = family_json(case.family)  # the JSON once, as a task stream would keep it
+    spec = compile_family(case.family)  # parsed once, as a task stream keeps it
     next_start = iter(range(0, 1 << 62, case.engine_batch))
 
     def call() -> int:
@@ -153,13 +169,64 @@ def measure_do(seconds: float, repeats: int) -> dict:
             "goal_us_per_call": DO_GOAL_US, "goal_met": engine_us < DO_GOAL_US}
 
 
-def table(cases: list[dict], simd: list[dict], do: dict | None) -> str:
+def measure_small_calls(seconds: float, repeats: int) -> dict:
+    """µs per task on one thread in calls of 8 and 256 tasks of case (a), and µs per call
+    of one one-row task, for each way of giving the family."""
+    case = CASES[0]
+    forms = {"CompiledFamily": compile_family(case.family), "Family": case.family, "dict": case.family.to_dict()}
+    results = {}
+    for name, family in forms.items():
+        per_task = {}
+        for count in SMALL_COUNTS:
+            starts = iter(range(0, 1 << 62, count))
+
+            def call(count: int = count, family: object = family, starts: object = starts) -> int:
+                sample_tasks(family, 0, next(starts), count, case.n, 0, 1)
+                return count
+
+            per_task[count] = 1e6 / rate(call, seconds, repeats)
+        seeds = iter(range(1 << 62))
+
+        def one_row(family: object = family, seeds: object = seeds) -> int:
+            sample_tasks(family, 0, next(seeds), 1, 1, 0, 1)
+            return 1
+
+        small, large = (per_task[c] for c in SMALL_COUNTS)
+        results[name] = {"us_per_task_8": small, "us_per_task_256": large, "ratio": small / large,
+                         "us_per_call_one_row": 1e6 / rate(one_row, seconds, repeats)}
+    results["goal_ratio"] = SMALL_GOAL
+    results["goal_met"] = results["CompiledFamily"]["ratio"] <= SMALL_GOAL
+    return results
+
+
+def measure_rows(seconds: float, repeats: int) -> list[dict]:
+    """Rows/s of ``Scm.sample(n)`` against the reference, from the SCM of (e)."""
+    engine_scm = sample_scm(DO_FAMILY, 0)
+    rng = np.random.default_rng(0)
+    reference_scm = sample_scm_reference(DO_FAMILY, rng)
+    out = []
+    for n in ROW_COUNTS:
+        def engine_call(n: int = n) -> int:
+            engine_scm.sample(n)
+            return n
+
+        def reference_call(n: int = n) -> int:
+            reference_scm.sample(n, rng)
+            return n
+
+        engine, reference = rate(engine_call, seconds, repeats), rate(reference_call, seconds, repeats)
+        out.append({"n": n, "engine_rows_per_s": engine, "reference_rows_per_s": reference, "ratio": engine / reference})
+    return out
+
+
+def table(cases: list[dict], simd: list[dict], do: dict | None, small: dict | None = None,
+          rows: list[dict] | None = None) -> str:
     """The results as Markdown."""
     lines = [
         "| case | engine 1 thread (tasks/s) | engine all cores (tasks/s) | numpy reference (tasks/s) "
         "| per-core ratio | goal |",
         "|---|---:|---:|---:|---:|---|",
-    ]
+    ] if cases else []
     for c in cases:
         goal = "" if c["goal_per_core_ratio"] is None else (
             f">= {c['goal_per_core_ratio']:g}x: {'met' if c['goal_met'] else 'NOT MET'}")
@@ -171,6 +238,19 @@ def table(cases: list[dict], simd: list[dict], do: dict | None) -> str:
                   "|---|---:|---:|---:|---|",
                   f"| (e) {do['label']} | {do['engine_us_per_call']:.2f} | {do['reference_us_per_call']:.1f} "
                   f"| {do['ratio']:.1f}x | < {DO_GOAL_US:g} µs: {'met' if do['goal_met'] else 'NOT MET'} |"]
+    if small is not None:
+        lines += ["", "| (f) family given as | µs/task, calls of 8 | µs/task, calls of 256 | ratio "
+                  "| µs per call of one 1-row task |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {name} | {small[name]['us_per_task_8']:.2f} | {small[name]['us_per_task_256']:.2f} "
+                  f"| {small[name]['ratio']:.2f} | {small[name]['us_per_call_one_row']:.1f} |"
+                  for name in ("CompiledFamily", "Family", "dict")]
+        lines.append(f"\nGoal (f): CompiledFamily ratio <= {SMALL_GOAL:g}: "
+                     f"{'met' if small['goal_met'] else 'NOT MET'}")
+    if rows:
+        lines += ["", "| (g) Scm.sample(n) | engine (rows/s) | numpy reference (rows/s) | ratio |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| n = {r['n']} | {r['engine_rows_per_s']:,.0f} | {r['reference_rows_per_s']:,.0f} "
+                  f"| {r['ratio']:.1f}x |" for r in rows]
     if simd:
         lines += ["", "| case | plain path (tasks/s) | SIMD level | SIMD path (tasks/s) | speed-up |",
                   "|---|---:|---|---:|---:|"]
@@ -208,14 +288,14 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement (default 1.0)")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per measurement; the median is kept")
-    parser.add_argument("--cases", default="a,b,c,d,e", help="comma-separated subset of a,b,c,d,e")
+    parser.add_argument("--cases", default=",".join(ALL_CASES), help="comma-separated subset of a,b,c,d,e,f,g")
     parser.add_argument("--out", type=Path, default=default_out("sampler.json"),
                         help="JSON path; the PNG goes next to it")
     args = parser.parse_args(argv)
     chosen = set(args.cases.split(","))
-    unknown = chosen - {"a", "b", "c", "d", "e"}
+    unknown = chosen - set(ALL_CASES)
     if unknown:
-        parser.error(f"--cases: unknown case(s) {sorted(unknown)}; allowed: a, b, c, d, e")
+        parser.error(f"--cases: unknown case(s) {sorted(unknown)}; allowed: {', '.join(ALL_CASES)}")
     if args.seconds <= 0 or args.repeats < 1:
         parser.error("--seconds must be > 0 and --repeats >= 1")
 
@@ -224,13 +304,16 @@ def main(argv: list[str] | None = None) -> None:
     cases = [measure_case(c, args.seconds, args.repeats) for c in run]
     simd = [measure_simd(c, args.seconds, args.repeats) for c in run if c.key in SIMD_CASES]
     do = measure_do(args.seconds, args.repeats) if "e" in chosen else None
+    small = measure_small_calls(args.seconds, args.repeats) if "f" in chosen else None
+    rows = measure_rows(args.seconds, args.repeats) if "g" in chosen else None
 
     print(f"{info['cpu']}, {info['usable_cores']} cores, SIMD {info['simd_level']}, BLAS threads "
           f"{info['blas_threads']}, load {info['load_average_1min_at_start']:.2f}\n")
-    print(table(cases, simd, do))
+    print(table(cases, simd, do, small, rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"seconds": args.seconds, "repeats": args.repeats, "reference_precision": "float32"}
-    report = {"machine": info, "settings": settings, "cases": cases, "simd": simd, "intervention": do}
+    report = {"machine": info, "settings": settings, "cases": cases, "simd": simd, "intervention": do,
+              "small_calls": small, "scm_rows": rows}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     png = args.out.with_suffix(".png")
     plot(cases, simd, do, png)

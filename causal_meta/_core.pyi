@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension (kept in sync with rust/src/python/ by hand)."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -18,7 +18,7 @@ class CompiledFamily:
     def max_nodes(self) -> int: ...
     def to_json(self) -> str: ...
 
-Family = CompiledFamily | str
+Family: TypeAlias = CompiledFamily | str
 
 def sample_tasks(
     family: Family,

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from causal_meta.scm import TaskBatch, sample_graphs, sample_tasks
+from causal_meta.scm import TaskBatch, compile_family, sample_graphs, sample_tasks
 from causal_meta.specs import Family
 
 __all__ = ["StreamSpec", "TaskStream", "derive_seed", "disjoint_tasks", "fixed_tasks", "graph_hashes",
@@ -123,6 +123,7 @@ class TaskStream(IterableDataset):
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank = {rank}, world_size = {world_size} is not allowed: need 0 <= rank < world_size")
         self.spec = spec
+        self.family = compile_family(spec.family)  # parsed once, not per batch
         self.start_step = start_step
         self.rank = rank
         self.world_size = world_size
@@ -131,7 +132,7 @@ class TaskStream(IterableDataset):
         """The batch of training step ``step`` (a pure function of the step)."""
         spec = self.spec
         start = first_task(spec, step, self.rank, self.world_size)
-        tasks = sample_tasks(spec.family, spec.seed, start, spec.batch_size, spec.n_obs, spec.n_int,
+        tasks = sample_tasks(self.family, spec.seed, start, spec.batch_size, spec.n_obs, spec.n_int,
                              threads=spec.engine_threads)
         out = to_torch(tasks, spec.normalize)
         out["step"] = torch.tensor(step, dtype=torch.int64)
@@ -216,7 +217,8 @@ def disjoint_tasks(
             f"count = {count} is not allowed for this family: only {len(keep)} of {draws} candidate "
             f"graphs differ from the first {train_tasks} training graphs; lower count or train_tasks"
         )
-    parts = [sample_tasks(family, seed, k, 1, n_obs, n_int) for k in keep]
+    compiled = compile_family(family)  # one parse for the task-by-task calls below
+    parts = [sample_tasks(compiled, seed, k, 1, n_obs, n_int) for k in keep]
     merged = TaskBatch(*(np.concatenate(arrays) for arrays in zip(*parts)))
     out = to_torch(merged, normalize)
     out["task_index"] = torch.tensor(keep, dtype=torch.int64)

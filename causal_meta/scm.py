@@ -26,7 +26,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from causal_meta import _core
-from causal_meta._core import CompiledFamily, Scm, set_simd, simd_level, task_seed, task_seeds
+from causal_meta._core import (
+    CompiledFamily,
+    Scm,
+    set_simd,
+    simd_level,
+    task_seed,
+    task_seeds,
+)
 from causal_meta.specs import Family, parse_family
 
 __all__ = ["CompiledFamily", "FamilyLike", "Scm", "TaskBatch", "compile_family", "family_json", "sample_graphs",
