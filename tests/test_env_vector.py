@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import gymnasium as gym
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401 - registers the ids
+from causal_meta._core import start_episodes as start_engine_episodes
+from causal_meta._core import step_envs
 from causal_meta.scm import compile_family, task_seed
 from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
@@ -160,3 +163,34 @@ def test_stepping_before_reset_says_so() -> None:
     vec.reset(seed=0, options={"reset_mask": np.array([True, False, True])})
     with pytest.raises(RuntimeError, match=r"sub-environment 1 has no episode"):
         vec.step(np.zeros((3, 5), np.float32))
+
+
+def test_engine_step_and_start_refuse_bad_arrays_by_name() -> None:
+    """The engine calls behind the vector env name what is wrong with their arrays: a
+    strided view, a short array, a wrong dtype; and a width or range that cannot hold an
+    episode."""
+    vec = CausalBOVectorEnv(3, level=2)
+    vec.reset(seed=0)
+    arrays, cfg = vec._arrays, vec.config
+    actions, stepping = np.zeros((3, cfg.max_nodes + 1)), np.ones(3, bool)
+
+    def step(arrays, actions=actions):
+        return step_envs(vec._scms, arrays, actions, stepping, 1, cfg.n_obs, vec._rules)
+
+    strided = dataclasses.replace(arrays, mean=np.zeros((3, 2 * cfg.max_nodes))[:, ::2])
+    with pytest.raises(ValueError, match=r"mean = a strided view is not allowed: must be a C-contiguous array"):
+        step(strided)
+    with pytest.raises(ValueError, match=r"std length = 6 is not allowed: must be \(count, D\)"):
+        step(dataclasses.replace(arrays, std=np.ones((3, 2))))
+    with pytest.raises(ValueError, match=r"actions length = 3 is not allowed: must be \(count, D \+ 1\)"):
+        step(arrays, np.zeros((3, 1)))
+    with pytest.raises(TypeError, match=r"StepArrays\.steps"):
+        step(dataclasses.replace(arrays, steps=arrays.steps.astype(np.int32)))
+    arrays.steps[:] = cfg.horizon  # past the last row
+    with pytest.raises(ValueError, match=r"must lie within the \d+ rows of the observation"):
+        step(arrays)
+    family = cfg.family(2)
+    with pytest.raises(ValueError, match=r"width = 2 is not allowed: must be at least the SCM's \d nodes"):
+        start_engine_episodes(family, [1, 2, 3], 0, 2, -2.0, 2.0)
+    with pytest.raises(ValueError, match=r"low = NaN is not allowed"):
+        start_engine_episodes(family, [1], 0, 9, float("nan"), 2.0)
