@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension (kept in sync with rust/src/python/ by hand)."""
 
 from collections.abc import Sequence
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,10 +18,8 @@ class CompiledFamily:
     def max_nodes(self) -> int: ...
     def to_json(self) -> str: ...
 
-Family: TypeAlias = CompiledFamily | str
-
 def sample_tasks(
-    family: Family,
+    family: CompiledFamily | str,
     base_seed: int,
     start: int,
     count: int,
@@ -32,7 +30,7 @@ def sample_tasks(
     npt.NDArray[np.float32], npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.int64]
 ]: ...
 def sample_graphs(
-    family: Family, base_seed: int, start: int, count: int
+    family: CompiledFamily | str, base_seed: int, start: int, count: int
 ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]: ...
 def sample_interventions(
     scms: list[Scm],
@@ -54,7 +52,7 @@ def columns_under_interventions(
     """(K, G, n): block k equals scms[k].column_under_interventions(nodes[k], values[k], n,
     seeds[k], columns[k]); all SCMs in parallel with the GIL released."""
 def sample_scms(
-    family: Family,
+    family: CompiledFamily | str,
     seeds: Sequence[int] | npt.NDArray[np.uint64],
     noise_seeds: Sequence[int] | npt.NDArray[np.uint64] | None = None,
 ) -> list[Scm]:
@@ -74,7 +72,7 @@ def task_seeds(
 ) -> npt.NDArray[np.uint64]:
     """task_seed(base_seeds[k], index) (or index[k]) for every k."""
 def start_episodes(
-    family: Family, seeds: Sequence[int] | npt.NDArray[np.uint64], n_obs: int, width: int, low: float, high: float
+    family: CompiledFamily | str, seeds: Sequence[int] | npt.NDArray[np.uint64], n_obs: int, width: int, low: float, high: float
 ) -> tuple[Any, ...]:
     """(scms, target, adjacency, n_nodes, observations, is_linear, effect, mean, std, low,
     high, optimum) of the CausalBO episodes of seeds; see rust/src/python/env.rs."""
@@ -103,7 +101,7 @@ class Scm:
     or use the batched functions, which parallelise inside the engine."""
 
     @staticmethod
-    def from_family(family: Family, seed: int) -> Scm: ...
+    def from_family(family: CompiledFamily | str, seed: int) -> Scm: ...
     @property
     def d(self) -> int: ...
     @property

@@ -101,20 +101,26 @@ class Episodes:
     effect: np.ndarray
     """(K, D) total effects on the target of linear SCMs (0 for the others)."""
     is_linear: np.ndarray
-    responses: list[Response | None]
+    has_optimum: np.ndarray
+    """(K,) bool: whether the optimum and the expected targets were computed (always for
+    linear SCMs, with ``optimum_samples`` for the others)."""
+    estimates: list[MonteCarloResponse | None]
+    """The Monte Carlo responses of nonlinear episodes with an optimum; None elsewhere."""
     optimum: np.ndarray
     """(K, 4): node (as a float, -1 if none), value, expected target, standard error."""
     observations: np.ndarray
 
-    @property
-    def has_optimum(self) -> np.ndarray:
-        """(K,) bool: whether the optimum and the expected targets were computed."""
-        return np.array([r is not None for r in self.responses], bool)
+    def response(self, k: int) -> Response | None:
+        """E[target | do(X_i = v)] of episode k: exact for a linear SCM, the Monte Carlo
+        estimate otherwise (None when it was not computed)."""
+        if self.is_linear[k]:
+            return LinearResponse(self.effect[k], self.mean[k], int(self.target[k]))
+        return self.estimates[k]
 
     def __getitem__(self, k: int) -> Episode:
         node, value, expected, stderr = self.optimum[k].tolist()
         return Episode(self.scms[k], self.levels[k], int(self.target[k]), self.valid[k], self.parents[k],
-                       self.mean[k], self.std[k], self.low[k], self.high[k], self.responses[k],
+                       self.mean[k], self.std[k], self.low[k], self.high[k], self.response(k),
                        Optimum(int(node), value, expected, stderr), self.observations[k])
 
 
@@ -210,17 +216,17 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
     # The engine sets values in float32: with float32 ends, every decoded value stays inside.
     low[nonlinear], high[nonlinear] = (x[nonlinear].astype(np.float32).astype(np.float64) for x in (low, high))
 
-    responses: list[Response | None] = [None] * k_count
-    for k in np.flatnonzero(is_linear).tolist():
-        responses[k] = LinearResponse(draws.effect[k], mean[k], int(target[k]))
+    estimates: list[MonteCarloResponse | None] = [None] * k_count
+    has_optimum = is_linear.copy()
     if cfg.optimum_samples:
         for k in nonlinear.tolist():
             response = MonteCarloResponse(scms[k], int(target[k]), cfg.optimum_samples,
                                           task_seed(int(seeds[k]), _CRN))
             optimum[k] = mc_optimum(response, low[k], high[k], valid[k], cfg.optimum_grid)
-            responses[k] = response
+            estimates[k] = response
+            has_optimum[k] = True
     return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, draws.effect,
-                    is_linear, responses, optimum, draws.observations)
+                    is_linear, has_optimum, estimates, optimum, draws.observations)
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

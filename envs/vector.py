@@ -129,7 +129,7 @@ class CausalBOVectorEnv(VectorEnv):
         self._node_mask = np.zeros((n, d), np.int8)
         self._target_hot = np.zeros((n, d), np.int8)
         self._valid_hot = np.zeros((n, d), np.int8)
-        self._responses: list[Any] = [None] * n
+        self._estimates: list[Any] = [None] * n  # the Monte Carlo responses of nonlinear episodes
         self._optimum = np.tile([-1.0, math.nan, math.nan, math.nan], (n, 1))  # node -1: no optimum yet
         self._levels = np.zeros(n, np.int64)
         # Per-episode state besides the steps and the best target value.
@@ -179,10 +179,10 @@ class CausalBOVectorEnv(VectorEnv):
         self._next[at] += 1
         eps = start_episodes(cfg, self._levels[at].tolist(), seeds)
         if isinstance(at, slice):
-            self._scms, self._responses = eps.scms, eps.responses
+            self._scms, self._estimates = eps.scms, eps.estimates
         else:
             for k, i in enumerate(envs.tolist()):
-                self._scms[i], self._responses[i] = eps.scms[k], eps.responses[k]
+                self._scms[i], self._estimates[i] = eps.scms[k], eps.estimates[k]
         arrays, n_obs = self._arrays, cfg.n_obs
         arrays.values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
         arrays.values[at, n_obs:] = 0.0
@@ -250,7 +250,7 @@ class CausalBOVectorEnv(VectorEnv):
         estimated = np.flatnonzero(stepping & ~arrays.is_linear & arrays.has_optimum)
         stderr = np.where(stepping & ~(arrays.is_linear & arrays.has_optimum), math.nan, 0.0)
         if len(estimated):
-            expected[estimated], stderr[estimated] = expected_at([self._responses[k] for k in estimated],
+            expected[estimated], stderr[estimated] = expected_at([self._estimates[k] for k in estimated],
                                                                  nodes[estimated], values[estimated])
         scored = stepping & arrays.has_optimum
         if scored.any():
