@@ -93,6 +93,14 @@ def set_simd(enabled: bool) -> None: ...
 def _panic_for_test() -> None: ...
 def _scm_from_state(state: bytes) -> Scm: ...
 
+class CommonRandomNumbers:
+    """An SCM's noise and unintervened values for n rows of one stream
+    (``Scm.common_random_numbers``)."""
+
+    def columns(self, nodes: npt.NDArray[np.int64], values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """(M, n): the column under each do(X_nodes[m] = values[m]), the bits of
+        Scm.column_under_interventions for the same n, seed and column."""
+
 class Scm:
     """A structural causal model drawn by the engine; picklable (unpickling checks the
     state and refuses an inconsistent one with ValueError). One thread at a time: a call
@@ -126,6 +134,9 @@ class Scm:
         """(M, n): row m equals sample(n, do={nodes[m]: values[m]}, seed=seed)[0][:, column]
         (no do where nodes[m] < 0); common random numbers, so the noise is drawn once and
         each pair re-evaluates only the nodes it can move; in parallel."""
+    def common_random_numbers(self, n: int, seed: int, column: int) -> CommonRandomNumbers:
+        """The noise and unintervened values of n rows of the stream seed, kept to score
+        many interventions on column for the nodes each moves."""
     def seed_noise(self, seed: int) -> None:
         """Reset the SCM's own noise stream, used by `sample` when no seed is given."""
     def sample(

@@ -36,10 +36,10 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from causal_meta._core import Scm, columns_under_interventions
+from causal_meta._core import Scm
 
 __all__ = ["REFERENCE_SAMPLES", "REFINED_CELLS", "LinearResponse", "MonteCarloResponse", "Optimum", "Response",
-           "ancestors", "expected_at", "grid", "mc_moments", "mc_optimum"]
+           "ancestors", "grid", "mc_moments", "mc_optimum"]
 
 REFERENCE_SAMPLES = 2048
 """Observational rows behind the Monte Carlo moments of a nonlinear SCM."""
@@ -82,35 +82,42 @@ class LinearResponse:
 class MonteCarloResponse:
     """The Monte Carlo expected target of any SCM: the mean of ``samples`` target values
     under do(X_node = value), all drawn from the stream ``seed`` (common random numbers
-    with the optimum's search), and its standard error."""
+    with the optimum's search), and its standard error. For an engine SCM the stream's
+    noise and unintervened values are kept (``Scm.common_random_numbers``), so that each
+    estimate re-evaluates only the nodes its intervention moves."""
 
     def __init__(self, scm: Any, target: int, samples: int, seed: int) -> None:
         self.scm, self.target, self.samples, self.seed = scm, target, samples, seed
+        self._keep()
+
+    def _keep(self) -> None:
+        self._kept = (self.scm.common_random_numbers(self.samples, self.seed, self.target)
+                      if isinstance(self.scm, Scm) else None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_kept"}  # rebuilt on load
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._keep()
 
     def at(self, node: int, value: float) -> tuple[float, float]:
-        y = _target_rows(self.scm, self.target, np.array([node]), np.array([value]), self.samples, self.seed)[0]
-        return _mean_and_error(y)
+        return _mean_and_error(self._target_rows(np.array([node]), np.array([value]))[0])
 
     def at_pairs(self, nodes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``at`` for M pairs at once (one engine call): (expected (M,), stderr (M,))."""
-        y = _target_rows(self.scm, self.target, nodes, values, self.samples, self.seed)
-        return _mean_and_error(y)
+        return _mean_and_error(self._target_rows(nodes, values))
 
-
-def expected_at(responses: Sequence[MonteCarloResponse], nodes: np.ndarray, values: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """``responses[k].at(nodes[k], values[k])`` for every k, as (expected (K,), stderr
-    (K,)), with the draws of all K engine SCMs in one parallel engine call: the same bits
-    as K calls of ``at`` (a vector environment estimates every nonlinear episode's step
-    at once). The responses must share their number of samples."""
-    samples = {r.samples for r in responses}
-    if len(samples) != 1:
-        raise ValueError(f"responses with samples = {sorted(samples)} are not allowed: they must share one count")
-    y = columns_under_interventions([r.scm for r in responses], np.asarray(nodes, np.int64)[:, None],
-                                    np.asarray(values, np.float32)[:, None], samples.pop(),
-                                    np.array([r.seed for r in responses], np.uint64),
-                                    np.array([r.target for r in responses], np.int64))
-    return _mean_and_error(y[:, 0].astype(np.float64))
+    def _target_rows(self, nodes: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """(M, samples) float64 target values under do(X_nodes[m] = values[m]) (none where
+        nodes[m] < 0), each drawn from the stream ``seed``: from the kept common random
+        numbers for engine SCMs, one sample call per pair for the numpy SCMs of
+        :mod:`envs.named`."""
+        if self._kept is not None:
+            return self._kept.columns(np.asarray(nodes, np.int64), np.asarray(values, np.float32)).astype(np.float64)
+        rows = [self.scm.sample(self.samples, do=None if i < 0 else {i: v}, seed=self.seed)[0][:, self.target]
+                for i, v in zip(np.asarray(nodes).tolist(), np.asarray(values, np.float32).tolist())]
+        return np.array(rows, np.float64)
 
 
 def _mean_and_error(y: np.ndarray) -> Any:
@@ -193,16 +200,3 @@ def _refine(response: MonteCarloResponse, node: int, lo: float, hi: float) -> Op
     value = float(np.float32(result.x))
     expected, stderr = response.at(node, value)
     return Optimum(node, value, expected, stderr)
-
-
-def _target_rows(scm: Any, target: int, nodes: np.ndarray, values: np.ndarray, samples: int, seed: int
-                 ) -> np.ndarray:
-    """(M, samples) float64 target values under do(X_nodes[m] = values[m]) (none where
-    nodes[m] < 0), each drawn from the stream ``seed``: in one engine call for engine
-    SCMs, one sample call per pair for the numpy SCMs of :mod:`envs.named`."""
-    if isinstance(scm, Scm):
-        return scm.column_under_interventions(np.asarray(nodes, np.int64), np.asarray(values, np.float32), samples,
-                                              seed, target).astype(np.float64)
-    rows = [scm.sample(samples, do=None if i < 0 else {i: v}, seed=seed)[0][:, target]
-            for i, v in zip(np.asarray(nodes).tolist(), np.asarray(values, np.float32).tolist())]
-    return np.array(rows, np.float64)

@@ -9,9 +9,9 @@ a step of all N is one engine call, ``causal_meta._core.step_envs``, that does t
 environment's arithmetic for each in parallel with the GIL released: it decodes the
 actions, draws each SCM's rows from its own noise stream, writes them standardised into
 the observation buffers (:class:`StepArrays`, updated in place) and computes the
-rewards, the best target values and the exact expected targets of linear SCMs. The
-Monte Carlo expected targets of nonlinear SCMs take one more engine call for all of them
-(:func:`~envs.optimum.expected_at`); only the regrets are computed here.
+rewards, the best target values and the exact expected targets of linear SCMs. Only the
+Monte Carlo expected targets of nonlinear SCMs (from each episode's kept common random
+numbers) and the regrets are computed here.
 
 Autoreset follows Gymnasium 1.x's default (``AutoresetMode.NEXT_STEP``): the step after
 an episode ends resets that sub-environment, ignores its action and returns its first
@@ -41,7 +41,6 @@ from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, WhatIf
 from envs.config import HORIZON, VALUE_CLIP, EnvConfig, check_vector_size
 from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
-from envs.optimum import expected_at
 
 __all__ = ["CausalBOVectorEnv", "StepArrays"]
 
@@ -247,11 +246,10 @@ class CausalBOVectorEnv(VectorEnv):
         cfg, arrays = self.config, self._arrays
         nodes, values, y, rewards, is_parent, expected = step_envs(
             self._scms, arrays, a, stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
-        estimated = np.flatnonzero(stepping & ~arrays.is_linear & arrays.has_optimum)
+        estimated = stepping & ~arrays.is_linear & arrays.has_optimum
         stderr = np.where(stepping & ~(arrays.is_linear & arrays.has_optimum), math.nan, 0.0)
-        if len(estimated):
-            expected[estimated], stderr[estimated] = expected_at([self._estimates[k] for k in estimated],
-                                                                 nodes[estimated], values[estimated])
+        for k in np.flatnonzero(estimated).tolist():
+            expected[k], stderr[k] = self._estimates[k].at(int(nodes[k]), float(values[k]))
         scored = stepping & arrays.has_optimum
         if scored.any():
             regret = expected[scored] - self._optimum[scored, 2]

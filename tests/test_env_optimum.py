@@ -6,13 +6,16 @@ under common random numbers."""
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq
 
+from causal_meta.scm import sample_scm
 from envs import CausalBOEnv
-from envs.optimum import REFINED_CELLS
+from envs.curriculum import level_family
+from envs.optimum import REFINED_CELLS, MonteCarloResponse
 
 
 def toy_curve(z: np.ndarray) -> np.ndarray:
@@ -157,3 +160,17 @@ def test_refinement_improves_on_the_grid() -> None:
     env = CausalBOEnv(benchmark="toy_graph", optimum_grid=5)
     _, info = env.reset(seed=0)
     assert abs(info["optimal_value"] - toy_argmin()) < 0.01
+
+
+def test_a_monte_carlo_response_keeps_its_common_random_numbers_across_pickling() -> None:
+    """The kept noise and values give the bits of a fresh engine call for every pair, and a
+    pickled response (which drops them) rebuilds the same ones."""
+    scm = sample_scm(level_family(13), 5)
+    response = MonteCarloResponse(scm, scm.topological_order[-1], 16, 99)
+    nodes, values = np.array(scm.topological_order[:4] + [-1], np.int64), np.linspace(-1, 1, 5).astype(np.float32)
+    fresh = scm.column_under_interventions(nodes, values, 16, 99, response.target).astype(np.float64)
+    expected, stderr = response.at_pairs(nodes, values)
+    np.testing.assert_array_equal(expected, fresh.mean(axis=-1))
+    np.testing.assert_array_equal(stderr, fresh.std(axis=-1, ddof=1) / 4.0)
+    again = pickle.loads(pickle.dumps(response))
+    assert again.at(int(nodes[0]), float(values[0])) == response.at(int(nodes[0]), float(values[0]))

@@ -26,7 +26,7 @@ pub mod seed;
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use python::{batch, env, family as py_family, runtime, scm as py_scm, tasks};
+use python::{batch, crn, env, family as py_family, runtime, scm as py_scm, tasks};
 
 /// The extension module `causal_meta._core`.
 #[pymodule]
@@ -54,6 +54,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_scm::_scm_from_state, m)?)?;
     m.add_class::<py_scm::PyScm>()?;
     m.add_class::<py_family::PyFamily>()?;
+    m.add_class::<crn::PyCrn>()?;
     m.add("MAX_NODES", family::MAX_NODES)?;
     m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
     Ok(())

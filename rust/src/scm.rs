@@ -445,10 +445,8 @@ impl Scm {
     /// the intervened node and ancestors of `column` are evaluated again. A Monte Carlo
     /// optimum asks for hundreds of pairs, and most nodes are untouched by each.
     pub fn column_under_interventions(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize) -> Result<Vec<f32>> {
-        let (relevant, position) = self.crn_layout(column);
-        let query = CrnQuery { n, seed, column, relevant: &relevant, position: &position };
         let mut out = budget::zeroed("the columns under interventions", pairs.len() * n)?;
-        crate::parallel::chunks_into(pairs, &mut out, n, |chunk, slot| self.crn_columns(&query, chunk, slot))?;
+        crate::parallel::chunks_into(pairs, &mut out, n, |chunk, slot| self.column_under_interventions_here(n, chunk, seed, column, slot))?;
         Ok(out)
     }
 
@@ -457,14 +455,85 @@ impl Scm {
     /// environment's what-if: a few candidates for each of many environments). The same
     /// bits.
     pub fn column_under_interventions_here(&self, n: usize, pairs: &[Option<(usize, f32)>], seed: u64, column: usize, out: &mut [f32]) -> Result<()> {
-        let (relevant, position) = self.crn_layout(column);
-        self.crn_columns(&CrnQuery { n, seed, column, relevant: &relevant, position: &position }, pairs, out)
+        let crn = self.common_random_numbers(n, seed, column)?;
+        self.crn_columns(&crn, pairs, out)
     }
 
-    /// Per node: whether it is `column` or an ancestor of it (the only nodes that can
-    /// move it), and its place in the topological order.
-    fn crn_layout(&self, column: usize) -> (Vec<bool>, Vec<usize>) {
+    /// The unintervened state of `n` rows under the stream `seed`, kept to score any
+    /// number of single interventions on `column` later ([`Scm::crn_columns`]): a Monte
+    /// Carlo response is asked for one value at a time by a scalar minimiser, and would
+    /// otherwise draw the noise and evaluate every node again for each.
+    pub fn common_random_numbers(&self, n: usize, seed: u64, column: usize) -> Result<CommonRandomNumbers> {
+        crate::error::node_index("column", column, self.d())?;
+        match simd_level() {
+            // SAFETY: simd_level() reports a level only when the CPU has its features.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe { self.crn_base_avx512(n, seed, column) },
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => unsafe { self.crn_base_avx2(n, seed, column) },
+            _ => self.crn_base_generic(n, seed, column),
+        }
+    }
+
+    /// Column `crn.column` under each single intervention of `pairs` (None: no
+    /// intervention), from the common random numbers `crn` of this SCM, into `out`
+    /// (`pairs.len() * crn.n` cells): per pair only the nodes that are both descendants of
+    /// the intervened node and ancestors of the column are evaluated again.
+    pub fn crn_columns(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        if crn.cols.len() != self.d() * crn.n || out.len() != pairs.len() * crn.n {
+            return Err(EngineError::refused(format!(
+                "common random numbers of {} cells for an SCM of {} nodes and {} rows, or an output of {} cells for {} pairs",
+                crn.cols.len(), self.d(), crn.n, out.len(), pairs.len()
+            )));
+        }
+        match simd_level() {
+            // SAFETY: simd_level() reports a level only when the CPU has its features.
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx512 => unsafe { self.crn_pairs_avx512(crn, pairs, out) },
+            #[cfg(target_arch = "x86_64")]
+            SimdLevel::Avx2 => unsafe { self.crn_pairs_avx2(crn, pairs, out) },
+            _ => self.crn_pairs_generic(crn, pairs, out),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+    unsafe fn crn_base_avx512(&self, n: usize, seed: u64, column: usize) -> Result<CommonRandomNumbers> {
+        self.crn_base_generic(n, seed, column)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn crn_base_avx2(&self, n: usize, seed: u64, column: usize) -> Result<CommonRandomNumbers> {
+        self.crn_base_generic(n, seed, column)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
+    unsafe fn crn_pairs_avx512(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        self.crn_pairs_generic(crn, pairs, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn crn_pairs_avx2(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        self.crn_pairs_generic(crn, pairs, out)
+    }
+
+    /// The noise and unintervened values of [`Scm::common_random_numbers`], with loops
+    /// rather than closures so that the SIMD callers' code generation reaches them.
+    #[inline(always)]
+    fn crn_base_generic(&self, n: usize, seed: u64, column: usize) -> Result<CommonRandomNumbers> {
         let d = self.d();
+        let mut base = Workspace::default();
+        base.fit(d, n)?;
+        self.fill_noise(&mut Rng::new(seed), n, &mut base.noise);
+        for &j in &self.dag.order {
+            self.eval_node(j, n, &base.cols, &base.noise, &mut base.out, &mut base.scratch);
+            base.cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
+        }
+        // Per node: whether it is `column` or an ancestor of it (the only nodes that can
+        // move it), and its place in the topological order.
         let mut relevant = vec![false; d];
         relevant[column] = true;
         for &j in self.dag.order.iter().rev() {
@@ -478,89 +547,67 @@ impl Scm {
         for (k, &j) in self.dag.order.iter().enumerate() {
             position[j] = k;
         }
-        (relevant, position)
+        Ok(CommonRandomNumbers { n, column, relevant, position, noise: base.noise, cols: base.cols })
     }
 
-    fn crn_columns(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
-        match simd_level() {
-            // SAFETY: simd_level() reports a level only when the CPU has its features.
-            #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx512 => unsafe { self.crn_avx512(query, pairs, out) },
-            #[cfg(target_arch = "x86_64")]
-            SimdLevel::Avx2 => unsafe { self.crn_avx2(query, pairs, out) },
-            _ => self.crn_generic(query, pairs, out),
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,avx512f,avx512vl,avx512dq,avx512bw")]
-    unsafe fn crn_avx512(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
-        self.crn_generic(query, pairs, out)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    unsafe fn crn_avx2(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
-        self.crn_generic(query, pairs, out)
-    }
-
-    /// The columns of [`Scm::column_under_interventions`] for `pairs`, written into `out`
-    /// with loops rather than closures so that the SIMD callers' code generation reaches
-    /// them.
+    /// The columns of [`Scm::crn_columns`], with loops rather than closures (see above).
     #[inline(always)]
-    fn crn_generic(&self, query: &CrnQuery<'_>, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
-        let (d, n, column) = (self.d(), query.n, query.column);
-        assert_eq!(out.len(), pairs.len() * n, "one column of n rows per pair");
-        let mut base = Workspace::default();
-        base.fit(d, n)?;
-        self.fill_noise(&mut Rng::new(query.seed), n, &mut base.noise);
-        for &j in &self.dag.order {
-            self.eval_node(j, n, &base.cols, &base.noise, &mut base.out, &mut base.scratch);
-            base.cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
-        }
-        let mut cols = Vec::new();
-        budget::grow("the sampler's node columns", &mut cols, d * n, 0.0)?;
-        cols.copy_from_slice(&base.cols);
+    fn crn_pairs_generic(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
+        let (d, n, column) = (self.d(), crn.n, crn.column);
+        let mut work = Workspace::default();
+        work.fit(d, n)?;
+        work.cols.copy_from_slice(&crn.cols);
         let mut moved = vec![false; d];
         for (pair, slot) in pairs.iter().zip(out.chunks_exact_mut(n)) {
             match *pair {
                 Some((i, v)) if i == column => slot.fill(v),
-                Some((i, v)) if query.relevant[i] => {
-                    cols[i * n..(i + 1) * n].fill(v);
+                Some((i, v)) if crn.relevant[i] => {
+                    work.cols[i * n..(i + 1) * n].fill(v);
                     moved.fill(false);
                     moved[i] = true;
-                    for &j in &self.dag.order[query.position[i] + 1..] {
+                    for &j in &self.dag.order[crn.position[i] + 1..] {
                         // A relevant node's parents that can move are all relevant too.
-                        if query.relevant[j] && self.dag.parents(j).iter().any(|&p| moved[p]) {
-                            self.eval_node(j, n, &cols, &base.noise, &mut base.out, &mut base.scratch);
-                            cols[j * n..(j + 1) * n].copy_from_slice(&base.out);
+                        if crn.relevant[j] && self.dag.parents(j).iter().any(|&p| moved[p]) {
+                            self.eval_node(j, n, &work.cols, &crn.noise, &mut work.out, &mut work.scratch);
+                            work.cols[j * n..(j + 1) * n].copy_from_slice(&work.out);
                             moved[j] = true;
                         }
                     }
-                    slot.copy_from_slice(&cols[column * n..(column + 1) * n]);
+                    slot.copy_from_slice(&work.cols[column * n..(column + 1) * n]);
                     // Restore the moved columns for the next pair.
                     for (j, &m) in moved.iter().enumerate() {
                         if m {
-                            cols[j * n..(j + 1) * n].copy_from_slice(&base.cols[j * n..(j + 1) * n]);
+                            work.cols[j * n..(j + 1) * n].copy_from_slice(&crn.cols[j * n..(j + 1) * n]);
                         }
                     }
                 }
-                _ => slot.copy_from_slice(&base.cols[column * n..(column + 1) * n]),
+                _ => slot.copy_from_slice(&crn.cols[column * n..(column + 1) * n]),
             }
         }
         Ok(())
     }
 }
 
-/// What [`Scm::column_under_interventions`] asks of every chunk of pairs.
-struct CrnQuery<'a> {
+/// One SCM's unintervened state under a stream of common random numbers: every node's
+/// noise and value for `n` rows, and which nodes can move `column`
+/// ([`Scm::common_random_numbers`]). Valid only with the SCM that made it.
+#[derive(Clone, Debug)]
+pub struct CommonRandomNumbers {
     n: usize,
-    seed: u64,
     column: usize,
     /// Per node: whether it is `column` or one of its ancestors.
-    relevant: &'a [bool],
+    relevant: Vec<bool>,
     /// Per node: its place in the topological order.
-    position: &'a [usize],
+    position: Vec<usize>,
+    noise: Vec<f32>,
+    cols: Vec<f32>,
+}
+
+impl CommonRandomNumbers {
+    /// Rows per column.
+    pub fn n(&self) -> usize {
+        self.n
+    }
 }
 
 #[cfg(test)]
@@ -649,6 +696,28 @@ mod tests {
             bias: crate::dist::Dist::Fixed { value: 0.0 },
         })
         .sample_scm(seed)
+    }
+
+    /// Common random numbers kept across calls give the columns of separate calls.
+    #[test]
+    fn kept_common_random_numbers_give_the_columns_of_fresh_ones() {
+        for mech in crate::family::tests::all_mechanisms() {
+            let scm = spec_with(mech.clone()).sample_scm(6);
+            let column = scm.dag.order[scm.d() - 1];
+            let crn = scm.common_random_numbers(11, 5, column).unwrap();
+            for pairs in [vec![Some((scm.dag.order[0], 1.5f32)), None], vec![Some((column, -2.0))], vec![Some((scm.dag.order[1], 0.25))]] {
+                let mut kept = vec![0f32; pairs.len() * 11];
+                scm.crn_columns(&crn, &pairs, &mut kept).unwrap();
+                let fresh = scm.column_under_interventions(11, &pairs, 5, column).unwrap();
+                assert!(kept.iter().zip(&fresh).all(|(a, b)| a.to_bits() == b.to_bits()), "{mech:?} {pairs:?}");
+            }
+            let other = spec_with(mech.clone()).sample_scm(7);
+            let mut out = vec![0f32; 11];
+            if other.d() != scm.d() {
+                assert!(other.crn_columns(&crn, &[None], &mut out).is_err());
+            }
+            assert!(scm.common_random_numbers(11, 5, scm.d()).is_err());
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod convert;
+pub mod crn;
 pub mod env;
 pub mod errors;
 pub mod family;

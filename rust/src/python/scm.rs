@@ -2,6 +2,7 @@
 //! given as a `do=` dict or per-row (mask, values) arrays; and its unpickling.
 
 use super::convert::{array_arg, int_arg, numpy_array, read_2d, usize_arg};
+use super::crn::PyCrn;
 use super::family::family_arg;
 use super::errors::{guarded, internal_error};
 use crate::family;
@@ -22,6 +23,16 @@ type Rows<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>);
 
 /// `(W, b)` of a linear SCM: (d, d) and (d,) float64.
 type LinearParameters<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// The (node, value) pairs of single interventions given as 1-d `nodes` (int64, < 0 for
+/// none) and `values` (float32) arrays of one length, for an SCM with `d` nodes.
+pub(crate) fn pairs_arg(nodes: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, d: usize) -> PyResult<Vec<Option<(usize, f32)>>> {
+    let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
+    let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
+    let (nodes, values) = (nodes.as_array(), values.as_array());
+    checks::nodes_values_lengths(nodes.len(), values.len(), None)?;
+    Ok(nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| single_intervention(m, node, value, d)).collect::<error::Result<Vec<_>>>()?)
+}
 
 /// Rebuild a pickled Scm.
 #[pyfunction]
@@ -191,24 +202,34 @@ impl PyScm {
         column: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let d = self.scm.d();
-        let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
-        let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
+        let pairs = pairs_arg(nodes, values, d)?;
         let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
         let seed = int_arg("seed", seed, 0, u64::MAX)?;
         let column = usize_arg("column", column, 0, d - 1)?;
-        let (nodes, values) = (nodes.as_array(), values.as_array());
-        checks::nodes_values_lengths(nodes.len(), values.len(), None)?;
-        let threads = parallel::default_threads().min(nodes.len().max(1));
+        let threads = parallel::default_threads().min(pairs.len().max(1));
         guarded(|| {
             budget::total(
                 "column_under_interventions' memory",
-                &[budget::within("len(nodes) * n", &[nodes.len(), n], 4)?, budget::within("threads * n * d", &[threads, n, d], 12)?],
+                &[budget::within("len(nodes) * n", &[pairs.len(), n], 4)?, budget::within("threads * n * d", &[threads, n, d], 12)?],
             )
         })?;
-        let pairs = nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| single_intervention(m, node, value, d)).collect::<error::Result<Vec<_>>>()?;
         let scm = &self.scm;
         let columns = py.detach(|| guarded(|| scm.column_under_interventions(n, &pairs, seed, column)))?;
         numpy_array(py, (pairs.len(), n), columns)
+    }
+
+    /// The unintervened state of `n` rows under the stream `seed`, kept to score many single
+    /// interventions on `column` (`CommonRandomNumbers.columns`), each for the price of the
+    /// nodes it moves instead of a whole sample.
+    fn common_random_numbers(&self, n: &Bound<'_, PyAny>, seed: &Bound<'_, PyAny>, column: &Bound<'_, PyAny>) -> PyResult<PyCrn> {
+        let d = self.scm.d();
+        let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
+        let seed = int_arg("seed", seed, 0, u64::MAX)?;
+        let column = usize_arg("column", column, 0, d - 1)?;
+        // Noise and values kept, and the working copy of a later call.
+        guarded(|| budget::within("n * d", &[n, d], 12))?;
+        let crn = guarded(|| self.scm.common_random_numbers(n, seed, column))?;
+        Ok(PyCrn { scm: self.scm.clone(), crn })
     }
 
     /// Reset the SCM's own noise stream (used when `sample` gets no seed).
