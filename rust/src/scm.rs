@@ -554,9 +554,12 @@ impl Scm {
     #[inline(always)]
     fn crn_pairs_generic(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
         let (d, n, column) = (self.d(), crn.n, crn.column);
+        // The working columns start as the kept ones; no noise of its own.
         let mut work = Workspace::default();
-        work.fit(d, n)?;
+        budget::grow("the sampler's node columns", &mut work.cols, d * n, 0.0)?;
         work.cols.copy_from_slice(&crn.cols);
+        budget::grow("the sampler's row buffer", &mut work.out, n, 0.0)?;
+        budget::grow("the sampler's row buffer", &mut work.scratch, n, 0.0)?;
         let mut moved = vec![false; d];
         for (pair, slot) in pairs.iter().zip(out.chunks_exact_mut(n)) {
             match *pair {
