@@ -12,6 +12,7 @@
 use crate::error::{EngineError, Result};
 use crate::scm::{Interventions, Scm};
 use crate::seed::Rng;
+use std::ops::Range;
 
 /// The reward's weights and the two clipping bounds of an environment.
 #[derive(Clone, Copy, Debug)]
@@ -93,7 +94,7 @@ pub fn decode(action: &[f64], valid: &[bool], low: &[f64], high: &[f64]) -> (usi
         }
     }
     let (lo, hi) = (low[node], high[node]);
-    let position = (action[d].max(-1.0).min(1.0) + 1.0) / 2.0;
+    let position = (action[d].clamp(-1.0, 1.0) + 1.0) / 2.0;
     (node, (lo + position * (hi - lo)) as f32)
 }
 
@@ -215,7 +216,7 @@ pub fn step_all(streams: Vec<Stream<'_>>, consts: &Constants<'_>, buffers: Buffe
     }
     crate::parallel::for_each(&mut jobs, |((scm, rng), ep, action, obs, first_row, steps, best, out)| {
         let obs = Observation { values: &mut *obs.values, intervened: &mut *obs.intervened, row_mask: &mut *obs.row_mask };
-        **out = step(scm, rng, ep, action, m, *first_row, obs, rules)?;
+        **out = step(scm, rng, ep, action, *first_row..*first_row + m, obs, rules)?;
         **steps += 1;
         **best = best_so_far(**best, out.y);
         Ok(())
@@ -224,17 +225,16 @@ pub fn step_all(streams: Vec<Stream<'_>>, consts: &Constants<'_>, buffers: Buffe
     Ok(outcomes)
 }
 
-/// One step of one environment whose next rows start at `first_row`: `m` rows of
+/// One step of one environment that fills the observation's `rows`: as many rows of
 /// `scm` under do(node = value) from its own stream `rng`, written standardised
-/// ((x - mean) / std clipped to the value bound, float32) into rows `first_row ..
-/// first_row + m` of the observation, which are marked as filled and as intervened at
-/// the node. `obs` must be (T, D), (T, D) and (T,) for the episode's width D, as
+/// ((x - mean) / std clipped to the value bound, float32) into those rows, which are
+/// marked as filled and as intervened at the node. `obs` must be (T, D), (T, D) and (T,) for the episode's width D, as
 /// [`step_all`] checks.
-pub fn step(scm: &Scm, rng: &mut Rng, ep: &Episode<'_>, action: &[f64], m: usize, first_row: usize, obs: Observation<'_>, rules: &Rules) -> Result<Outcome> {
-    let width = ep.valid.len();
-    let rows = obs.row_mask.len();
-    if m == 0 || first_row + m > rows {
-        return Err(EngineError::param("the step's rows", format!("{first_row}..{}", first_row + m), format!("must lie within the {rows} rows of the observation (is the episode past its horizon?)")));
+pub fn step(scm: &Scm, rng: &mut Rng, ep: &Episode<'_>, action: &[f64], rows: Range<usize>, obs: Observation<'_>, rules: &Rules) -> Result<Outcome> {
+    let (first_row, m) = (rows.start, rows.len());
+    let (width, total) = (ep.valid.len(), obs.row_mask.len());
+    if m == 0 || first_row + m > total {
+        return Err(EngineError::param("the step's rows", format!("{first_row}..{}", first_row + m), format!("must lie within the {total} rows of the observation (is the episode past its horizon?)")));
     }
     if scm.d() > width || ep.target >= scm.d() {
         return Err(EngineError::param("the SCM's node count", scm.d(), format!("must be at most the width {width} and above the target {}", ep.target)));
@@ -331,7 +331,7 @@ mod tests {
         let (t, m, first) = (6, 2, 3);
         let (mut values, mut intervened, mut row_mask) = (vec![0f32; t * width], vec![0i8; t * width], vec![0i8; t]);
         let obs = Observation { values: &mut values, intervened: &mut intervened, row_mask: &mut row_mask };
-        let got = step(&scm, &mut Rng::new(11), &ep, &action, m, first, obs, &RULES).unwrap();
+        let got = step(&scm, &mut Rng::new(11), &ep, &action, first..first + m, obs, &RULES).unwrap();
 
         let value = (low[node] + (0.25 + 1.0) / 2.0 * (high[node] - low[node])) as f32;
         let mut raw = vec![0f32; m * d];
@@ -366,10 +366,10 @@ mod tests {
         let action = vec![0.0; width + 1];
         let (mut values, mut intervened, mut row_mask) = (vec![0f32; 2 * width], vec![0i8; 2 * width], vec![0i8; 2]);
         let obs = Observation { values: &mut values, intervened: &mut intervened, row_mask: &mut row_mask };
-        let e = step(&scm, &mut Rng::new(1), &ep, &action, 1, 2, obs, &RULES).unwrap_err().to_string();
+        let e = step(&scm, &mut Rng::new(1), &ep, &action, 2..3, obs, &RULES).unwrap_err().to_string();
         assert!(e.contains("2..3") && e.contains("2 rows"), "{e}");
         let obs = Observation { values: &mut values, intervened: &mut intervened, row_mask: &mut row_mask };
-        let e = step(&scm, &mut Rng::new(1), &ep, &action, 1, 0, obs, &RULES).unwrap_err().to_string();
+        let e = step(&scm, &mut Rng::new(1), &ep, &action, 0..1, obs, &RULES).unwrap_err().to_string();
         assert!(e.contains(&format!("chosen node = {d}")), "{e}");
     }
 
@@ -406,7 +406,7 @@ mod tests {
         for k in [0, 2] {
             let (mut v, mut i, mut r) = (vec![0f32; t * width], vec![0i8; t * width], vec![0i8; t]);
             let obs = Observation { values: &mut v, intervened: &mut i, row_mask: &mut r };
-            let one = step(&scms[k], &mut Rng::new(k as u64), &consts.episode(k).unwrap(), &actions[k * (width + 1)..(k + 1) * (width + 1)], m, n_obs + m, obs, &RULES).unwrap();
+            let one = step(&scms[k], &mut Rng::new(k as u64), &consts.episode(k).unwrap(), &actions[k * (width + 1)..(k + 1) * (width + 1)], n_obs + m..n_obs + 2 * m, obs, &RULES).unwrap();
             assert_eq!(got[k], one);
             assert_eq!(best[k], one.y);
             assert_eq!(&values[k * t * width..(k + 1) * t * width], v.as_slice());

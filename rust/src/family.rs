@@ -159,7 +159,7 @@ impl FamilySpec {
         };
         // Per task: whether all its values are finite, checked while its rows are in cache.
         let mut finite = vec![true; count];
-        let task = |(k, ((((data, mask), adjacency), nodes), finite)): (usize, ((((&mut [f32], &mut [u8]), &mut [u8]), &mut u32), &mut bool))| {
+        let task = |(k, ((((data, mask), adjacency), nodes), finite)): (usize, TaskOut<'_>)| {
             let seed = task_seed(base_seed, start.wrapping_add(k as u64));
             *nodes = self.sample_task(seed, n_obs, n_int, TaskSlot { data: &mut *data, mask, adjacency, d_max })? as u32;
             *finite = all_finite(data);
@@ -214,6 +214,10 @@ pub fn write_padded(dag: &Dag, slot: &mut [u8], d_max: usize) {
         row[..d].copy_from_slice(&dag.adj[i * d..(i + 1) * d]);
     }
 }
+
+/// One task's outputs as the batch loops zip them: (((data, mask), adjacency), node
+/// count), and whether all its values are finite.
+type TaskOut<'a> = ((((&'a mut [f32], &'a mut [u8]), &'a mut [u8]), &'a mut u32), &'a mut bool);
 
 /// The output slices of one task inside a batch.
 struct TaskSlot<'a> {

@@ -159,12 +159,12 @@ impl Mechanism {
             Mechanism::Pnl { w, b, .. } => (w.len == k && finite(w) && b.is_finite(), "pnl"),
             Mechanism::Mlp { w1, b1, w2, b2, noise_input, .. } => {
                 let (hidden, k_in) = (b1.len, k + usize::from(noise_input));
-                let shapes = hidden >= 1 && hidden <= MAX_HIDDEN && w1.len == hidden * k_in && w2.len == hidden;
+                let shapes = (1..=MAX_HIDDEN).contains(&hidden) && w1.len == hidden * k_in && w2.len == hidden;
                 (shapes && finite(w1) && finite(b1) && finite(w2) && b2.is_finite(), "mlp")
             }
             Mechanism::Rff { omega, phase, amp } => {
                 let f = phase.len;
-                let shapes = f >= 1 && f <= MAX_HIDDEN && omega.len == f * k && amp.len == f;
+                let shapes = (1..=MAX_HIDDEN).contains(&f) && omega.len == f * k && amp.len == f;
                 (shapes && finite(omega) && finite(phase) && finite(amp), "gp")
             }
             Mechanism::Square { w } => (w.len == k && finite(w), "square"),
