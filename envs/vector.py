@@ -245,7 +245,7 @@ class CausalBOVectorEnv(VectorEnv):
         not ``stepping``."""
         cfg, arrays = self.config, self._arrays
         nodes, values, y, rewards, is_parent, expected = step_envs(
-            self._scms, arrays, a, stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
+            self._scms, arrays, np.ascontiguousarray(a), stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
         estimated = stepping & ~arrays.is_linear & arrays.has_optimum
         stderr = np.where(stepping & ~(arrays.is_linear & arrays.has_optimum), math.nan, 0.0)
         for k in np.flatnonzero(estimated).tolist():
@@ -255,6 +255,7 @@ class CausalBOVectorEnv(VectorEnv):
             regret = expected[scored] - self._optimum[scored, 2]
             self._simple[scored] = np.minimum(self._simple[scored], regret)
             self._cumulative[scored] += regret
+
         def shown(column: np.ndarray) -> np.ndarray:
             return np.where(stepping, column, 0.0)
         info = {"node": nodes, "value": values, "target_value": y, "best_target_value": shown(arrays.best),

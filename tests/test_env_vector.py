@@ -194,3 +194,15 @@ def test_engine_step_and_start_refuse_bad_arrays_by_name() -> None:
         start_engine_episodes(family, [1, 2, 3], 0, 2, -2.0, 2.0)
     with pytest.raises(ValueError, match=r"low = NaN is not allowed"):
         start_engine_episodes(family, [1], 0, 9, float("nan"), 2.0)
+
+
+def test_strided_actions_step_like_contiguous_ones() -> None:
+    """A strided float64 view of the actions steps exactly like its contiguous copy."""
+    runs = []
+    for strided in (False, True):
+        vec = CausalBOVectorEnv(3, level=4)
+        vec.reset(seed=1)
+        wide = np.random.default_rng(0).uniform(-1, 1, (3, 2 * (vec.config.max_nodes + 1)))
+        actions = wide[:, ::2] if strided else np.ascontiguousarray(wide[:, ::2])
+        runs.append(vec.step(actions)[1])
+    np.testing.assert_array_equal(*runs)
