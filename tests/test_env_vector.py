@@ -206,3 +206,16 @@ def test_strided_actions_step_like_contiguous_ones() -> None:
         actions = wide[:, ::2] if strided else np.ascontiguousarray(wide[:, ::2])
         runs.append(vec.step(actions)[1])
     np.testing.assert_array_equal(*runs)
+
+
+def test_episode_starts_of_mixed_levels_equal_single_ones() -> None:
+    """One start over several levels (one engine call per level, merged) equals the
+    episodes started one at a time."""
+    cfg = EnvConfig.build(6)
+    levels, seeds = [3, 6, 3, 1, 6], [task_seed(5, k) for k in range(5)]
+    batch = start_episodes(cfg, levels, seeds)
+    for k, (level, seed) in enumerate(zip(levels, seeds)):
+        one = start_episodes(cfg, [level], [seed])
+        assert pickle.dumps(batch.scms[k]) == pickle.dumps(one.scms[0])
+        for field in ("target", "valid", "parents", "mean", "std", "low", "high", "effect", "optimum", "observations"):
+            np.testing.assert_array_equal(getattr(batch, field)[k], getattr(one, field)[0], err_msg=field)
