@@ -351,6 +351,6 @@ class CausalBOVectorEnv(VectorEnv):
                     for key, column in zip(_OPTIMUM_KEYS, self._optimum.T)]
         for key, column, mask in columns:
             if mask.any():
-                infos[key] = np.where(mask, column, 0).astype(column.dtype)
+                infos[key] = np.where(mask, column, 0).astype(column.dtype, copy=False)
                 infos[f"_{key}"] = mask.copy()
         return infos

@@ -432,15 +432,17 @@ fn watts_strogatz(d: usize, k: usize, p: f64, rng: &mut Rng) -> Vec<(usize, usiz
             degree[v] = degree[v].wrapping_add(delta);
         }
     };
-    // Validation guarantees k < d, so the lattice is never the complete graph.
+    // Validation guarantees k < d, so the lattice is never the complete graph, and
+    // u + j < 2d: the ring's wrap is one subtraction, not an integer division.
+    let ring = |u: usize, j: usize| if u + j >= d { u + j - d } else { u + j };
     for j in 1..=k / 2 {
         for u in 0..d {
-            set(&mut g, &mut degree, u, (u + j) % d, true);
+            set(&mut g, &mut degree, u, ring(u, j), true);
         }
     }
     for j in 1..=k / 2 {
         for u in 0..d {
-            let v = (u + j) % d;
+            let v = ring(u, j);
             if rng.uniform() < p {
                 let mut w = rng.below(d);
                 let mut rewire = true;
