@@ -26,25 +26,6 @@ pub struct Rules {
     pub target_clip: f64,
 }
 
-/// What one environment knows about its episode, each slice of the padded width D.
-#[derive(Clone, Copy, Debug)]
-pub struct Episode<'a> {
-    /// The nodes an action may choose.
-    pub valid: &'a [bool],
-    /// The target's true parents.
-    pub parents: &'a [bool],
-    pub low: &'a [f64],
-    pub high: &'a [f64],
-    pub mean: &'a [f64],
-    pub std: &'a [f64],
-    /// Total effects on the target; used only when `linear`.
-    pub effect: &'a [f64],
-    pub target: usize,
-    /// Whether the expected target is the exact linear formula (a linear SCM whose
-    /// optimum was computed); otherwise the step reports NaN and the caller estimates it.
-    pub linear: bool,
-}
-
 /// One environment's observation buffers: `values` and `intervened` are (T, D) row-major,
 /// `row_mask` is (T,).
 pub struct Observation<'a> {
@@ -63,7 +44,7 @@ pub struct Outcome {
     pub y: f64,
     pub reward: f64,
     pub is_parent: bool,
-    /// E[target | do(node = value)], NaN unless the episode is `linear`.
+    /// E[target | do(node = value)]: exact for a linear SCM with an optimum, else NaN.
     pub expected: f64,
 }
 
@@ -155,25 +136,22 @@ impl Constants<'_> {
         Ok(())
     }
 
-    /// Environment k's episode; its target must be a node index below D.
-    pub fn episode(&self, k: usize) -> Result<Episode<'_>> {
-        let d = self.width;
-        let target = self.target[k];
-        if target < 0 || target as usize >= d {
-            return Err(EngineError::param(format!("target[{k}]"), target, format!("must be a node index in [0, {}]", d - 1)));
+    /// The constants of environment k alone: a batch of one, as [`step`] takes it.
+    pub fn row(&self, k: usize) -> Constants<'_> {
+        let wide = k * self.width..(k + 1) * self.width;
+        Constants {
+            width: self.width,
+            valid: &self.valid[wide.clone()],
+            parents: &self.parents[wide.clone()],
+            low: &self.low[wide.clone()],
+            high: &self.high[wide.clone()],
+            mean: &self.mean[wide.clone()],
+            std: &self.std[wide.clone()],
+            effect: &self.effect[wide],
+            target: &self.target[k..k + 1],
+            is_linear: &self.is_linear[k..k + 1],
+            has_optimum: &self.has_optimum[k..k + 1],
         }
-        let row = k * d..(k + 1) * d;
-        Ok(Episode {
-            valid: &self.valid[row.clone()],
-            parents: &self.parents[row.clone()],
-            low: &self.low[row.clone()],
-            high: &self.high[row.clone()],
-            mean: &self.mean[row.clone()],
-            std: &self.std[row.clone()],
-            effect: &self.effect[row],
-            target: target as usize,
-            linear: self.is_linear[k] && self.has_optimum[k],
-        })
     }
 }
 
@@ -212,7 +190,7 @@ pub fn step_all(streams: Vec<Stream<'_>>, consts: &Constants<'_>, buffers: Buffe
         }
         let first_row = usize::try_from(*steps).ok().and_then(|s| s.checked_mul(m)).and_then(|r| r.checked_add(n_obs));
         let first_row = first_row.ok_or_else(|| EngineError::param(format!("steps[{k}]"), *steps, "must be a step count >= 0 whose rows fit the observation"))?;
-        jobs.push((stream, consts.episode(k)?, action, Observation { values, intervened, row_mask }, first_row, steps, best, out));
+        jobs.push((stream, consts.row(k), action, Observation { values, intervened, row_mask }, first_row, steps, best, out));
     }
     crate::parallel::for_each(&mut jobs, |((scm, rng), ep, action, obs, first_row, steps, best, out)| {
         let obs = Observation { values: &mut *obs.values, intervened: &mut *obs.intervened, row_mask: &mut *obs.row_mask };
@@ -225,21 +203,24 @@ pub fn step_all(streams: Vec<Stream<'_>>, consts: &Constants<'_>, buffers: Buffe
     Ok(outcomes)
 }
 
-/// One step of one environment that fills the observation's `rows`: as many rows of
-/// `scm` under do(node = value) from its own stream `rng`, written standardised
-/// ((x - mean) / std clipped to the value bound, float32) into those rows, which are
-/// marked as filled and as intervened at the node. `obs` must be (T, D), (T, D) and (T,) for the episode's width D, as
-/// [`step_all`] checks.
-pub fn step(scm: &Scm, rng: &mut Rng, ep: &Episode<'_>, action: &[f64], rows: Range<usize>, obs: Observation<'_>, rules: &Rules) -> Result<Outcome> {
+/// One step of one environment (`env`: the constants of a batch of one, width D) that
+/// fills the observation's `rows`: as many rows of `scm` under do(node = value) from its
+/// own stream `rng`, written standardised ((x - mean) / std clipped to the value bound,
+/// float32) into those rows, which are marked as filled and as intervened at the node.
+/// The expected target is the exact linear formula for a linear SCM whose optimum was
+/// computed, NaN otherwise (the caller estimates it). `obs` must be (T, D), (T, D) and
+/// (T,), as [`step_all`] checks.
+pub fn step(scm: &Scm, rng: &mut Rng, env: &Constants<'_>, action: &[f64], rows: Range<usize>, obs: Observation<'_>, rules: &Rules) -> Result<Outcome> {
     let (first_row, m) = (rows.start, rows.len());
-    let (width, total) = (ep.valid.len(), obs.row_mask.len());
+    let (width, total) = (env.width, obs.row_mask.len());
     if m == 0 || first_row + m > total {
         return Err(EngineError::param("the step's rows", format!("{first_row}..{}", first_row + m), format!("must lie within the {total} rows of the observation (is the episode past its horizon?)")));
     }
-    if scm.d() > width || ep.target >= scm.d() {
-        return Err(EngineError::param("the SCM's node count", scm.d(), format!("must be at most the width {width} and above the target {}", ep.target)));
+    if scm.d() > width {
+        return Err(EngineError::param("the SCM's node count", scm.d(), format!("must be at most the width {width}")));
     }
-    let (node, value) = decode(action, ep.valid, ep.low, ep.high);
+    let target = crate::error::node_index("target", env.target[0], scm.d())?;
+    let (node, value) = decode(action, env.valid, env.low, env.high);
     if node >= scm.d() {
         return Err(EngineError::param("the chosen node", node, format!("must be a node of the SCM, in [0, {}]: mark padded nodes invalid", scm.d() - 1)));
     }
@@ -247,9 +228,9 @@ pub fn step(scm: &Scm, rng: &mut Rng, ep: &Episode<'_>, action: &[f64], rows: Ra
     scm.sample_into(m, Interventions::AllRows(&[(node, value)]), rng, block, width)?;
     let mut total = 0.0;
     for (r, row) in block.chunks_exact_mut(width).enumerate() {
-        let x = f64::from(row[ep.target]);
+        let x = f64::from(row[target]);
         total = if r == 0 { x } else { total + x };
-        for ((cell, &mean), &std) in row[..scm.d()].iter_mut().zip(ep.mean).zip(ep.std) {
+        for ((cell, &mean), &std) in row[..scm.d()].iter_mut().zip(env.mean).zip(env.std) {
             *cell = clip((f64::from(*cell) - mean) / std, rules.value_clip) as f32;
         }
     }
@@ -258,11 +239,12 @@ pub fn step(scm: &Scm, rng: &mut Rng, ep: &Episode<'_>, action: &[f64], rows: Ra
         obs.row_mask[r] = 1;
     }
     let y = total / m as f64;
-    let (mean_y, std_y) = (ep.mean[ep.target], ep.std[ep.target]);
+    let (mean_y, std_y) = (env.mean[target], env.std[target]);
     let r_target = -clip((y - mean_y) / std_y, rules.target_clip);
-    let is_parent = ep.parents[node];
+    let is_parent = env.parents[node];
     let reward = rules.w_target * r_target + rules.w_parent * f64::from(u8::from(is_parent)) + rules.w_info * 0.0;
-    let expected = if ep.linear { mean_y + ep.effect[node] * (f64::from(value) - ep.mean[node]) } else { f64::NAN };
+    let linear = env.is_linear[0] && env.has_optimum[0];
+    let expected = if linear { mean_y + env.effect[node] * (f64::from(value) - env.mean[node]) } else { f64::NAN };
     Ok(Outcome { node, value, y, reward, is_parent, expected })
 }
 
@@ -323,7 +305,7 @@ mod tests {
         let low: Vec<f64> = mean.iter().zip(&std).map(|(m, s)| m - 2.0 * s).collect();
         let high: Vec<f64> = mean.iter().zip(&std).map(|(m, s)| m + 2.0 * s).collect();
         let effect: Vec<f64> = (0..width).map(|i| 0.3 * i as f64).collect();
-        let ep = Episode { valid: &valid, parents: &parents, low: &low, high: &high, mean: &mean, std: &std, effect: &effect, target, linear: true };
+        let ep = Constants { width, valid: &valid, parents: &parents, low: &low, high: &high, mean: &mean, std: &std, effect: &effect, target: &[target as i64], is_linear: &[true], has_optimum: &[true] };
         let node = (0..d).find(|&i| i != target).unwrap();
         let mut action = vec![-1.0; width + 1];
         action[node] = 1.0;
@@ -362,7 +344,7 @@ mod tests {
         let mut valid = vec![false; width];
         valid[d] = true; // only the padded node is valid
         let parents = vec![false; width];
-        let ep = Episode { valid: &valid, parents: &parents, low: &zeros, high: &ones, mean: &zeros, std: &ones, effect: &zeros, target: 0, linear: false };
+        let ep = Constants { width, valid: &valid, parents: &parents, low: &zeros, high: &ones, mean: &zeros, std: &ones, effect: &zeros, target: &[0], is_linear: &[false], has_optimum: &[true] };
         let action = vec![0.0; width + 1];
         let (mut values, mut intervened, mut row_mask) = (vec![0f32; 2 * width], vec![0i8; 2 * width], vec![0i8; 2]);
         let obs = Observation { values: &mut values, intervened: &mut intervened, row_mask: &mut row_mask };
@@ -406,7 +388,7 @@ mod tests {
         for k in [0, 2] {
             let (mut v, mut i, mut r) = (vec![0f32; t * width], vec![0i8; t * width], vec![0i8; t]);
             let obs = Observation { values: &mut v, intervened: &mut i, row_mask: &mut r };
-            let one = step(&scms[k], &mut Rng::new(k as u64), &consts.episode(k).unwrap(), &actions[k * (width + 1)..(k + 1) * (width + 1)], n_obs + m..n_obs + 2 * m, obs, &RULES).unwrap();
+            let one = step(&scms[k], &mut Rng::new(k as u64), &consts.row(k), &actions[k * (width + 1)..(k + 1) * (width + 1)], n_obs + m..n_obs + 2 * m, obs, &RULES).unwrap();
             assert_eq!(got[k], one);
             assert_eq!(best[k], one.y);
             assert_eq!(&values[k * t * width..(k + 1) * t * width], v.as_slice());
@@ -429,6 +411,9 @@ mod tests {
         let short = Constants { std: &ones[1..], ..consts };
         assert!(short.check(1).unwrap_err().to_string().contains("std length"));
         let bad = Constants { target: &[-1], ..consts };
-        assert!(bad.episode(0).unwrap_err().to_string().contains("target[0] = -1"));
+        let (mut steps, mut best) = (vec![0i64], vec![0.0]);
+        let buffers = Buffers { rows: 2, steps: &mut steps, best: &mut best, values: &mut values, intervened: &mut intervened, row_mask: &mut row_mask };
+        let e = step_all(vec![(&scm, &mut rng)], &bad, buffers, &[0.0; 64][..width + 1], &[true], 1, 0, &RULES).unwrap_err().to_string();
+        assert!(e.contains("target = -1 is not allowed"), "{e}");
     }
 }
