@@ -355,21 +355,24 @@ fn er_probability(k: f64, d: usize) -> f64 {
     }
 }
 
-/// Every pair u < v is an edge with probability `p(u, v)`. Each pair is written, and kept
-/// by advancing the length on a success: no branch on the coin, which a sparse graph
-/// would mispredict at every edge. The generator runs on a local copy, in registers.
+/// Every pair u < v is an edge with probability `p(u, v)`. Each candidate parent of v is
+/// written into a row buffer and kept by advancing its length on a success: no branch on
+/// the coin, which a sparse graph would mispredict at every edge, and memory linear in d
+/// (one row), not in the d (d - 1) / 2 pairs. The generator runs on a local copy, in
+/// registers.
 fn pairs_with(d: usize, rng: &mut Rng, p: impl Fn(usize, usize) -> f64) -> Vec<(usize, usize)> {
-    let mut e = vec![(0, 0); d * d.saturating_sub(1) / 2];
+    let mut e = Vec::with_capacity(4 * d);
+    let mut row = vec![0; d];
     let mut local = rng.clone();
-    let mut len = 0;
     for v in 1..d {
+        let mut len = 0;
         for u in 0..v {
-            e[len] = (u, v);
+            row[len] = u;
             len += usize::from(local.bernoulli(p(u, v)));
         }
+        e.extend(row[..len].iter().map(|&u| (u, v)));
     }
     *rng = local;
-    e.truncate(len);
     e
 }
 
