@@ -48,12 +48,6 @@ pub struct Outcome {
     pub expected: f64,
 }
 
-/// Python's `min(a, b)`: `b` if `b < a`, else `a` (so a NaN `b` keeps `a`).
-#[inline]
-fn py_min(a: f64, b: f64) -> f64 {
-    if b < a { b } else { a }
-}
-
 /// numpy's `minimum(maximum(x, -bound), bound)`: NaN stays NaN.
 #[inline]
 fn clip(x: f64, bound: f64) -> f64 {
@@ -248,10 +242,11 @@ pub fn step(scm: &Scm, rng: &mut Rng, env: &Constants<'_>, action: &[f64], rows:
     Ok(Outcome { node, value, y, reward, is_parent, expected })
 }
 
-/// The best target value so far after a step with mean target `y` (Python's
-/// `min(best, y)`, as the single environment keeps it).
+/// The best target value so far after a step with mean target `y`: Python's `min(best,
+/// y)`, as the single environment keeps it (`y` if `y < best`, else `best`, so a NaN `y`
+/// keeps `best`).
 pub fn best_so_far(best: f64, y: f64) -> f64 {
-    py_min(best, y)
+    if y < best { y } else { best }
 }
 
 #[cfg(test)]
