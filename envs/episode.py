@@ -151,20 +151,19 @@ def _draw_curriculum(cfg: EnvConfig, levels: Sequence[int | None], seeds: np.nda
     """The episodes' starts from the engine (``causal_meta._core.start_episodes``), one
     call per level: SCMs with seeded noise streams, targets, first observations, and the
     exact moments, bounds and optimum of linear SCMs."""
-    width, low, high = cfg.max_nodes, cfg.intervention_range.low, cfg.intervention_range.high
+    width, ends = cfg.max_nodes, (cfg.intervention_range.low, cfg.intervention_range.high)
+
+    def start(level: int | None, at: slice | np.ndarray) -> tuple[Any, ...]:
+        return start_engine_episodes(cfg.family(level), seeds[at], cfg.n_obs, width, *ends)
+
     if len(set(levels)) == 1:
-        parts = [(slice(None), start_engine_episodes(cfg.family(levels[0]), seeds, cfg.n_obs, width, low, high))]
+        scms, *columns = start(levels[0], slice(None))
     else:
-        parts = []
+        scms, columns = [None] * len(seeds), []
         for level in sorted(set(levels)):
-            idx = np.array([k for k, other in enumerate(levels) if other == level])
-            parts.append((idx, start_engine_episodes(cfg.family(level), seeds[idx], cfg.n_obs, width, low, high)))
-    if len(parts) == 1:
-        scms, *columns = parts[0][1]
-    else:
-        scms = [None] * len(seeds)
-        columns = [np.zeros((len(seeds), *column.shape[1:]), column.dtype) for column in parts[0][1][1:]]
-        for idx, (part_scms, *part) in parts:
+            idx = np.flatnonzero(np.array(levels) == level)
+            part_scms, *part = start(level, idx)
+            columns = columns or [np.zeros((len(seeds), *column.shape[1:]), column.dtype) for column in part]
             for k, scm in zip(idx.tolist(), part_scms):
                 scms[k] = scm
             for out, column in zip(columns, part):
