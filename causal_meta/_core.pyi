@@ -8,6 +8,10 @@ import numpy.typing as npt
 
 MAX_NODES: int
 MAX_SAMPLES: int
+EPISODE_NOISE_INDEX: int
+"""task_seed index of a CausalBO episode's noise stream."""
+MIN_STD: float
+"""A standard deviation at or below this counts as zero (a constant node gets std 1)."""
 
 class CompiledFamily:
     """A family parsed and validated once (``causal_meta.scm.compile_family``); pickles as

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from causal_meta._core import EPISODE_NOISE_INDEX
 from causal_meta._core import start_episodes as start_engine_episodes
 from causal_meta.scm import task_seed, task_seeds
 from envs.config import VALUE_CLIP, EnvConfig
@@ -43,10 +44,10 @@ __all__ = ["TARGET_CLIP", "Episode", "Episodes", "reward", "row_mean", "standard
 TARGET_CLIP = 5.0
 """Bound of the standardised target in the reward."""
 
-# task_seed indices of an episode's derived seeds, far from the redraw attempts 1, 2, ...;
-# the engine draws the target (2**64 - 2) and seeds the noise stream (2**64 - 3) of
-# curriculum episodes itself.
-_NOISE, _MOMENTS, _CRN = (2**64 - k for k in (3, 4, 5))
+# task_seed indices of an episode's derived seeds, far from the redraw attempts 1, 2, ...:
+# the engine's noise stream index (it seeds curriculum episodes itself, and draws their
+# targets from 2**64 - 2), then the Monte Carlo seeds.
+_NOISE, _MOMENTS, _CRN = EPISODE_NOISE_INDEX, 2**64 - 4, 2**64 - 5
 _NO_OPTIMUM = (-1.0, np.nan, np.nan, np.nan)
 
 

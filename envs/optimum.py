@@ -36,7 +36,7 @@ from typing import Any, NamedTuple, Protocol
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from causal_meta._core import Scm
+from causal_meta._core import MIN_STD, Scm
 
 __all__ = ["REFERENCE_SAMPLES", "REFINED_CELLS", "LinearResponse", "MonteCarloResponse", "Optimum", "Response",
            "ancestors", "grid", "mc_moments", "mc_optimum"]
@@ -47,7 +47,6 @@ REFERENCE_SAMPLES = 2048
 REFINED_CELLS = 3
 """Grid points around which the Monte Carlo optimum is refined."""
 
-_MIN_STD = 1e-12  # as the engine's episode::MIN_STD for exact moments
 _RELATIVE_XTOL = 1e-5  # of a node's interval: the refined optimum's tolerance in v
 
 
@@ -154,7 +153,7 @@ def mc_moments(scm: Any, seed: int, width: int) -> tuple[np.ndarray, np.ndarray]
     mean, std = np.zeros(width), np.ones(width)
     mean[: scm.d] = data.mean(axis=0)
     sd = data.std(axis=0)
-    std[: scm.d] = np.where(sd > _MIN_STD, sd, 1.0)
+    std[: scm.d] = np.where(sd > MIN_STD, sd, 1.0)  # the engine's rule for exact moments
     return mean, std
 
 

@@ -57,6 +57,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crn::PyCrn>()?;
     m.add("MAX_NODES", family::MAX_NODES)?;
     m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
+    m.add("EPISODE_NOISE_INDEX", episode::NOISE_INDEX)?;
+    m.add("MIN_STD", episode::MIN_STD)?;
     Ok(())
 }
 
