@@ -174,3 +174,14 @@ def test_a_monte_carlo_response_keeps_its_common_random_numbers_across_pickling(
     np.testing.assert_array_equal(stderr, fresh.std(axis=-1, ddof=1) / 4.0)
     again = pickle.loads(pickle.dumps(response))
     assert again.at(int(nodes[0]), float(values[0])) == response.at(int(nodes[0]), float(values[0]))
+
+
+def test_bad_common_random_number_requests_name_the_field() -> None:
+    scm = sample_scm(level_family(13), 5)
+    with pytest.raises(ValueError, match=r"column = 99 is not allowed"):
+        scm.common_random_numbers(8, 1, 99)
+    kept = scm.common_random_numbers(8, 1, scm.topological_order[-1])
+    with pytest.raises(ValueError, match=r"nodes\[1\] = 99 is not allowed"):
+        kept.columns(np.array([0, 99]), np.zeros(2, np.float32))
+    with pytest.raises(TypeError, match=r"values must be a 1-d float32 numpy array"):
+        kept.columns(np.array([0]), np.zeros(1))
