@@ -134,6 +134,7 @@ import numpy as np
 
 from causal_meta.scm import task_seed
 from envs.actions import check_actions, decode_action, decode_actions, encode_actions
+from envs.checks import check_array
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
 from envs.episode import TARGET_CLIP, Episode, reward, row_mean, standardise, start_episodes, target_reward
 
@@ -377,8 +378,6 @@ def _surrogate(surrogate: ParentSurrogate | str | None) -> ParentSurrogate | Non
 
 
 def _check_probabilities(probs: Any, max_nodes: int) -> np.ndarray:
-    p = np.asarray(probs, dtype=np.float64)
-    if p.shape != (max_nodes,) or not ((p >= 0.0) & (p <= 1.0)).all():
-        raise ValueError(f"surrogate output = {p!r} is not allowed: must be (max_nodes,) = ({max_nodes},) "
-                         "probabilities in [0, 1]")
-    return p
+    """A surrogate's output: one probability per (padded) node. NaN is refused too."""
+    return check_array(probs, "surrogate output", {"node": max_nodes}, "a probability in [0, 1]",
+                       lambda p: (p >= 0.0) & (p <= 1.0))

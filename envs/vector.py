@@ -39,6 +39,7 @@ from causal_meta._core import columns_under_interventions, stack_graphs, step_en
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, WhatIf
+from envs.checks import check_array
 from envs.config import HORIZON, VALUE_CLIP, EnvConfig, check_vector_size
 from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
 
@@ -276,8 +277,10 @@ class CausalBOVectorEnv(VectorEnv):
         add, (num_envs, G, samples_per_step, max_nodes), and the candidates' nodes
         (num_envs, G), it returns each candidate's information gain (num_envs, G) for the
         reward's ``w_info`` term (a surrogate's entropy drop, as a single environment's
-        surrogate gives it). Without it that term is 0, as in a single environment
-        without a surrogate. Call it between a step and the end of the episode."""
+        surrogate gives it). Its output is checked as a surrogate's is: another shape, a
+        non-numeric array or a non-finite entry (which would be a NaN reward) raises
+        ValueError naming the (env, candidate). Without it that term is 0, as in a single
+        environment without a surrogate. Call it between a step and the end of the episode."""
         cfg, arrays = self.config, self._arrays
         a = np.asarray(actions)
         if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != cfg.max_nodes + 1:
@@ -301,8 +304,8 @@ class CausalBOVectorEnv(VectorEnv):
                     rows[i, k, :, :scm.d] = scm.sample(m, do={int(nodes[i, k]): float(values[i, k])},
                                                        seed=int(seeds[i]))[0]
             target = rows[np.arange(n), :, :, arrays.target]
-            gains = np.asarray(gain(standardise(rows, arrays.mean[:, None, None], arrays.std[:, None, None]), nodes),
-                               np.float64)
+            gains = check_array(gain(standardise(rows, arrays.mean[:, None, None], arrays.std[:, None, None]), nodes),
+                                "gain output", {"env": n, "candidate": g}, "finite", np.isfinite)
         y = target[..., 0].astype(np.float64)  # the mean over rows, summed as row_mean sums
         for r in range(1, m):
             y += target[..., r]

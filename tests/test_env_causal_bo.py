@@ -290,8 +290,11 @@ def test_surrogate_info_gain_and_probability_channel() -> None:
     with pytest.raises(ValueError, match="surrogate = None"):
         ParentProbabilityObservation(CausalBOEnv(level=4))
     bad = CausalBOEnv(level=4, surrogate=lambda obs: np.ones(2))
-    with pytest.raises(ValueError, match=r"surrogate output = .* must be \(max_nodes,\) = \(6,\)"):
+    with pytest.raises(ValueError, match=r"surrogate output shape = \(2,\) is not allowed: must be \(node,\) = \(6,\)"):
         bad.reset(seed=0)
+    undefined = CausalBOEnv(level=4, surrogate=lambda obs: np.where(np.arange(6) == 4, np.nan, 0.5))
+    with pytest.raises(ValueError, match=r"surrogate output\[node 4\] = nan is not allowed: must be a probability"):
+        undefined.reset(seed=0)
 
 
 def test_psa_graph_optimum_is_full_statin() -> None:

@@ -219,3 +219,24 @@ def test_episode_starts_of_mixed_levels_equal_single_ones() -> None:
         assert pickle.dumps(batch.scms[k]) == pickle.dumps(one.scms[0])
         for field in ("target", "valid", "parents", "mean", "std", "low", "high", "effect", "optimum", "observations"):
             np.testing.assert_array_equal(getattr(batch, field)[k], getattr(one, field)[0], err_msg=field)
+
+
+@pytest.mark.parametrize(("gain", "message"), [
+    (lambda rows, nodes: np.where((np.arange(3)[:, None] == 2) & (np.arange(4) == 1), np.nan, 0.0),
+     r"gain output\[env 2, candidate 1\] = nan is not allowed: must be finite"),
+    (lambda rows, nodes: np.full(nodes.shape, np.inf),
+     r"gain output\[env 0, candidate 0\] = inf is not allowed: must be finite"),
+    (lambda rows, nodes: np.zeros(nodes.shape[0]),
+     r"gain output shape = \(3,\) is not allowed: must be \(env, candidate\) = \(3, 4\)"),
+    (lambda rows, nodes: np.zeros(nodes.shape[::-1]),
+     r"gain output shape = \(4, 3\) is not allowed: must be \(env, candidate\) = \(3, 4\)"),
+    (lambda rows, nodes: np.full(nodes.shape, "high"),
+     r"gain output dtype = <U4 is not allowed: must be real numbers"),
+], ids=["nan", "inf", "short", "transposed", "text"])
+def test_what_if_refuses_a_bad_gain_by_name(gain, message: str) -> None:
+    """The gain's output is checked as the single environment checks its surrogate's: a
+    NaN would otherwise become a NaN reward, and a wrong shape numpy's broadcast error."""
+    vec = CausalBOVectorEnv(3, level=2, w_info=0.5)
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        vec.what_if(np.zeros((3, 4, vec.config.max_nodes + 1)), gain)
