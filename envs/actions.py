@@ -27,10 +27,13 @@ at which the engine sets values, so that every decoded value lies inside it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from envs.checks import check_array
 
 __all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions",
            "encode_actions", "one_hot_actions"]
@@ -73,17 +76,14 @@ DEFAULT_INTERVENTION_RANGE = InterventionRange(-2.0, 2.0)
 """Two observational standard deviations either side of the mean."""
 
 
-def check_actions(actions: Any, max_nodes: int, batch: bool = False) -> np.ndarray:
-    """``actions`` as float64: one (max_nodes + 1,) action, or (N, max_nodes + 1) with
-    ``batch``; ValueError for another shape or a non-finite entry."""
-    a = np.asarray(actions, dtype=np.float64)
-    if a.shape[-1:] != (max_nodes + 1,) or a.ndim != 1 + batch:
-        shape = f"(N, max_nodes + 1) = (N, {max_nodes + 1})" if batch else f"(max_nodes + 1,) = ({max_nodes + 1},)"
-        raise ValueError(f"action shape = {a.shape} is not allowed: must be {shape}")
-    if not math.isfinite(a.sum()) and not np.isfinite(a).all():  # the sum is the cheap test
-        bad = np.argwhere(~np.isfinite(a))[0].tolist()
-        raise ValueError(f"action{bad} = {a[tuple(bad)]} is not allowed: every entry must be finite")
-    return a
+def check_actions(actions: Any, max_nodes: int, leading: Mapping[str, int | None] | None = None) -> np.ndarray:
+    """``actions`` as float64 of shape (*leading, max_nodes + 1): one action, or a batch
+    whose leading axes ``leading`` names in the caller's terms with their sizes (None:
+    any), e.g. ``{"env": num_envs, "candidate": None}``, so that a bad entry is reported
+    at the caller's index (``action[env 1, candidate 2, entry 3] = nan``), not at an
+    index into the flattened batch that is decoded. ValueError for another shape, a
+    non-numeric array or a non-finite entry."""
+    return check_array(actions, "action", {**(leading or {}), "entry": max_nodes + 1})
 
 
 def decode_actions(a: np.ndarray, valid: np.ndarray, low: np.ndarray, high: np.ndarray

@@ -329,7 +329,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if ep is None:
             raise RuntimeError("what_if() called before reset()")
         cfg = self.config
-        a = check_actions(actions, cfg.max_nodes, batch=True)
+        a = check_actions(actions, cfg.max_nodes, {"candidate": None})
         shape = (len(a), cfg.max_nodes)
         nodes, values = decode_actions(a, np.broadcast_to(ep.valid, shape), np.broadcast_to(ep.low, shape),
                                        np.broadcast_to(ep.high, shape))

@@ -215,10 +215,7 @@ class CausalBOVectorEnv(VectorEnv):
     def step(self, actions: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray,
                                                   dict[str, Any]]:
         cfg = self.config
-        a = check_actions(actions, cfg.max_nodes, batch=True)
-        if a.shape[0] != self.num_envs:
-            raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, max_nodes + 1) = "
-                             f"({self.num_envs}, {cfg.max_nodes + 1})")
+        a = check_actions(actions, cfg.max_nodes, {"env": self.num_envs})
         if not self._seeded.all():
             never = int(np.flatnonzero(~self._seeded)[0])
             raise RuntimeError(f"step() called before reset(): sub-environment {never} has no episode yet")
@@ -282,16 +279,12 @@ class CausalBOVectorEnv(VectorEnv):
         ValueError naming the (env, candidate). Without it that term is 0, as in a single
         environment without a surrogate. Call it between a step and the end of the episode."""
         cfg, arrays = self.config, self._arrays
-        a = np.asarray(actions)
-        if a.ndim != 3 or a.shape[0] != self.num_envs or a.shape[2] != cfg.max_nodes + 1:
-            raise ValueError(f"actions shape = {a.shape} is not allowed: must be (num_envs, G, max_nodes + 1) = "
-                             f"({self.num_envs}, G, {cfg.max_nodes + 1})")
+        a = check_actions(actions, cfg.max_nodes, {"env": self.num_envs, "candidate": None})
         if any(generator is None for generator in self._generators):
             raise RuntimeError("what_if() called before reset()")
         n, g, m = a.shape[0], a.shape[1], cfg.samples_per_step
-        flat = check_actions(a.reshape(n * g, -1), cfg.max_nodes, batch=True)
-        nodes, values = decode_actions(flat, *(np.repeat(x, g, axis=0)
-                                               for x in (arrays.valid, arrays.low, arrays.high)))
+        nodes, values = decode_actions(a.reshape(n * g, -1), *(np.repeat(x, g, axis=0)
+                                                                for x in (arrays.valid, arrays.low, arrays.high)))
         nodes, values = nodes.reshape(n, g), values.reshape(n, g)
         seeds = np.array([generator.integers(SEED_BOUND) for generator in self._generators], np.uint64)
         if gain is None:
@@ -305,7 +298,7 @@ class CausalBOVectorEnv(VectorEnv):
                                                        seed=int(seeds[i]))[0]
             target = rows[np.arange(n), :, :, arrays.target]
             gains = check_array(gain(standardise(rows, arrays.mean[:, None, None], arrays.std[:, None, None]), nodes),
-                                "gain output", {"env": n, "candidate": g}, "finite", np.isfinite)
+                                "gain output", {"env": n, "candidate": g})
         y = target[..., 0].astype(np.float64)  # the mean over rows, summed as row_mean sums
         for r in range(1, m):
             y += target[..., r]

@@ -175,16 +175,17 @@ def test_graph_override_reaches_structures_no_level_uses(graph: str) -> None:
 
 
 @pytest.mark.parametrize(("bad", "message"), [
-    (np.full(9, np.nan, np.float32), r"action\[0\] = nan is not allowed: every entry must be finite"),
-    (np.zeros(5, np.float32), r"action shape = \(5,\) is not allowed: must be \(max_nodes \+ 1,\) = \(9,\)"),
-    (np.zeros((2, 9), np.float32), r"action shape = \(2, 9\) is not allowed: must be \(max_nodes \+ 1,\)"),
+    (np.full(9, np.nan, np.float32), r"action\[entry 0\] = nan is not allowed: must be finite"),
+    (np.zeros(5, np.float32), r"action shape = \(5,\) is not allowed: must be \(entry,\) = \(9,\)"),
+    (np.zeros((2, 9), np.float32), r"action shape = \(2, 9\) is not allowed: must be \(entry,\) = \(9,\)"),
 ])
 def test_bad_actions_raise_clear_errors(bad: np.ndarray, message: str) -> None:
     env = CausalBOEnv(level=5)
     env.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         env.step(bad)
-    with pytest.raises(ValueError, match=r"action shape = \(9,\) is not allowed: must be \(N, max_nodes \+ 1\)"):
+    with pytest.raises(ValueError, match=r"action shape = \(9,\) is not allowed: must be \(candidate, entry\) = "
+                                         r"\(any, 9\)"):
         env.what_if(np.zeros(9))
     env.what_if(np.zeros((2, 9)))  # a batch is what what_if takes
 

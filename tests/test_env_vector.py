@@ -67,9 +67,10 @@ def test_vector_env_level_option_and_errors() -> None:
     vec = CausalBOVectorEnv(3, level=1, max_nodes=9)
     _, info = vec.reset(seed=0, options={"level": 6})
     np.testing.assert_array_equal(info["level"], [6, 6, 6])
-    with pytest.raises(ValueError, match=r"actions shape = \(2, 10\) is not allowed: must be \(num_envs, "):
+    with pytest.raises(ValueError, match=r"action shape = \(2, 10\) is not allowed: must be \(env, entry\) = "
+                                         r"\(3, 10\)"):
         vec.step(np.zeros((2, 10), np.float32))
-    with pytest.raises(ValueError, match=r"action\[1, 0\] = nan is not allowed"):
+    with pytest.raises(ValueError, match=r"action\[env 1, entry 0\] = nan is not allowed: must be finite"):
         vec.step(np.array([[0.0] * 10, [np.nan] + [0.0] * 9, [0.0] * 10]))
     with pytest.raises(ValueError, match="surrogate is not allowed in the vector environment"):
         CausalBOVectorEnv(2, surrogate=lambda obs: obs)
@@ -152,7 +153,8 @@ def test_batched_what_if_equals_single_what_if(kwargs: dict) -> None:
             single.step(actions[i])
     if surrogate:
         assert np.abs(batched.rewards - vec.what_if(candidates).rewards).max() > 0  # the gain term counts
-    with pytest.raises(ValueError, match=r"actions shape = \(6, 9\) is not allowed: must be \(num_envs, G"):
+    with pytest.raises(ValueError, match=r"action shape = \(6, 9\) is not allowed: must be "
+                                         r"\(env, candidate, entry\) = \(6, any, "):
         vec.what_if(np.zeros((6, 9)))
 
 
@@ -219,6 +221,17 @@ def test_episode_starts_of_mixed_levels_equal_single_ones() -> None:
         assert pickle.dumps(batch.scms[k]) == pickle.dumps(one.scms[0])
         for field in ("target", "valid", "parents", "mean", "std", "low", "high", "effect", "optimum", "observations"):
             np.testing.assert_array_equal(getattr(batch, field)[k], getattr(one, field)[0], err_msg=field)
+
+
+def test_what_if_names_the_callers_index_of_a_bad_candidate() -> None:
+    """A non-finite candidate is reported at the caller's (env, candidate, entry), not at
+    an index into the flattened batch the environment decodes."""
+    vec = CausalBOVectorEnv(3, level=2)
+    vec.reset(seed=0)
+    candidates = np.zeros((3, 4, vec.config.max_nodes + 1))
+    candidates[1, 2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"action\[env 1, candidate 2, entry 3\] = nan is not allowed: must be finite"):
+        vec.what_if(candidates)
 
 
 @pytest.mark.parametrize(("gain", "message"), [
