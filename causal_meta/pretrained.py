@@ -22,7 +22,8 @@ from causal_meta.models import registry
 from causal_meta.models.learner import AmortizedLearner
 from causal_meta.train import checkpoint as ckpt
 
-__all__ = ["CHECKPOINTS", "DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model"]
+__all__ = ["CHECKPOINTS", "DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model",
+           "restore_section"]
 
 CHECKPOINTS = {name: Path(__file__).resolve().parent / "checkpoints" / f"{name}_cpu_small.pt"
                for name in ("avici", "bcnp")}
@@ -42,19 +43,35 @@ def load_learner(path: str | Path | None = None, n_samples: int = 100,
             raise ValueError(f"model = {model!r} is not allowed without a path: checkpoints ship for "
                              f"{sorted(CHECKPOINTS)}")
         path = CHECKPOINTS[model or "avici"]
-    saved = ckpt.load_checkpoint(path, expected_model=model if model is not None else tuple(registry.MODELS))
-    return AmortizedLearner(restore_model(saved, path).eval(), n_samples=n_samples)
+    allowed = model if model is not None else tuple(registry.MODELS)
+    saved = ckpt.load_checkpoint(path, expected_model=allowed)
+    return AmortizedLearner(restore_model(saved, path, allowed).eval(), n_samples=n_samples)
 
 
-def restore_model(saved: Mapping[str, Any], path: str | Path, config: str = "config.model",
-                  weights: str = "state.model") -> nn.Module:
-    """The model of a loaded checkpoint: its settings from the section ``config`` of the
+def restore_model(saved: Mapping[str, Any], path: str | Path,
+                  expected: str | tuple[str, ...] = tuple(registry.MODELS)) -> nn.Module:
+    """The file's own model (settings ``config.model``, weights ``state.model``), which
+    its metadata names: refused unless the config builds that model, one of ``expected``
+    (:func:`causal_meta.train.checkpoint.check_configured_model`), since the model
+    built is the config's, whatever the metadata says."""
+    configured = _model_name(ckpt.saved_section(saved, "config.model", path, settings=True))
+    ckpt.check_configured_model(saved, path, configured, "config.model.name", expected)
+    return restore_section(saved, path, "config.model", "state.model")
+
+
+def restore_section(saved: Mapping[str, Any], path: str | Path, config: str, weights: str) -> nn.Module:
+    """A model of a loaded checkpoint: its settings from the section ``config`` of the
     file (through the registry), its weights from ``weights``, shapes checked before
-    anything is built (:func:`causal_meta.train.checkpoint.restore_module`)."""
+    anything is built (:func:`causal_meta.train.checkpoint.restore_module`). For a model
+    the metadata does not name, such as the surrogate inside a GRPO checkpoint."""
     settings = ckpt.saved_section(saved, config, path, settings=True)
     state = ckpt.saved_section(saved, weights, path)
-    name = settings.get("name", registry.DEFAULT)
-    return ckpt.restore_module(lambda: registry.build(settings), state, path, f"the {name} model")
+    return ckpt.restore_module(lambda: registry.build(settings), state, path, f"the {_model_name(settings)} model")
+
+
+def _model_name(settings: Mapping[str, Any]) -> str:
+    """The model that ``registry.build(settings)`` builds."""
+    return str(settings.get("name", registry.DEFAULT))
 
 
 class AviciParentSurrogate:

@@ -182,3 +182,38 @@ def test_a_model_without_a_shipped_checkpoint_needs_a_path() -> None:
     with pytest.raises(ValueError, match=r"model = 'nosuch' is not allowed without a path: checkpoints ship for "
                                          r"\['avici', 'bcnp'\]"):
         load_learner(model="nosuch")
+
+
+def _relabelled(tmp_path: Path, source: Path, metadata_name: str) -> Path:
+    """The checkpoint at ``source`` (config and weights intact) with another model name in
+    its metadata: a file that names two models."""
+    saved = torch.load(source, weights_only=True)
+    saved["metadata"]["model_name"] = metadata_name
+    path = tmp_path / f"{metadata_name}_says_metadata.pt"
+    torch.save(saved, path)
+    return path
+
+
+@pytest.mark.parametrize(("source", "metadata", "configured", "model"), [
+    ("avici", "bcnp", "avici", "bcnp"),
+    ("avici", "bcnp", "avici", None),
+    ("bcnp", "avici", "bcnp", "avici"),
+])
+def test_a_checkpoint_naming_two_models_is_refused(tmp_path: Path, source: str, metadata: str, configured: str,
+                                                   model: str | None) -> None:
+    from causal_meta.pretrained import CHECKPOINTS
+
+    path = _relabelled(tmp_path, CHECKPOINTS[source], metadata)
+    allowed = repr(model) if model is not None else r"one of \['avici', 'bcnp'\]"
+    with pytest.raises(CheckpointError, match=rf"{path} names two models: its metadata says '{metadata}' but its "
+                                              rf"config\.model\.name says '{configured}'.* allows {allowed}") as caught:
+        load_learner(path, model=model)
+    assert caught.value.path == path
+
+
+def test_the_model_asked_for_is_checked_against_the_file(tmp_path: Path) -> None:
+    from causal_meta.pretrained import CHECKPOINTS
+
+    with pytest.raises(CheckpointError, match=r"saved by model 'avici', but this run trains 'bcnp'"):
+        load_learner(CHECKPOINTS["avici"], model="bcnp")
+    assert load_learner(CHECKPOINTS["bcnp"], model="bcnp", n_samples=0).name == "bcnp"

@@ -19,7 +19,7 @@ import torch
 from agents.grpo.policy import InterventionPolicy, PolicyConfig, observation_tensors
 from agents.grpo.surrogate import ParentSurrogate
 from agents.policies.base import as_batch
-from causal_meta.pretrained import restore_model
+from causal_meta.pretrained import restore_section
 from causal_meta.train.checkpoint import load_checkpoint, restore_module, saved_section
 from envs.actions import one_hot_actions
 
@@ -69,7 +69,7 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu") -> GrpoAgen
     policy_config = saved_section(saved, "config.policy", path, settings=True)
     policy = restore_module(lambda: InterventionPolicy(PolicyConfig(**policy_config)),
                             saved_section(saved, "state.model", path), path, "the intervention policy")
-    surrogate = restore_model(saved, path, config="state.surrogate_config", weights="state.surrogate")
+    surrogate = restore_section(saved, path, "state.surrogate_config", "state.surrogate")
     policy.eval().to(device)
     surrogate.eval().to(device)
     return GrpoAgent(policy, ParentSurrogate(surrogate, device))

@@ -67,6 +67,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointManager",
     "capture_rng_state",
+    "check_configured_model",
     "find_resume",
     "load_checkpoint",
     "restore_module",
@@ -534,17 +535,37 @@ def _check_version(checkpoint: object, path: Path) -> None:
         )
 
 
+def check_configured_model(checkpoint: Mapping[str, Any], path: str | os.PathLike[str], configured: str,
+                           where: str, expected: str | tuple[str, ...]) -> None:
+    """Refuse a file that names two models: ``configured`` is the model that its config
+    (at ``where``) builds, and it must be the one its metadata names, which
+    `load_checkpoint` checked against ``expected``. Without this a file saying BCNP in
+    its metadata but holding an AVICI config and weights would load as AVICI."""
+    _check_model(checkpoint, expected, path)
+    saved = checkpoint["metadata"]["model_name"]
+    if configured != saved:
+        raise CheckpointError(
+            f"checkpoint {path} names two models: its metadata says {saved!r} but its {where} says {configured!r}, "
+            f"which is what it would build; a checkpoint's config must build the model its metadata names, and "
+            f"this loader allows {_wanted(expected)}",
+            path,
+        )
+
+
 def _check_model(
     checkpoint: Mapping[str, Any], expected: str | tuple[str, ...], path: str | os.PathLike[str]
 ) -> None:
     saved = checkpoint["metadata"]["model_name"]
     allowed = (expected,) if isinstance(expected, str) else expected
     if saved not in allowed:
-        wanted = repr(expected) if isinstance(expected, str) else f"one of {list(expected)}"
         raise CheckpointError(
-            f"checkpoint {path} was saved by model {saved!r}, but this run trains {wanted}",
+            f"checkpoint {path} was saved by model {saved!r}, but this run trains {_wanted(expected)}",
             path,
         )
+
+
+def _wanted(expected: str | tuple[str, ...]) -> str:
+    return repr(expected) if isinstance(expected, str) else f"one of {list(expected)}"
 
 
 class _Absent:
