@@ -19,7 +19,19 @@ __all__ = ["Block", "SelfAttention", "attend"]
 
 class SelfAttention(nn.Module):
     """Multi-head self-attention over the second-to-last axis of ``(..., L, d_model)``,
-    ``heads`` heads of width ``head_dim`` each."""
+    ``heads`` heads of width ``head_dim`` each.
+
+    The key projection has no bias. A key bias adds ``q . b_k`` to every logit of a
+    query, the same for all its keys, so softmax cancels it: its true gradient is zero
+    and what backprop returns is rounding noise (about 1e-7 in float32 against O(1) for
+    the query and value biases). Adam divides that noise by its own root mean square and
+    so moves the parameter by about ``lr`` per step in a direction set by rounding, which
+    differs between CPU kernels (AVX2, AVX-512) and between one process and two DDP ranks.
+    The middle third of ``qkv.bias`` is therefore masked to zero in the forward pass: it
+    receives an exact zero gradient, the outputs are unchanged in exact arithmetic, and
+    the state-dict layout (``qkv.weight``, ``qkv.bias``) stays that of a plain
+    ``nn.Linear``, so checkpoints written before still load.
+    """
 
     def __init__(self, d_model: int, heads: int, head_dim: int) -> None:
         super().__init__()
@@ -27,12 +39,15 @@ class SelfAttention(nn.Module):
         inner = heads * head_dim
         self.qkv = nn.Linear(d_model, 3 * inner)
         self.out = nn.Linear(inner, d_model)
+        keep = torch.ones(3 * inner)
+        keep[inner:2 * inner] = 0.0
+        self.register_buffer("bias_keep", keep, persistent=False)
 
     def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
         """``key_mask`` (..., L) is True for keys that may be attended to; None means all.
         Every query needs at least one such key."""
         *lead, length, _ = x.shape
-        qkv = self.qkv(x.reshape(-1, length, x.shape[-1]))
+        qkv = F.linear(x.reshape(-1, length, x.shape[-1]), self.qkv.weight, self.qkv.bias * self.bias_keep)
         q, k, v = qkv.view(-1, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         mask = None if key_mask is None else key_mask.reshape(-1, 1, 1, length)
         y = attend(q, k, v, mask)
