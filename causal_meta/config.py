@@ -523,10 +523,12 @@ def main(
     config_package: str,
     default_preset: str | None,
     argv: Sequence[str] | None = None,
+    usage: str | None = None,
 ) -> None:
     """Command-line entry point: parse ``argv``, build the config, call ``run(cfg, run_dir)``.
 
-    ``[PRESET | --config NAME | --config-name NAME] [-m|--multirun] [key=value ...]``.
+    ``[PRESET | --config NAME | --config-name NAME] [-m|--multirun] [key=value ...]``;
+    ``usage`` is the command line that ``--help`` shows (None: that one).
     Before ``run`` is called, ``run_dir`` exists and holds the resolved ``config.yaml``.
     A single run uses ``runs/<job name>/``; with ``--multirun`` Hydra's sweeper and
     launcher (e.g. ``hydra/launcher=submitit_slurm``) start one job per combination, each
@@ -537,7 +539,7 @@ def main(
     try:
         cli = _parse_cli(args, default_preset)
         if cli.help:
-            print(_help(schema, cli, config_package, default_preset))
+            print(_help(schema, cli, config_package, default_preset, usage))
             return
         if cli.multirun:
             _multirun(schema, run, cli, config_package)
@@ -579,8 +581,10 @@ def entry_point(
     flags: Mapping[str, Callable[[list[str]], str]] | None = None,
 ) -> None:
     """The command line of an entry point around `main`: ``doc`` printed before the
-    ``--help`` table; each of the entry point's own ``--flag VALUE`` options turned into
-    an override by ``flags[flag](values)`` (all values given, in order); and a
+    ``--help`` table, whose usage line is the command line ``doc`` shows (its first line
+    that starts with ``python -m``, so that the two cannot disagree); each of the entry
+    point's own ``--flag VALUE`` options turned into an override by
+    ``flags[flag](values)`` (all values given, in order); and a
     ValueError that ``run`` raises (a bad file or setting found while running) printed
     as one line with exit status 2 instead of a traceback (set the environment variable
     ``CAUSAL_META_TRACEBACK=1`` to see the traceback)."""
@@ -604,7 +608,14 @@ def entry_point(
             print(f"error: {err}", file=sys.stderr)
             raise SystemExit(2) from err
 
-    main(schema, guarded, config_package=config_package, default_preset=default_preset, argv=rest)
+    main(schema, guarded, config_package=config_package, default_preset=default_preset, argv=rest,
+         usage=_synopsis(doc))
+
+
+def _synopsis(doc: str) -> str | None:
+    """The first line of ``doc`` that starts with ``python -m`` (None if none does)."""
+    lines = (line.strip() for line in doc.splitlines())
+    return next((line for line in lines if line.startswith("python -m ")), None)
 
 
 def output_flag(values: list[str]) -> str:
@@ -746,12 +757,13 @@ def _argv(args: Sequence[str]) -> Iterator[None]:
         sys.argv = saved
 
 
-def _help(schema: type, cli: _Cli, config_package: str, default_preset: str | None) -> str:
+def _help(schema: type, cli: _Cli, config_package: str, default_preset: str | None, usage: str | None) -> str:
     cfg, _ = _compose_checked(schema, cli.preset, cli.overrides, config_package)
+    usage = usage or f"{_prog()} [PRESET | --config NAME] [-m] [KEY=VALUE ...]"
     presets = ", ".join(list_presets(config_package)) or "(none)"
     source = f"preset '{cli.preset}'" if cli.preset else "the schema defaults"
     return f"""\
-usage: {_prog()} [PRESET | --config NAME] [-m] [KEY=VALUE ...]
+usage: {usage}
 
 Starts from a preset and changes it with dotted KEY=VALUE overrides (Hydra syntax:
 model.layers=4, 'tags=[a,b]', key=null).

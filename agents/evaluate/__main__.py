@@ -1,6 +1,6 @@
 """Evaluate CausalBO policies on fixed seeded episode sets.
 
-    python -m agents.evaluate [--policy P ...] [--output DIR] [--config PRESET] [key=value ...]
+    python -m agents.evaluate [--policy P ...] [--output DIR] [--config PRESET] [key=value ...] [--multirun]
 
 P is ``random``, ``greedy``, ``oracle``, ``bo``, the path of a stable-baselines3 zip
 (``python -m agents.baselines.sb3`` trains one) or of a GRPO checkpoint

@@ -27,26 +27,28 @@ from pathlib import Path
 
 from agents.grpo.config import GrpoConfig
 from causal_meta import config
-from causal_meta.train import distributed
 
 CONFIG_PACKAGE = "agents.configs.grpo"
 
 
 def run(cfg: GrpoConfig, run_dir: Path) -> None:
-    """Train (resuming if possible), then evaluate the final policy on rank 0."""
+    """Train (resuming if possible), then evaluate the final policy on rank 0; a rank
+    that torchrun launched exits once done. Torch is imported here, not with the module,
+    so that ``--help`` prints at once."""
     from agents.grpo.train import Trainer
+    from causal_meta.train import distributed
 
     trainer = Trainer(cfg, run_dir)
     try:
         trainer.train()
-        if trainer.stop_requested or not trainer.ctx.is_main:
-            return
-        print(f"trained {trainer.iteration} iterations; curriculum level {trainer.curriculum.level}; "
-              f"checkpoints in {trainer.checkpoints.directory}")
-        if cfg.evaluation.enabled:
-            evaluate_run(cfg, run_dir)
+        if not trainer.stop_requested and trainer.ctx.is_main:
+            print(f"trained {trainer.iteration} iterations; curriculum level {trainer.curriculum.level}; "
+                  f"checkpoints in {trainer.checkpoints.directory}")
+            if cfg.evaluation.enabled:
+                evaluate_run(cfg, run_dir)
     finally:
         trainer.close()
+    distributed.exit_launched_rank()
 
 
 def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
@@ -68,7 +70,6 @@ def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     config.entry_point(GrpoConfig, run, config_package=CONFIG_PACKAGE, default_preset="quick_test", doc=__doc__,
                        argv=argv, flags={"--output": config.output_flag})
-    distributed.exit_launched_rank()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import dataclasses
 import math
 
 from agents.grpo.curriculum import CurriculumConfig
-from agents.grpo.policy import PolicyConfig
+from agents.grpo.settings import PolicyConfig
 from causal_meta.config import option, register
 from causal_meta.options import require
 

@@ -39,35 +39,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from agents.grpo.settings import PolicyConfig
 from causal_meta.models.blocks import Block
-from causal_meta.options import option
 
 __all__ = ["MASKED", "InterventionPolicy", "Observation", "PolicyConfig", "observation_tensors", "squash_log_det",
            "value_log_prob"]
 
 MASKED = -1.0e9
 """Logit of variables that may not be chosen: softmax gives them exactly 0."""
-
-
-@dataclass
-class PolicyConfig:
-    """Sizes of the intervention policy (also the ``policy`` section of the GRPO config)."""
-
-    d_model: int = option(32, "width of the embeddings and attention")
-    heads: int = option(4, "attention heads")
-    head_dim: int = option(8, "width of one attention head")
-    layers: int = option(2, "pairs of attention blocks (over rows, then over variables)")
-    ffn: int = option(64, "hidden width of each feed-forward block")
-    value_std: float = option(0.5, "standard deviation of the pre-squash value (its initial value if learned)")
-    learn_std: bool = option(False, "learn the value's standard deviation")
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("int", int) and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"policy.{f.name} = {value!r} is not allowed: must be an integer >= 1")
-        if not (isinstance(self.value_std, (int, float)) and math.isfinite(self.value_std) and self.value_std > 0):
-            raise ValueError(f"policy.value_std = {self.value_std!r} is not allowed: must be a finite number > 0")
 
 
 @dataclass(frozen=True)

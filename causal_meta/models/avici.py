@@ -51,7 +51,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
@@ -59,7 +58,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from causal_meta.models.blocks import Block
-from causal_meta.options import check_numbers, option, require
+from causal_meta.models.settings import AviciConfig
 
 __all__ = [
     "MASKED_LOGIT",
@@ -82,48 +81,6 @@ on logits never produces NaN."""
 
 # Below this, u . v of the power iteration counts as zero (see spectral_radius).
 _TINY = 1e-30
-
-
-# ---------------------------------------------------------------------------------------
-# Configuration
-# ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class AviciConfig:
-    """AVICI's settings: its architecture and its training hook. Declared once, here: this
-    is the ``model`` section of a pre-training config (``python -m agents.pretrain --help``)
-    and what a checkpoint's ``config.model`` rebuilds. Defaults are the published ones
-    (Lorch et al. 2022).
-
-    ``layers`` is the number of *pairs* of blocks (variable axis, then sample axis), so the
-    trunk has ``2 * layers`` attention blocks.
-    """
-
-    name: str = option("avici", "model to train; selected by `python -m agents.pretrain NAME`")
-    d_model: int = option(128, "width of the embeddings and attention")
-    heads: int = option(8, "attention heads")
-    head_dim: int = option(32, "width of one attention head")
-    layers: int = option(8, "pairs of attention blocks (over variables, then over samples)")
-    ffn: int = option(512, "hidden width of each feed-forward block")
-    dropout: float = option(0.1, "dropout on the residual branches (about +15-30% step time on CPU)")
-    key_size: int = option(128, "size of the u_i, v_j edge embeddings")
-    init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
-    init_log_temperature: float = option(0.0, "initial log of the edge-logit scale; logits start in bias +- exp(this)")
-    power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
-    dual_every: int = option(250, "training steps between updates of the acyclicity weight (0: never)")
-    dual_lr: float = option(1e-4, "dual ascent rate: weight += dual_lr * mean penalty since the last update")
-
-    def __post_init__(self) -> None:
-        if self.name != "avici":
-            raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'avici'")
-        check_numbers(self, "model", skip=("dual_every", "dual_lr"))
-        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
-        require(isinstance(self.dual_every, numbers.Integral) and not isinstance(self.dual_every, bool)
-                and self.dual_every >= 0, "model.dual_every", self.dual_every, "an integer >= 0")
-        require(isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
-                and math.isfinite(self.dual_lr) and self.dual_lr >= 0, "model.dual_lr", self.dual_lr,
-                "a finite number >= 0")
 
 
 # ---------------------------------------------------------------------------------------

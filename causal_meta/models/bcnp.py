@@ -51,7 +51,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -60,12 +59,9 @@ from torch import Tensor, nn
 
 from causal_meta.models.avici import MASKED_LOGIT, check_inputs, edge_mask
 from causal_meta.models.blocks import Block, attend
-from causal_meta.options import check_numbers, option, require
+from causal_meta.models.settings import LOSSES, BcnpConfig
 
 __all__ = ["LOSSES", "Bcnp", "BcnpConfig", "order_masks", "rank_permutations", "sinkhorn"]
-
-LOSSES = ("per_edge", "joint")
-"""The two likelihoods of :class:`Bcnp` (see the module docstring)."""
 
 # Probabilities are kept inside [_EPS, 1 - _EPS] inside logarithms: an edge that the
 # ordering of one sample forbids has likelihood 0 there, which must not be -inf.
@@ -74,39 +70,6 @@ _EPS = 1e-6
 _PADDED_SCORE = -1e4
 # Seed of the generator behind the deterministic edge_probs.
 _EDGE_PROBS_SEED = 0
-
-
-@dataclass
-class BcnpConfig:
-    """BCNP's settings, declared once: the ``model`` section of a pre-training config
-    (``model=bcnp``) and what a checkpoint's ``config.model`` rebuilds."""
-
-    name: str = option("bcnp", "model to train; selected by `python -m agents.pretrain NAME`")
-    d_model: int = option(128, "width of the embeddings and attention")
-    heads: int = option(8, "attention heads")
-    head_dim: int = option(16, "width of one attention head")
-    encoder_layers: int = option(4, "encoder blocks, alternating over samples and over variables (even)")
-    decoder_layers: int = option(4, "blocks of each decoder stack, Q and L")
-    ffn: int = option(512, "hidden width of each feed-forward block")
-    dropout: float = option(0.1, "dropout on the residual branches")
-    embed_depth: int = option(2, "layers of the per-cell value MLP")
-    n_perm_samples: int = option(10, "permutations drawn per task in training and for edge marginals")
-    sinkhorn_iter: int = option(20, "most Sinkhorn normalisations of a relaxed permutation")
-    temperature: float = option(1.0, "temperature of the relaxed permutation")
-    q_before_l: bool = option(True, "the Q stack runs first and the L stack reads its output (else the reverse)")
-    loss: str = option("per_edge", "per_edge (published: a mixture per edge) or joint (the whole graph)")
-    init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
-
-    def __post_init__(self) -> None:
-        if self.name != "bcnp":
-            raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'bcnp'")
-        check_numbers(self, "model")
-        require(self.encoder_layers % 2 == 0, "model.encoder_layers", self.encoder_layers,
-                "an even integer (pairs of sample and variable attention)")
-        require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
-        require(self.temperature > 0, "model.temperature", self.temperature, "a finite number > 0")
-        require(isinstance(self.q_before_l, bool), "model.q_before_l", self.q_before_l, "true or false")
-        require(self.loss in LOSSES, "model.loss", self.loss, f"one of {list(LOSSES)}")
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ Every registered class declares its settings once, as a dataclass in its class a
   ``load_training_state(state)``: its training hook (AVICI's dual ascent) and the
   hook's state, saved in every checkpoint.
 
-A new model is one module plus its presets and one line here; nothing in
+A new model is one module plus its presets, one line here and its settings class in
+:data:`causal_meta.models.settings.SETTINGS` (torch-free, for the config); nothing in
 :mod:`causal_meta.train` names a model.
 """
 

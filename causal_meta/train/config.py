@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from causal_meta.config import option, register, register_group
-from causal_meta.models import registry
+from causal_meta.models.settings import SETTINGS
 
 SCHEMA_NAME = "pretrain_schema"
 
@@ -156,5 +156,5 @@ class PretrainConfig:
 
 
 register(SCHEMA_NAME, PretrainConfig)
-for _name, _model in registry.MODELS.items():
-    register_group("model", _name, _model.Config)
+for _name, _settings in SETTINGS.items():
+    register_group("model", _name, _settings)
