@@ -10,11 +10,12 @@ An action is a float vector of length ``max_nodes + 1``:
 * ``action[:max_nodes]`` score the variables. The chosen variable is the argmax of the
   scores over the valid nodes: real (not padding), not the target, and manipulable
   (every other node for curriculum SCMs; the published ones for named SCMs). Ties go to
-  the lowest index. The target and padded nodes can never be chosen.
+  the lowest index. The target and padded nodes can never be chosen. Scores outside
+  [-1, 1] are used as they are: only their order counts.
 * ``action[max_nodes]`` is clipped to [-1, 1] (as stable-baselines3 clips Box actions)
   and mapped affinely onto the chosen node's interval: -1 -> ``low[i]``, 1 -> ``high[i]``.
 
-A NaN or infinite entry, or a wrong shape, raises ValueError.
+A NaN or infinite entry, a non-numeric array or a wrong shape raises ValueError.
 
 The interval of node i, in the units of the SCM, is ``mean_i + r * std_i`` for r in the
 :class:`InterventionRange` [low, high], where mean and std are the node's observational

@@ -17,9 +17,13 @@ entry is clipped to [-1, 1] and mapped affinely onto the chosen node's interval,
 its low end and 1 to its high end. The interval is ``mean_i + r * std_i`` for r in the
 ``intervention_range`` (default [-2, 2], :data:`envs.actions.DEFAULT_INTERVENTION_RANGE`),
 with the node's observational mean and standard deviation; named SCMs use their
-published domains. A NaN or infinite entry or a wrong shape raises ValueError. The rule
+published domains. An action outside the Box is accepted, not refused: its last entry
+is clipped (as stable-baselines3 clips Box actions, so an agent's unclipped Gaussian
+sample plays the interval's end) and its scores are used as they are (only their order
+counts; clipping them would tie 2 and 3 and hand the choice to the lower index). A NaN
+or infinite entry, a non-numeric array or a wrong shape raises ValueError. The rule
 lives in :mod:`envs.actions`, shared with the what-if method, the vector environment
-and the baselines.
+(whose engine step decodes by the same rule) and the baselines.
 
 ## Observation Space
 

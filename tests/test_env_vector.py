@@ -253,3 +253,43 @@ def test_what_if_refuses_a_bad_gain_by_name(gain, message: str) -> None:
     vec.reset(seed=0)
     with pytest.raises(ValueError, match=message):
         vec.what_if(np.zeros((3, 4, vec.config.max_nodes + 1)), gain)
+
+
+@pytest.mark.filterwarnings("error")  # huge finite entries are valid actions: no overflow warning on the way
+def test_actions_outside_the_box_clip_their_value_alike_everywhere() -> None:
+    """An action outside Box(-1, 1) is decoded as documented, by the single environment's
+    step and what-if and by the vector environment's step (the engine's decode) and
+    what-if alike: the value entry is clipped to [-1, 1], and the scores are used as they
+    are (only their order counts; clipping them would tie 2 and 3, or 9e307 and 1e308,
+    and hand the choice to the lower index)."""
+    n = 3
+    vec = CausalBOVectorEnv(n, level=5)
+    singles = [envs.CausalBOEnv(level=5) for _ in range(n)]
+    vec.reset(seed=3)
+    for i, single in enumerate(singles):
+        single.reset(seed=3 + i)
+    d, arrays = vec.config.max_nodes, vec._arrays
+    outside, inside = np.full((n, d + 1), -5.0), np.full((n, d + 1), -1.0)
+    chosen = np.zeros(n, np.int64)
+    for i, (low_score, high_score) in enumerate([(2.0, 3.0), (9e307, 1e308), (-3.0, -2.0)]):
+        first, chosen[i] = np.flatnonzero(arrays.valid[i])[:2]
+        outside[i, first], outside[i, chosen[i]] = low_score, high_score
+        inside[i, chosen[i]] = 1.0
+    outside[:, d], inside[:, d] = [7.0, -1e308, 1e308], [1.0, -1.0, 1.0]
+
+    both = vec.what_if(np.stack([outside, inside], axis=1))  # one group: the same noise for both candidates
+    for field in both._fields:
+        np.testing.assert_array_equal(getattr(both, field)[:, 0], getattr(both, field)[:, 1], err_msg=field)
+    np.testing.assert_array_equal(both.nodes[:, 0], chosen)
+    for i, single in enumerate(singles):
+        one = single.what_if(np.stack([outside[i], inside[i]]))
+        for field in one._fields:
+            np.testing.assert_array_equal(getattr(one, field), getattr(both, field)[i], err_msg=field)
+
+    ends = np.where(inside[:, d] > 0, arrays.high[np.arange(n), chosen], arrays.low[np.arange(n), chosen])
+    _, rewards, _, _, info = vec.step(outside)
+    np.testing.assert_array_equal(info["node"], chosen)
+    np.testing.assert_array_equal(info["value"], ends.astype(np.float32))
+    for i, single in enumerate(singles):
+        _, reward, _, _, one = single.step(outside[i])
+        assert (one["node"], one["value"], reward) == (chosen[i], info["value"][i], rewards[i])
