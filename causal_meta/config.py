@@ -544,11 +544,16 @@ def main(
         if cli.multirun:
             _multirun(schema, run, cli, config_package)
             return
-        cfg, run_dir = _prepare_single_run(schema, cli, config_package)
+        cfg, run_dir, created = _prepare_single_run(schema, cli, config_package)
     except ConfigError as err:
         print(f"error: {err}\n(see --help)", file=sys.stderr)
         raise SystemExit(2) from err
-    run(cfg, run_dir)
+    try:
+        run(cfg, run_dir)
+    except BaseException:
+        if created is not None:
+            _remove_unused(run_dir, created)
+        raise
 
 
 def pop_flags(args: Sequence[str], names: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
@@ -668,8 +673,9 @@ def _set_preset(current: str | None, new: str) -> str:
     return new
 
 
-def _prepare_single_run(schema: type[T], cli: _Cli, config_package: str) -> tuple[T, Path]:
-    """Validated config and its run directory, with ``config.yaml`` already written."""
+def _prepare_single_run(schema: type[T], cli: _Cli, config_package: str) -> tuple[T, Path, Path | None]:
+    """Validated config and its run directory, with ``config.yaml`` already written, and
+    the outermost directory that writing it created (None: the run directory existed)."""
     for override in cli.overrides:
         if _override_key(override) in _MULTIRUN_GROUPS:
             raise ConfigError(
@@ -679,8 +685,24 @@ def _prepare_single_run(schema: type[T], cli: _Cli, config_package: str) -> tupl
     cfg, hydra_cfg = _compose_checked(schema, cli.preset, cli.overrides, config_package)
     typed = _to_typed(cfg)
     run_dir = Path(hydra_cfg.run.dir).absolute()
+    missing = [path for path in (run_dir, *run_dir.parents) if not path.exists()]
     save_resolved(typed, run_dir)
-    return typed, run_dir
+    return typed, run_dir, missing[-1] if missing else None
+
+
+def _remove_unused(run_dir: Path, created: Path) -> None:
+    """After a failed run: remove ``run_dir``, and its parents up to ``created`` (the
+    directories this run made), if it holds nothing but the ``config.yaml`` written before
+    the run started. A run that wrote anything else (a checkpoint, a log) keeps it all."""
+    if [entry.name for entry in run_dir.iterdir()] != [CONFIG_FILE]:
+        return
+    (run_dir / CONFIG_FILE).unlink()
+    for directory in (run_dir, *run_dir.parents):
+        if any(directory.iterdir()):
+            return
+        directory.rmdir()
+        if directory == created:
+            return
 
 
 def _multirun(

@@ -271,6 +271,33 @@ def test_cli_errors_exit_2_with_the_message(
     assert "cannot parse override 'seed=['" in err
 
 
+def _fail(cfg: Toy, run_dir: Path) -> None:
+    raise ValueError("bad input found while running")
+
+
+def _fail_after_writing(cfg: Toy, run_dir: Path) -> None:
+    (run_dir / "partial.txt").write_text("a result worth keeping")
+    raise ValueError("bad input found after a first result")
+
+
+def test_a_failed_run_removes_the_folder_it_created(in_tmp: Path) -> None:
+    with pytest.raises(ValueError, match="found while running"):
+        config.main(Toy, _fail, config_package=PACKAGE, default_preset="tiny", argv=["hydra.job.name=failed"])
+    assert not (in_tmp / "runs").exists()  # runs/ too: this run made it
+    with pytest.raises(ValueError, match="after a first result"):  # a folder with results stays
+        config.main(Toy, _fail_after_writing, config_package=PACKAGE, default_preset="tiny",
+                    argv=["hydra.job.name=partial"])
+    assert (in_tmp / "runs/partial/partial.txt").is_file()
+
+
+def test_a_failed_run_keeps_a_folder_that_existed_before(in_tmp: Path) -> None:
+    earlier = in_tmp / "runs/kept"
+    earlier.mkdir(parents=True)
+    with pytest.raises(ValueError):
+        config.main(Toy, _fail, config_package=PACKAGE, default_preset="tiny", argv=["hydra.job.name=kept"])
+    assert earlier.is_dir()
+
+
 def test_launcher_without_multirun_is_refused(in_tmp: Path) -> None:
     with pytest.raises(SystemExit):
         run_main("hydra/launcher=basic")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from scipy.stats import trim_mean
 
+import causal_meta
 import envs  # noqa: F401 - registers the ids
 from agents.evaluate import PolicySource, build_sets, evaluate
 from agents.evaluate.__main__ import main
@@ -166,6 +167,27 @@ def test_cli_refuses_corrupt_and_misfitting_files(tiny_ppo_zip: Path, tmp_path: 
         main(["--config", "smoke", "--output", str(tmp_path / "b"), "--policy", str(tiny_ppo_zip), "levels=[5]",
               "named=[]"])
     assert "fits none of the sets" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_another_model_is_named_for_what_it_is(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    shipped = Path(causal_meta.__file__).parent / "checkpoints" / "avici_cpu_small.pt"
+    out = tmp_path / "eval"
+    with pytest.raises(SystemExit):
+        main(["--config", "smoke", "--output", str(out), "--policy", str(shipped)])
+    err = capsys.readouterr().err
+    assert "holds a model 'avici', not a policy" in err and "python -m agents.grpo" in err, err
+    assert "trains" not in err, err
+    assert not out.exists(), "the failed run left the folder it created behind"
+
+
+def test_a_rerun_says_which_evaluation_it_overwrites(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "eval"
+    args = ["--config", "smoke", "--output", str(out), "levels=[1]", "heldout=[]", "named=[]"]
+    main(args)
+    assert "overwrit" not in capsys.readouterr().err
+    main(args)
+    assert f"overwriting the evaluation in {out}" in capsys.readouterr().err
 
 
 def test_a_policy_source_may_be_given_directly() -> None:

@@ -55,13 +55,34 @@ def resolve(spec: str, device: str = "cpu") -> PolicySource:
         return PolicySource(f"{model.algorithm.lower()}:{path.stem}", lambda env, seed: model, model.width,
                             model.rows)
     if zipfile.is_zipfile(path):  # torch checkpoints are zip archives too
-        from agents.grpo.agent import load_agent
+        from agents.grpo.agent import MODEL_NAME, load_agent
         from causal_meta.train.checkpoint import CheckpointError
 
         try:
             agent = load_agent(path, device)
         except CheckpointError as err:
-            raise CheckpointError(f"policy = {spec!r} is not allowed: {err}", path) from err
+            saved = _saved_model(path)
+            problem = err if saved in (None, MODEL_NAME) else (
+                f"{path} holds a model {saved!r}, not a policy: evaluation plays GRPO checkpoints (model "
+                f"{MODEL_NAME!r}, written by python -m agents.grpo) and stable-baselines3 zips")
+            raise CheckpointError(f"policy = {spec!r} is not allowed: {problem}", path) from err
         return PolicySource(f"grpo:{path.stem}", lambda env, seed: agent)
     raise ValueError(f"policy = {spec!r} is not allowed: the file is neither a stable-baselines3 zip (a zip archive "
                      "with 'data' and 'policy.pth') nor a GRPO checkpoint")
+
+
+def _saved_model(path: Path) -> str | None:
+    """The model name in a torch checkpoint's metadata, read safely (weights only, the
+    tensors mapped, not read); None when the file does not say. The checkpoint loader
+    words a mismatch for a training run, so the harness names the model itself."""
+    import pickle
+
+    import torch
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    metadata = saved.get("metadata") if isinstance(saved, dict) else None
+    name = metadata.get("model_name") if isinstance(metadata, dict) else None
+    return name if isinstance(name, str) else None

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import platform
+import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -180,11 +182,20 @@ def _bar_figure(scores: Scores, horizon: int, budgets: list[int], path: Path) ->
 def write_report(directory: Path, config: dict[str, Any], sets: list[EpisodeSet],
                  records: dict[str, dict[str, Records]], scores: Scores, budgets: list[int], horizon: int,
                  title: str = "CausalBO evaluation") -> dict[str, Path]:
-    """Write results.json, report.md and the plots into ``directory``; their paths."""
+    """Write results.json, report.md and the plots into ``directory``; their paths.
+
+    An earlier evaluation there is replaced, and a line on stderr says so (with the time
+    it was written): rerunning ``python -m agents.grpo`` resumes from the finished
+    ``last.pt`` and its seeded evaluation gives the same numbers again, so a new folder
+    per rerun would pile up copies, while the trainer's printout and the README name
+    ``runs/<preset>/evaluation`` as the place to look."""
     directory.mkdir(parents=True, exist_ok=True)
     paths = {"results": directory / "results.json", "report": directory / "report.md",
              "regret_curves": directory / "regret_curves.png", "best_target": directory / "best_target.png",
              "normalised_regret": directory / "normalised_regret.png"}
+    if paths["results"].exists():
+        written = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(paths["results"].stat().st_mtime))
+        print(f"note: overwriting the evaluation in {directory} (written {written})", file=sys.stderr)
     data = results_json(config, sets, records, scores, budgets)
     write_json(paths["results"], data, indent=None)
     write_atomic(paths["report"], markdown(sets, records, scores, budgets, horizon, title).encode())
