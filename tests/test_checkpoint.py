@@ -17,6 +17,7 @@ from torch import nn
 
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train.checkpoint import CheckpointError
+from hostile_payloads import KINDS, assert_refused_safely, payload, ran_code
 
 CONFIG = {"model": {"layers": 2, "width": 8, "heads": {"count": 2}}, "train": {"lr": 1e-3}}
 
@@ -284,8 +285,10 @@ def test_unsafe_payload_is_refused_and_leaves_last_intact(
     state = trainer.state(2)
     state["stream"] = {"next_step": Path("not/a/plain/value")}
     manager = ckpt.CheckpointManager(tmp_path)
-    with pytest.raises(CheckpointError, match="step 2.*weights_only=True"):
+    with pytest.raises(CheckpointError, match=r"step 2.*weights_only=True\) refuses \(the first it refused: "
+                                              r"pathlib\.[\w.]*Path\)") as info:
         manager.save(state, step=2, model_name="avici", config=CONFIG)
+    assert "weights_only set to" not in str(info.value) and info.value.__cause__ is None
     assert _load(tmp_path / "last.pt")["step"] == 1
     assert not _temp_files(tmp_path)
 
@@ -465,19 +468,17 @@ def _corrupt(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
-class _Foreign:
-    """An object a weights-only load refuses."""
-
-
-def test_a_file_holding_objects_is_refused_as_such_not_as_corrupt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_file_holding_code_or_objects_is_refused_as_such_not_as_corrupt(tmp_path: Path, kind: str) -> None:
+    hostile, refused = payload(tmp_path, kind)
     path = tmp_path / "foreign.pt"
-    torch.save({"format_version": 1, "payload": _Foreign()}, path)
+    torch.save({"format_version": 1, "payload": hostile}, path)
     with pytest.raises(CheckpointError) as info:
         ckpt.load_checkpoint(path, expected_model="avici")
-    message = str(info.value)
-    assert "holds an object of type" in message and "_Foreign" in message and "was not loaded" in message
-    assert "truncated" not in message and "weights_only" not in message and "weights_only=False" not in message
-    assert info.value.__cause__ is None  # torch's advice to reload unsafely is not passed on
+    assert str(info.value).startswith(f"checkpoint {path} holds code or objects") and info.value.path == path
+    assert_refused_safely(str(info.value), refused)
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # torch's advice is not passed on
+    assert not ran_code(tmp_path)
 
 
 def test_a_run_directory_serves_one_process_and_must_be_writable(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ CLI's errors."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,8 @@ from agents.baselines.sb3 import main, parse_levels
 from agents.baselines.vec_env import CausalBOVecEnv
 from agents.evaluate import build_sets, evaluate
 from causal_meta.config import ConfigError
+from causal_meta.train.checkpoint import CheckpointError
+from hostile_payloads import KINDS, assert_refused_safely, payload, ran_code
 
 TINY = ["progress=false", "num_envs=4", "hyperparameters.n_steps=32", "hyperparameters.batch_size=64",
         "hyperparameters.n_epochs=1"]
@@ -105,3 +109,32 @@ def test_an_algorithm_with_another_preset(tmp_path: Path, capsys: pytest.Capture
     assert "trained PPO for" in capsys.readouterr().out
     saved = (tmp_path / "config.yaml").read_text()
     assert "gamma: 0.9" in saved and "ent_coef: 0.01" in saved  # the tuned preset, not SB3's defaults
+
+
+def _replace_member(source: Path, target: Path, name: str, content: bytes) -> None:
+    """A copy of the zip ``source`` with member ``name`` replaced by ``content``."""
+    with zipfile.ZipFile(source) as archive:
+        entries = {member: archive.read(member) for member in archive.namelist()}
+    entries[name] = content
+    with zipfile.ZipFile(target, "w") as archive:
+        for member, data in entries.items():
+            archive.writestr(member, data)
+
+
+def _torch_bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_sb3_zip_whose_weights_hold_code_is_refused_in_our_words(tiny_ppo_zip: Path, tmp_path: Path,
+                                                                    kind: str) -> None:
+    hostile, refused = payload(tmp_path, kind)
+    bad = tmp_path / "bad.zip"
+    _replace_member(tiny_ppo_zip, bad, "policy.pth", _torch_bytes({"weights": hostile}))
+    with pytest.raises(CheckpointError) as info:
+        load_sb3(bad)
+    assert str(info.value).startswith(f"{bad} member policy.pth holds code or objects") and info.value.path == bad
+    assert_refused_safely(str(info.value), refused)
+    assert not ran_code(tmp_path)

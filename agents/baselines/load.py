@@ -11,7 +11,8 @@ nothing in the zip is unpickled:
 * the observation and action spaces are rebuilt as CausalBO spaces of the width and row
   count that the zip's text describes, and must print exactly as the zip's own do;
 * schedules are rebuilt from their printed constants (they do not affect prediction);
-* weights are read by SB3 with ``torch.load(weights_only=True)``.
+* weights are read by SB3 with ``torch.load(weights_only=True)``, once every weight file
+  in the zip has passed the safe reader of :mod:`causal_meta.train.checkpoint`.
 
 A zip that does not fit (another policy class, a flattened Box observation, Python
 objects in ``policy_kwargs``) is refused with a :class:`~causal_meta.train.checkpoint.
@@ -20,6 +21,7 @@ CheckpointError` that says why.
 
 from __future__ import annotations
 
+import io
 import json
 import pickletools
 import re
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from agents.policies.base import as_batch
-from causal_meta.train.checkpoint import CheckpointError
+from causal_meta.train.checkpoint import CheckpointError, load_weights
 from envs.config import action_space, observation_space
 
 __all__ = ["POLICIES", "Sb3Policy", "is_sb3_zip", "load_sb3"]
@@ -65,9 +67,12 @@ def load_sb3(path: str | Path, device: str = "cpu") -> Sb3Policy:
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data"))
+            weights = {name: archive.read(name) for name in archive.namelist() if name.endswith(".pth")}
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{path} is not a readable stable-baselines3 zip ({type(err).__name__}: {err})",
                               path) from err
+    for name, content in weights.items():  # the torch files SB3 will read, through the one safe reader first
+        load_weights(io.BytesIO(content), path, f"{path} member {name}")
     algorithm, policy_class = _policy_class(path, data)
     rows, width = _dimensions(path, data)
     replacements = _replacements(path, data, policy_class, rows, width)

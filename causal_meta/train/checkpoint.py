@@ -50,7 +50,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -70,6 +70,7 @@ __all__ = [
     "check_configured_model",
     "find_resume",
     "load_checkpoint",
+    "load_weights",
     "restore_module",
     "restore_rng_state",
     "saved_section",
@@ -317,12 +318,10 @@ def _verify_safe(path: Path, step: int) -> None:
     memory map keeps this cheap, as tensor data is not read."""
     try:
         torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:
+    except pickle.UnpicklingError as err:
         raise CheckpointError(
-            f"the checkpoint for step {step} holds objects that "
-            "torch.load(weights_only=True) refuses (see the cause below); store only "
-            "tensors, numbers, strings, lists and dicts"
-        ) from err
+            f"the checkpoint for step {step} holds objects that torch.load(weights_only=True) refuses"
+            f"{_first_refused(err)}; store only tensors, numbers, strings, lists and dicts") from None
 
 
 def _publish_alias(source: Path, target: Path) -> None:
@@ -478,42 +477,62 @@ def find_resume(directory: str | os.PathLike[str]) -> Path | None:
 def _read(path: Path, *, map_location: str | torch.device, mmap: bool) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist", path)
-    try:
-        _check_crc(path)
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
-    except CheckpointError:
-        raise
-    except pickle.UnpicklingError as err:
-        refused = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if refused is None:
-            raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be loaded "
-                                  f"(UnpicklingError: {_first_line(err)})", path) from None
-        # torch's own message advises loading with weights_only=False: never do that here.
-        raise CheckpointError(
-            f"checkpoint {path} holds an object of type {refused.group(1)}, which a safe (weights-only) load "
-            "refuses: causal-meta checkpoints hold only tensors, numbers, strings, lists and dicts, and a file "
-            "holding other objects could run code when loaded. It was not loaded",
-            path,
-        ) from None
-    except Exception as err:
-        raise CheckpointError(
-            f"checkpoint {path} is truncated or corrupt and cannot be loaded "
-            f"({type(err).__name__}: {_first_line(err)})",
-            path,
-        ) from err
+    checkpoint = load_weights(path, path, f"checkpoint {path}", map_location=map_location, mmap=mmap)
     _check_version(checkpoint, path)
     return checkpoint
 
 
-def _check_crc(path: Path) -> None:
+def load_weights(source: Path | BinaryIO, path: str | os.PathLike[str], what: str, *,
+                 map_location: str | torch.device = "cpu", mmap: bool = False) -> Any:
+    """What ``torch.load(weights_only=True)`` reads from the torch archive ``source``
+    (the file ``path``, or a member of it read into memory), with the checks that torch
+    does not make; ``what`` names it in messages (``"checkpoint runs/a/last.pt"``).
+
+    The one safe reader of torch files: checkpoints go through it, and so do the weight
+    files inside a stable-baselines3 zip. A truncated or corrupt archive, and one holding
+    anything a weights-only load refuses, raise CheckpointError; torch's own wording of a
+    refusal, which advises loading unsafely, is never passed on.
+    """
+    try:
+        _check_crc(source, path, what)
+        if not isinstance(source, Path):
+            source.seek(0)
+        return torch.load(source, map_location=map_location, weights_only=True, mmap=mmap)
+    except CheckpointError:
+        raise
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{what} holds code or objects that a safe (weights-only) load refuses{_first_refused(err)}: a "
+            "checkpoint may hold only tensors, numbers, strings, lists and dicts, since unpickling anything else "
+            "could run code from the file. It was not loaded",
+            path,
+        ) from None
+    except Exception as err:
+        raise CheckpointError(
+            f"{what} is truncated or corrupt and cannot be loaded ({type(err).__name__}: {_first_line(err)})",
+            path,
+        ) from err
+
+
+def _first_refused(err: pickle.UnpicklingError) -> str:
+    """The global that a weights-only refusal names, as a parenthesis for a message ("" if none).
+
+    torch raises UnpicklingError for every refusal (a blocked module such as
+    posix.system, a global outside its allowlist, a __reduce__ payload), worded
+    differently per case and per torch version, and always with the advice to retry with
+    weights_only=False, which would run the file's code: so the exception's type says
+    what happened, and only the global's name is taken from its text."""
+    refused = re.search(r"GLOBAL (\S+)", str(err))
+    return f" (the first it refused: {refused.group(1)})" if refused else ""
+
+
+def _check_crc(source: Path | BinaryIO, path: str | os.PathLike[str], what: str) -> None:
     """torch's reader does not verify the zip CRCs, so a flipped bit inside a tensor
     would load silently; zipfile checks them."""
-    with zipfile.ZipFile(path) as archive:
+    with zipfile.ZipFile(source) as archive:
         bad_member = archive.testzip()
     if bad_member is not None:
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt: member {bad_member!r} fails its CRC check", path
-        )
+        raise CheckpointError(f"{what} is corrupt: member {bad_member!r} fails its CRC check", path)
 
 
 def _first_line(err: BaseException) -> str:
