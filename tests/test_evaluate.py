@@ -91,7 +91,27 @@ def test_statistics_against_direct_computation() -> None:
     assert math.isnan(ratio_interval(policy, random, random).mean)  # random at the oracle: undefined
     parts = [rng.normal(size=50), rng.normal(3, 1, size=80)]
     iqm = iqm_interval(parts, seed=3)
-    assert iqm.mean == pytest.approx(trim_mean(np.concatenate(parts), 0.25)) and iqm.low < iqm.mean < iqm.high
+    assert iqm.mean == pytest.approx(np.mean([p.mean() for p in parts])) and iqm.low < iqm.mean < iqm.high
+
+
+def test_the_across_set_figure_is_the_iqm_of_the_per_set_means() -> None:
+    # Like GRPO's simple regret after 3 steps: most episodes at the optimum (score 0), a
+    # fifth of them well above it, so that the set means are about 0.1.
+    rng = np.random.default_rng(4)
+    parts = [np.where(rng.random(100) < 0.2, rng.uniform(0.2, 0.8, 100), 0.0) for _ in range(8)]
+    means = [p.mean() for p in parts]
+    iqm = iqm_interval(parts, seed=5)
+    assert iqm.mean == pytest.approx(trim_mean(means, 0.25))
+    assert sorted(means)[2] <= iqm.mean <= sorted(means)[-3] and iqm.low < iqm.mean < iqm.high
+    assert trim_mean(np.concatenate(parts), 0.25) == 0.0  # what an IQM of the pooled episodes shows
+
+
+def test_the_iqm_row_can_be_checked_against_the_per_set_tables() -> None:
+    sets = build_sets([1, 2, 3, 5], [], [], 8, seed=2)
+    _, scores, _ = evaluate(["greedy"], sets, horizon=5, resamples=200, budgets=[3])
+    for key in ("normalised_simple_regret@3", "normalised_cumulative_regret"):
+        per_set = [scores.sets[s.name]["greedy"][key].mean for s in sets]
+        assert scores.iqm["greedy"][key].mean == pytest.approx(trim_mean(per_set, 0.25)), key
 
 
 def small_sets(episodes: int = 6) -> list[EpisodeSet]:

@@ -81,6 +81,9 @@ def markdown(sets: list[EpisodeSet], records: dict[str, dict[str, Records]], sco
              "target's observational standard deviation.", ""]
     if scores.iqm:
         lines += ["## Across sets: interquartile mean of normalised regret", "",
+                  "The interquartile mean over sets of each policy's normalised regret in the per-set tables "
+                  "below (the middle half of the sets; with fewer than four sets, their mean). Brackets: a "
+                  "bootstrap over the episodes of each set.", "",
                   f"| policy | simple regret @{early} | simple regret @{horizon} | cumulative regret |",
                   "|---|---|---|---|"]
         for name, metrics in scores.iqm.items():
