@@ -14,9 +14,15 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.legend import Legend
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import envs
+from envs import render
 from envs.actions import decode_actions, encode_actions
 from envs.causal_bo import CausalBOEnv, parent_entropy
 from envs.wrappers import FlattenObservation, ParentProbabilityObservation
@@ -352,6 +358,40 @@ def test_rendering() -> None:
     out = text.render()
     assert "target psa (parents: age, bmi, aspirin, statin, cancer)" in out and "optimum: do(statin = 1)" in out
 
+
+
+@pytest.mark.parametrize("kwargs", [{"level": 6}, {"level": 13}, {"benchmark": "psa"}], ids=["small", "big", "named"])
+def test_rendered_frame_is_readable_and_says_what_is_hidden(kwargs: dict) -> None:
+    """The frame keeps its size; a caption says the target is minimised and the truth
+    drawn is hidden from the agent; every text is at least 8.5 pixels to the em (the
+    legends were once 6.7, letters about 5 pixels tall) and lies wholly inside the frame;
+    and the legends cover no axes, so neither nodes nor points."""
+    env = CausalBOEnv(render_mode="rgb_array", **kwargs)
+    env.reset(seed=1)
+    for _ in range(4):
+        env.step(env.action_space.sample())
+    assert env.render().shape == (320, 720, 3)
+    fig = render.figure(env)
+    FigureCanvasAgg(fig).draw()  # lays the figure out, as rgb_array does
+    caption = fig.get_suptitle()
+    assert "minimise the target" in caption and "hidden from the agent" in caption
+    axes = fig.findobj(Axes)
+    ticks = {id(t) for ax in axes for t in ax.get_xticklabels() + ax.get_yticklabels()}
+    frame = fig.bbox
+
+    def inside(box: Bbox) -> bool:
+        return frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+    for text in fig.findobj(Text):
+        if text.get_visible() and text.get_text():
+            assert text.get_fontsize() * fig.dpi / 72 >= 8.5, text.get_text()
+            # tick labels past the axis limits are not drawn: the axes' bounds below hold those drawn
+            assert id(text) in ticks or inside(text.get_window_extent()), text.get_text()
+    assert all(inside(ax.get_tightbbox()) for ax in axes)
+    legends = fig.findobj(Legend)
+    assert len(legends) == 2
+    for legend in legends:
+        for ax in axes:
+            assert not legend.get_window_extent().overlaps(ax.bbox), [t.get_text() for t in legend.get_texts()]
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"level": 0}, r"level = 0 is not allowed: must be an integer in \[1, 15\]"),
