@@ -165,6 +165,9 @@ def test_cli_smoke_with_every_policy_kind(tiny_ppo_zip: Path, tmp_path: Path, ca
     (["epsiodes=3"], r"unknown key 'epsiodes' \(did you mean 'episodes'\?\)"),
     (["heldout=[lattice]"], r"heldout entry 'lattice' is not allowed: expected one of \['er_d60'"),
     (["--policy"], r"--policy needs a value"),
+    (["budgets=[1,3,8]"], r"budgets = \[1, 3, 8\] is not allowed: \[8\] past the horizon 5; every budget must be "
+                          r"in \[1, 5\]"),
+    (["budgets=[0,3]"], r"budgets = \[0, 3\] is not allowed: \[0\] .*in \[1, 5\]"),
 ])
 def test_cli_errors_name_the_field(args: list[str], message: str, tmp_path: Path,
                                    capsys: pytest.CaptureFixture) -> None:
@@ -208,6 +211,15 @@ def test_a_rerun_says_which_evaluation_it_overwrites(tmp_path: Path, capsys: pyt
     assert "overwrit" not in capsys.readouterr().err
     main(args)
     assert f"overwriting the evaluation in {out}" in capsys.readouterr().err
+
+
+def test_budgets_past_the_horizon_are_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"budgets = \[1, 30\] is not allowed: \[30\] past the horizon 20"):
+        config.load(EvaluateConfig, None, ["budgets=[1,30]"], config_package="agents.configs.evaluate")
+    with pytest.raises(ValueError, match=r"budgets = \[3, 10\] is not allowed: \[10\] past the horizon 4"):
+        evaluate(["greedy"], build_sets([1], [], [], 2, seed=0), horizon=4, budgets=[3, 10])
+    # Budgets nobody asked for are fitted to the horizon.
+    assert config.load(EvaluateConfig, None, ["horizon=4"], config_package="agents.configs.evaluate").budgets == [1, 3]
 
 
 def test_a_policy_source_may_be_given_directly() -> None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from agents.evaluate.policies import PolicySource, resolve
 from agents.evaluate.rollout import Records, make_env, run_set
-from agents.evaluate.scores import Scores, score
+from agents.evaluate.scores import Scores, check_budgets, default_budgets, score
 from agents.evaluate.sets import EpisodeSet, build_sets
 
 __all__ = ["REFERENCES", "EpisodeSet", "PolicySource", "Records", "Scores", "build_sets", "evaluate", "resolve"]
@@ -26,14 +26,18 @@ REFERENCES = ("random", "oracle")
 
 
 def evaluate(policies: Sequence[str | PolicySource], sets: Sequence[EpisodeSet], *, horizon: int = 20,
-             n_obs: int = 10, optimum_samples: int = 128, budgets: Sequence[int] = (1, 3, 5, 10),
+             n_obs: int = 10, optimum_samples: int = 128, budgets: Sequence[int] | None = None,
              resamples: int = 2000, seed: int = 0, device: str = "cpu", progress: bool = False,
              vectorised: bool = True) -> tuple[dict[str, dict[str, Records]], Scores, list[str]]:
     """Run every policy on every set; returns ``records[set][policy]``, the scores and
     notes on what was skipped. Random and oracle are added when not asked for. A policy
     of fixed observation width (an SB3 model) skips the sets whose SCMs do not fit it;
     ValueError if it fits none. ``vectorised=False`` runs curriculum sets on single
-    environments too (the same records, slower)."""
+    environments too (the same records, slower). ``budgets``: the steps after which
+    simple regret is reported (None: :data:`~agents.evaluate.scores.BUDGETS` within the
+    horizon); ValueError for one past the horizon, before anything runs."""
+    budgets = default_budgets(horizon) if budgets is None else list(budgets)
+    check_budgets(budgets, horizon)
     sources = [resolve(p, device) if isinstance(p, str) else p for p in policies]
     names = [s.name for s in sources]
     if len(set(names)) != len(names):

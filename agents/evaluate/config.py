@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from agents.evaluate.scores import BUDGETS, check_budgets, default_budgets
 from agents.evaluate.sets import HELDOUT, MAX_EPISODES, NAMED
 from causal_meta.config import option, register
 
@@ -27,7 +28,8 @@ class EvaluateConfig:
     levels: list[int] = option([1, 2, 3, 5, 7, 10], "curriculum levels, one set each")
     heldout: list[str] = option(list(HELDOUT), f"held-out structure sets, from {sorted(HELDOUT)}")
     named: list[str] = option(list(NAMED), f"named SCM sets, from {list(NAMED)}")
-    budgets: list[int] = option([1, 3, 5, 10], "steps after which simple regret is reported (and the horizon)")
+    budgets: list[int] | None = option(None, "steps after which simple regret is reported (and the horizon), each "
+                                             f"in [1, horizon] (None: those of {list(BUDGETS)} within the horizon)")
     optimum_samples: int = option(128, "Monte Carlo samples per expected target of nonlinear SCMs (>= 2)")
     resamples: int = option(2000, "bootstrap resamples of each 95% interval")
     seed: int = option(0, "evaluation seed: episodes and the random policies derive from it")
@@ -44,8 +46,9 @@ class EvaluateConfig:
             raise ValueError(f"episodes = {self.episodes} is not allowed: must be at most {MAX_EPISODES}")
         if not self.policies:
             raise ValueError("policies = [] is not allowed: name at least one policy")
-        if any(b < 1 for b in self.budgets):
-            raise ValueError(f"budgets = {self.budgets} is not allowed: every budget must be >= 1")
+        if self.budgets is None:
+            self.budgets = default_budgets(self.horizon)
+        check_budgets(self.budgets, self.horizon)
 
 
 register(SCHEMA_NAME, EvaluateConfig)

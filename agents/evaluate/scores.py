@@ -33,10 +33,14 @@ from scipy.stats import bootstrap, trim_mean
 
 from agents.evaluate.rollout import Records
 
-__all__ = ["CONFIDENCE", "NORMALISED", "Estimate", "Scores", "episode_metrics", "iqm_interval", "mean_interval",
+__all__ = ["BUDGETS", "CONFIDENCE", "NORMALISED", "Estimate", "Scores", "budgets_for", "check_budgets", "default_budgets",
+           "episode_metrics", "iqm_interval", "mean_interval",
            "ratio_interval", "score"]
 
 CONFIDENCE = 0.95
+BUDGETS = (1, 3, 5, 10)
+"""The steps after which simple regret is reported (besides the horizon) unless other
+budgets are given: those of them within the horizon (`default_budgets`)."""
 NORMALISED = ("simple_regret", "cumulative_regret")
 """Metrics that are also reported normalised: simple regret at each budget, and the
 cumulative regret."""
@@ -59,9 +63,30 @@ class Estimate:
         return f"{self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]"
 
 
+def check_budgets(budgets: Sequence[int], horizon: int) -> None:
+    """ValueError naming the budgets that do not fit ``horizon``: simple regret after b
+    steps needs 1 <= b <= horizon (dropping the others would hide a typo, or a horizon
+    shorter than meant, behind a report that merely lacks a column)."""
+    low = [b for b in budgets if b < 1]
+    past = [b for b in budgets if b > horizon]
+    reasons = ([f"{low} below 1"] if low else []) + ([f"{past} past the horizon {horizon}"] if past else [])
+    if reasons:
+        raise ValueError(f"budgets = {list(budgets)} is not allowed: {' and '.join(reasons)}; every budget must be "
+                         f"in [1, {horizon}], from one step to the horizon (simple regret at the horizon is "
+                         "reported anyway)")
+
+
+def default_budgets(horizon: int) -> list[int]:
+    """The :data:`BUDGETS` within ``horizon``: budgets nobody asked for are fitted to the
+    horizon, budgets given are checked (`check_budgets`)."""
+    return [b for b in BUDGETS if b <= horizon]
+
+
 def budgets_for(budgets: Sequence[int], horizon: int) -> list[int]:
-    """The budgets that fit the horizon, and the horizon itself, sorted."""
-    return sorted({b for b in budgets if 1 <= b <= horizon} | {horizon})
+    """The budgets and the horizon itself, sorted; ValueError for a budget that does not
+    fit the horizon (`check_budgets`)."""
+    check_budgets(budgets, horizon)
+    return sorted({*budgets, horizon})
 
 
 def episode_metrics(records: Records, budgets: Sequence[int]) -> dict[str, np.ndarray]:

@@ -56,13 +56,16 @@ def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
     curriculum's levels; report in ``run_dir/evaluation``, printed."""
     from agents.evaluate import build_sets, evaluate
     from agents.evaluate.report import write_report
+    from agents.evaluate.scores import default_budgets
 
     levels = list(range(cfg.curriculum.start, cfg.curriculum.stop + 1))
     sets = build_sets(levels, [], [], cfg.evaluation.episodes, seed=cfg.seed)
     policies = [str(run_dir / "checkpoints" / "last.pt"), *cfg.evaluation.policies]
+    budgets = default_budgets(cfg.env.horizon)
     records, scores, _ = evaluate(policies, sets, horizon=cfg.env.horizon, n_obs=cfg.env.n_obs,
-                                  optimum_samples=cfg.env.optimum_samples or 128, progress=cfg.progress)
-    paths = write_report(run_dir / "evaluation", config.to_plain(cfg), sets, records, scores, [1, 3, 5, 10],
+                                  optimum_samples=cfg.env.optimum_samples or 128, budgets=budgets,
+                                  progress=cfg.progress)
+    paths = write_report(run_dir / "evaluation", config.to_plain(cfg), sets, records, scores, budgets,
                          cfg.env.horizon, title="GRPO policy on held-out episodes of its levels")
     print(paths["report"].read_text())
 
