@@ -4,6 +4,7 @@ agent's protocol and loading errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,7 @@ from scipy.integrate import quad
 from scipy.stats import norm
 
 from agents.grpo.curriculum import Curriculum, CurriculumConfig
-from agents.grpo.policy import InterventionPolicy, Observation, PolicyConfig, value_log_prob
+from agents.grpo.policy import InterventionPolicy, Observation, PolicyConfig, RolloutCache, value_log_prob
 from agents.grpo.train import STD_FLOOR, advantages
 
 
@@ -78,8 +79,8 @@ def test_row_invariance_variable_equivariance_and_padding() -> None:
     obs = random_observation(rng, b=3, t=20, d=6, real=6, rows=15)
     probs = torch.from_numpy(rng.random((3, 6)).astype(np.float32))
     logits, mean = policy(obs, probs)
-    # Rows: any permutation of the filled rows (and of the empty ones) changes nothing.
-    perm = torch.cat([torch.randperm(15), 15 + torch.randperm(5)])
+    # Rows: any permutation of the observational rows (and of the empty ones) changes nothing.
+    perm = torch.cat([torch.randperm(10), torch.arange(10, 15), 15 + torch.randperm(5)])
     shuffled = Observation(obs.samples[:, perm], obs.intervened[:, perm], obs.row_mask[:, perm], obs.node_mask,
                            obs.target, obs.valid)
     l2, m2 = policy(shuffled, probs)
@@ -149,3 +150,77 @@ def test_curriculum_advances_on_thresholds_and_caps() -> None:
     review.level = 4
     draws = review.levels(4000, np.random.default_rng(0))
     assert set(draws.tolist()) == {1, 2, 3, 4} and abs((draws == 4).mean() - 0.5) < 0.03
+
+
+def _episodes(seed: int, b: int = 3, n_obs: int = 5, horizon: int = 6, per_step: int = 2, d: int = 7
+              ) -> tuple[Observation, torch.Tensor, torch.Tensor]:
+    """Episodes as the vector env plays them: ``n_obs`` observational rows, then
+    ``per_step`` rows per step with one intervened variable each, two spare padding rows,
+    a padded variable (and fewer real ones in episode 1); per-state parent probabilities
+    (B, horizon, D) and the states' row counts (B, horizon)."""
+    gen = torch.Generator().manual_seed(seed)
+    rows = n_obs + horizon * per_step
+    node_mask = torch.ones(b, d, dtype=torch.bool)
+    node_mask[:, d - 1] = False
+    node_mask[1, d - 3:] = False
+    intervened = torch.zeros(b, rows + 2, d)
+    for step in range(horizon):
+        chosen = torch.randint(0, d - 3, (b,), generator=gen)
+        for i in range(per_step):
+            intervened[torch.arange(b), n_obs + step * per_step + i, chosen] = 1
+    row_mask = (torch.arange(rows + 2) < rows).expand(b, rows + 2).clone()
+    samples = torch.randn(b, rows + 2, d, generator=gen) * row_mask[..., None] * node_mask[:, None]
+    target = torch.zeros(b, d, dtype=torch.bool)
+    target[:, 3] = True
+    obs = Observation(samples, intervened * node_mask[:, None], row_mask, node_mask, target, node_mask & ~target)
+    lengths = torch.tensor([n_obs + t * per_step for t in range(horizon)]).expand(b, horizon)
+    return obs, torch.rand(b, horizon, d, generator=gen), lengths
+
+
+def _state(obs: Observation, rows: int) -> Observation:
+    keep = torch.arange(obs.samples.shape[1]) < rows
+    mask = keep.expand_as(obs.row_mask)
+    return Observation(obs.samples * mask[..., None], obs.intervened * mask[..., None], mask, obs.node_mask,
+                       obs.target, obs.valid)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_one_pass_and_cached_rollout_equal_the_per_state_reference(seed: int) -> None:
+    torch.manual_seed(seed)
+    policy = InterventionPolicy(PolicyConfig(d_model=16, heads=2, head_dim=8, layers=2, ffn=32)).eval()
+    obs, probs, lengths = _episodes(seed)
+    with torch.no_grad():
+        logits, mean = policy.forward_episodes(obs, probs, lengths)
+        cache = RolloutCache()
+        for t in range(lengths.shape[1]):
+            state = _state(obs, int(lengths[0, t]))
+            ref_logits, ref_mean = policy(state, probs[:, t])
+            step_logits, step_mean = policy.rollout_step(state, probs[:, t], cache)
+            real = obs.node_mask
+            for got_logits, got_mean in ((logits[:, t], mean[:, t]), (step_logits, step_mean)):
+                torch.testing.assert_close(got_logits, ref_logits, rtol=1e-5, atol=1e-5)
+                torch.testing.assert_close(got_mean[real], ref_mean[real], rtol=1e-5, atol=1e-5)
+    # A state differs from the next one: the comparison above could fail.
+    assert not torch.allclose(logits[:, 0], logits[:, 1], atol=1e-3)
+
+
+def test_interventions_are_ordered_in_time_and_later_rows_do_not_reach_earlier_states() -> None:
+    torch.manual_seed(0)
+    policy = InterventionPolicy(PolicyConfig(d_model=16, heads=2, head_dim=8, layers=2, ffn=32)).eval()
+    obs, probs, lengths = _episodes(3, b=2)
+    with torch.no_grad():
+        logits, _ = policy.forward_episodes(obs, probs, lengths)
+        changed = obs.samples.clone()
+        changed[:, int(lengths[0, 3]):] += 3.0  # the rows of step 3 onwards
+        later, _ = policy.forward_episodes(dataclasses.replace(obs, samples=changed), probs, lengths)
+    torch.testing.assert_close(later[:, :4], logits[:, :4], rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(later[:, 4:], logits[:, 4:], atol=1e-3)
+
+
+def test_rollout_step_refuses_episodes_out_of_lockstep() -> None:
+    policy = InterventionPolicy(PolicyConfig(d_model=16, heads=2, head_dim=8, layers=1, ffn=32)).eval()
+    obs, probs, _ = _episodes(0, b=2)
+    ragged = Observation(obs.samples, obs.intervened, obs.row_mask.clone(), obs.node_mask, obs.target, obs.valid)
+    ragged.row_mask[1, -3] = False
+    with pytest.raises(ValueError, match="lockstep"):
+        policy.rollout_step(ragged, probs[:, 0], RolloutCache())

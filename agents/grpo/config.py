@@ -30,7 +30,9 @@ class GrpoSection:
     kl_beta: float = option(0.0, "weight of the KL to the initial policy (0: none)")
     lr: float = option(5e-4, "Adam learning rate (cosine schedule over the iterations)")
     grad_clip: float = option(1.0, "max gradient norm")
-    minibatch: int = option(256, "states per gradient step")
+    minibatch: int = option(256, "states per gradient step (whole episodes with one_pass)")
+    one_pass: bool = option(True, "score an episode's states in one pass and encode each row once in the rollout "
+                                  "(false: encode every state from scratch, the reference path)")
     advance: str = option("sampled", "candidate that advances the episode in training: sampled (the policy's own, "
                                      "as it acts alone) or best (the what-if's best)")
 
@@ -56,11 +58,14 @@ class SurrogateSection:
     lr: float = option(1e-4, "Adam learning rate")
     every: int = option(1, "iterations between surrogate updates")
     steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")
+    query_every: int = option(1, "environment steps between the rollout's surrogate queries (the parent "
+                                 "probabilities are held in between)")
 
     def __post_init__(self) -> None:
         require(math.isfinite(self.lr) and 0 < self.lr <= 1, "surrogate.lr", self.lr, "a number in (0, 1]")
         require(self.every >= 1, "surrogate.every", self.every, "an integer >= 1")
         require(self.steps >= 1, "surrogate.steps", self.steps, "an integer >= 1 (it is trained in every preset)")
+        require(self.query_every >= 1, "surrogate.query_every", self.query_every, "an integer >= 1")
 
 
 @dataclasses.dataclass

@@ -45,7 +45,7 @@ import torch.distributed as dist
 from agents.grpo.agent import MODEL_NAME
 from agents.grpo.config import GrpoConfig
 from agents.grpo.curriculum import TRACKED, Curriculum
-from agents.grpo.policy import InterventionPolicy, Observation, observation_tensors
+from agents.grpo.policy import InterventionPolicy, RolloutCache, observation_tensors
 from agents.grpo.surrogate import ParentSurrogate, edge_scores
 from causal_meta.atomic import write_json
 from causal_meta.config import to_plain
@@ -246,13 +246,17 @@ class Trainer:
         greedy_parents = np.zeros((n, horizon))
         flat_groups = 0
         info: dict[str, Any] = {}
+        cache = RolloutCache() if cfg.grpo.one_pass else None
         for t in range(horizon):
-            tick = time.perf_counter()
-            probs = self.surrogate.parent_probs(obs)
-            clock["surrogate"] += time.perf_counter() - tick
+            if t % cfg.surrogate.query_every == 0:
+                tick = time.perf_counter()
+                probs = self.surrogate.parent_probs(obs)
+                clock["surrogate"] += time.perf_counter() - tick
             tick = time.perf_counter()
             with torch.no_grad():
-                logits, mean = self.policy(observation_tensors(obs, self.ctx.device), probs)
+                state = observation_tensors(obs, self.ctx.device)
+                logits, mean = (self.policy(state, probs) if cache is None
+                                else self.policy.rollout_step(state, probs, cache))
                 logits, mean = logits.cpu(), mean.cpu()
                 nodes, z = self.policy.sample(logits, mean, g, self.generator)
                 log_prob = self.policy.log_prob(logits, mean, nodes, z)
@@ -270,8 +274,9 @@ class Trainer:
             flat_groups += int(flat.sum())
             choice = scored.rewards.argmax(axis=1) if cfg.grpo.advance == "best" else np.zeros(n, np.int64)
             rows = np.arange(n)
-            steps.append({"obs": obs, "probs": probs.cpu(), "nodes": nodes, "z": z, "log_prob": log_prob,
-                          "advantage": torch.from_numpy(advantage.astype(np.float32))})
+            steps.append({"obs": obs if cache is None else None, "probs": probs.cpu(), "nodes": nodes, "z": z,
+                          "log_prob": log_prob, "advantage": torch.from_numpy(advantage.astype(np.float32)),
+                          "rows": torch.from_numpy(obs["row_mask"].sum(axis=1).astype(np.int64))})
             tick = time.perf_counter()
             obs, reward, _, _, info = self.env.step(actions[rows, choice])
             clock["env"] += time.perf_counter() - tick
@@ -287,7 +292,7 @@ class Trainer:
         surrogate_loss = self._train_surrogate(obs, graphs) if self.iteration % cfg.surrogate.every == 0 else math.nan
         clock["surrogate"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        update = self._update(steps)
+        update = self._update(steps, obs)
         clock["update"] += time.perf_counter() - tick
         seconds = time.perf_counter() - start
         played = obs["samples"][np.arange(n), cfg.env.n_obs:, obs["target"].argmax(axis=1)]  # standardised targets
@@ -334,14 +339,38 @@ class Trainer:
         model.eval()
         return float(np.mean(losses))
 
-    def _update(self, steps: list[dict[str, Any]]) -> dict[str, float]:
-        """The clipped GRPO update over the iteration's states; its statistics."""
+    def _update(self, steps: list[dict[str, Any]], last: dict[str, np.ndarray]) -> dict[str, float]:
+        """The clipped GRPO update over the iteration's states, whose episodes ended with
+        the observations ``last``; its statistics.
+
+        With ``grpo.one_pass`` a minibatch is a set of whole episodes (``grpo.minibatch``
+        states, rounded down to whole episodes, at least one), each scored in one pass
+        over its last observation; otherwise a minibatch is a random set of states, each
+        encoded from its own observation (the reference path)."""
         cfg, device = self.cfg.grpo, self.ctx.device
-        obs = observation_tensors({key: np.concatenate([s["obs"][key] for s in steps]) for key in steps[0]["obs"]},
-                                  device)
-        probs, nodes, z, old, advantage = (torch.cat([s[key] for s in steps]).to(device)
-                                           for key in ("probs", "nodes", "z", "log_prob", "advantage"))
-        count = len(nodes)
+        stack = 1 if cfg.one_pass else 0
+        probs, nodes, z, old, advantage, rows = (
+            (torch.stack if stack else torch.cat)([s[key] for s in steps], stack).to(device)
+            for key in ("probs", "nodes", "z", "log_prob", "advantage", "rows"))
+        if cfg.one_pass:
+            final = observation_tensors(last, device)
+            count, per_batch = len(nodes), max(1, cfg.minibatch // len(steps))
+
+            def score(net: InterventionPolicy, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                logits, mean = net.forward_episodes(final.index(idx), probs[idx], rows[idx])
+                return logits.flatten(0, 1), mean.flatten(0, 1)
+        else:
+            states = observation_tensors({key: np.concatenate([s["obs"][key] for s in steps])
+                                          for key in steps[0]["obs"]}, device)
+            count, per_batch = len(nodes), cfg.minibatch
+
+            def score(net: InterventionPolicy, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                return net(states.index(idx), probs[idx])
+
+        def take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+            """The (state, candidate) entries of the minibatch ``idx``, one state a row."""
+            return x[idx].flatten(0, stack)
+
         stats: dict[str, list[float]] = {"policy_loss": [], "entropy": [], "approx_kl": [], "clip_fraction": [],
                                          "kl_reference": []}
         self.policy.train()
@@ -349,21 +378,20 @@ class Trainer:
         for _ in range(cfg.epochs):
             order = torch.randperm(count, generator=self.generator).to(device)
             stop = False
-            for first in range(0, count, cfg.minibatch):
-                idx = order[first:first + cfg.minibatch]
-                batch = obs.index(idx)
-                logits, mean = self.policy(batch, probs[idx])
-                new = self.policy.log_prob(logits, mean, nodes[idx], z[idx])
-                log_ratio = (new - old[idx]).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
+            for first in range(0, count, per_batch):
+                idx = order[first:first + per_batch]
+                logits, mean = score(self.policy, idx)
+                new = self.policy.log_prob(logits, mean, take(nodes, idx), take(z, idx))
+                log_ratio = (new - take(old, idx)).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
                 ratio = log_ratio.exp()
                 approx_kl = distributed.mean_across_ranks(((ratio - 1.0) - log_ratio).mean().detach(), self.ctx)
                 if float(approx_kl) > cfg.target_kl:
                     stop = True
                     break
-                a = advantage[idx]
+                a = take(advantage, idx)
                 policy_loss = -torch.min(ratio * a, ratio.clamp(1.0 - cfg.clip, 1.0 + cfg.clip) * a).mean()
                 entropy = self.policy.entropy(logits).mean()
-                kl_reference = self._kl_reference(batch, probs[idx], nodes[idx], z[idx], new)
+                kl_reference = self._kl_reference(lambda net: score(net, idx), take(nodes, idx), take(z, idx), new)
                 loss = policy_loss - cfg.entropy * entropy + cfg.kl_beta * kl_reference
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -380,13 +408,13 @@ class Trainer:
         out["epochs"] = float(epochs_run)
         return out
 
-    def _kl_reference(self, batch: Observation, probs: torch.Tensor, nodes: torch.Tensor, z: torch.Tensor,
-                      new: torch.Tensor) -> torch.Tensor:
-        """KL(policy || initial policy) estimated on the candidates (k3 estimator)."""
+    def _kl_reference(self, score: Any, nodes: torch.Tensor, z: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+        """KL(policy || initial policy) estimated on the candidates (k3 estimator);
+        ``score(net)`` gives a network's logits and means on the minibatch."""
         if self.reference is None:
             return new.new_zeros(())
         with torch.no_grad():
-            logits, mean = self.reference(batch, probs)
+            logits, mean = score(self.reference)
             reference = self.reference.log_prob(logits, mean, nodes, z)
         log_ratio = (reference - new).clamp(-LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)
         return (log_ratio.exp() - log_ratio - 1.0).mean()

@@ -44,14 +44,44 @@ class SelfAttention(nn.Module):
         self.register_buffer("bias_keep", keep, persistent=False)
 
     def forward(self, x: Tensor, key_mask: Tensor | None) -> Tensor:
-        """``key_mask`` (..., L) is True for keys that may be attended to; None means all.
-        Every query needs at least one such key."""
+        """``key_mask`` says which keys each query may attend to: (..., L) marks keys for
+        every query alike, (..., L, L) is a full query-by-key mask (True: may attend);
+        None means all. Every query needs at least one such key."""
         *lead, length, _ = x.shape
-        qkv = F.linear(x.reshape(-1, length, x.shape[-1]), self.qkv.weight, self.qkv.bias * self.bias_keep)
-        q, k, v = qkv.view(-1, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        mask = None if key_mask is None else key_mask.reshape(-1, 1, 1, length)
-        y = attend(q, k, v, mask)
+        q, k, v = self.project(x.reshape(-1, length, x.shape[-1]))
+        y = attend(q, k, v, _attention_mask(key_mask, x.dim(), length))
         return self.out(y.transpose(1, 2).reshape(*lead, length, -1))
+
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values (N, heads, L, head_dim) of tokens (N, L, d_model)."""
+        n, length, _ = x.shape
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias * self.bias_keep)
+        q, k, v = qkv.view(n, length, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return q, k, v
+
+    def forward_cached(self, x: Tensor, mask: Tensor, past: tuple[Tensor, Tensor] | None, keep: int
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """Attention of new tokens ``x`` (N, L, d_model) over the cached keys and values
+        ``past`` (each (N, heads, P, head_dim); None for P = 0) and over themselves, with
+        ``mask`` (N, L, P + L) True where a query may attend. Returns the outputs and the
+        cache extended by the keys and values of the first ``keep`` new tokens: the
+        others (per-query tokens that no later token reads) are not kept."""
+        q, k, v = self.project(x)
+        keys, values = (k, v) if past is None else (torch.cat((past[0], k), 2), torch.cat((past[1], v), 2))
+        y = attend(q, keys, values, mask[:, None])
+        p = keys.shape[2] - k.shape[2]
+        cache = (keys[:, :, :p + keep], values[:, :, :p + keep])
+        return self.out(y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)), cache
+
+
+def _attention_mask(mask: Tensor | None, x_dims: int, length: int) -> Tensor | None:
+    """A key mask (..., L) or a full mask (..., L, L) of tokens with ``x_dims`` axes
+    (..., L, d_model), told apart by their number of axes, as SDPA's (N, 1, 1 or L, L)."""
+    if mask is None:
+        return None
+    if mask.dim() == x_dims:
+        return mask.reshape(-1, 1, length, length)
+    return mask.reshape(-1, 1, 1, length)
 
 
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
@@ -84,3 +114,13 @@ class Block(nn.Module):
     def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
         x = x + self.drop(self.attn(self.attn_norm(x), key_mask))
         return x + self.drop(self.ffn(self.ffn_norm(x)))
+
+    def forward_cached(self, x: Tensor, mask: Tensor, past: tuple[Tensor, Tensor] | None, keep: int
+                       ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """:meth:`forward` for new tokens over cached ones (:meth:`SelfAttention.forward_cached`):
+        the same outputs as a full pass whose mask hides the new tokens from the cached
+        ones. The cache holds normalised keys and values, so cached tokens are never
+        recomputed."""
+        y, cache = self.attn.forward_cached(self.attn_norm(x), mask, past, keep)
+        x = x + self.drop(y)
+        return x + self.drop(self.ffn(self.ffn_norm(x))), cache
