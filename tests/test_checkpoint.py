@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
+import re
 import subprocess
 import sys
 import textwrap
@@ -376,6 +377,40 @@ def test_keys_outside_the_checked_ones_may_change(tmp_path: Path, trainer: Train
     assert _load(last, expected_config=current, keys_to_check=["model"])["step"] == 1
     with pytest.raises(CheckpointError, match="train.lr: checkpoint 0.001, this run 0.5"):
         _load(last, expected_config=current, keys_to_check=["model", "train.lr"])
+
+
+@pytest.mark.parametrize(("keys", "value"), [
+    (("model", "0.weight"), float("nan")),
+    (("model", "2.bias"), float("inf")),
+    (("optimizer", "state", 0, "exp_avg_sq"), float("-inf")),
+], ids=["weight-nan", "bias-inf", "optimizer-moment"])
+def test_a_non_finite_tensor_is_refused_naming_the_file_and_the_tensor(tmp_path: Path, keys: tuple,
+                                                                         value: float) -> None:
+    trainer = Trainer.fresh()
+    trainer.step()  # the optimizer now holds moments
+    saved = torch.load(_save(tmp_path, trainer, 1), weights_only=True)
+    tensor = saved["state"]
+    for key in keys:
+        tensor = tensor[key]
+    tensor.view(-1)[-1] = value
+    path = tmp_path / "diverged.pt"
+    torch.save(saved, path)
+    dotted = ".".join(str(key) for key in ("state", *keys))
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {path}: tensor {re.escape(dotted)} holds 1 NaN or "
+                                              rf"infinite value\(s\) of {tensor.numel()};") as info:
+        _load(path)
+    assert info.value.path == path
+
+
+def test_resuming_skips_a_last_checkpoint_holding_nan(tmp_path: Path, trainer: Trainer) -> None:
+    for step in (1, 2):
+        _save(tmp_path, trainer, step, keep_last_k=1)
+    saved = torch.load(tmp_path / "last.pt", weights_only=True)
+    saved["state"]["model"]["0.weight"][0, 0] = float("nan")
+    (tmp_path / "last.pt").unlink()  # break the link to step_2.pt
+    torch.save(saved, tmp_path / "last.pt")
+    with pytest.warns(RuntimeWarning, match=r"step_2\.pt because .*state\.model\.0\.weight holds 1 NaN"):
+        assert ckpt.find_resume(tmp_path) == tmp_path / "step_2.pt"
 
 
 # --------------------------------------------------------------------------- RNG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import resource
 from collections.abc import Callable
 from pathlib import Path
@@ -217,3 +218,16 @@ def test_the_model_asked_for_is_checked_against_the_file(tmp_path: Path) -> None
     with pytest.raises(CheckpointError, match=r"saved by model 'avici', but this run trains 'bcnp'"):
         load_learner(CHECKPOINTS["avici"], model="bcnp")
     assert load_learner(CHECKPOINTS["bcnp"], model="bcnp", n_samples=0).name == "bcnp"
+
+
+def test_a_learner_with_a_nan_weight_is_refused_at_load(tmp_path: Path) -> None:
+    def poison(saved: dict) -> None:
+        weights = saved["state"]["model"]
+        weights[next(iter(weights))].view(-1)[0] = float("nan")
+
+    path = tampered(tmp_path, poison)
+    first = next(iter(torch.load(DEFAULT_CHECKPOINT, weights_only=True)["state"]["model"]))
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {path}: tensor state\.model\.{re.escape(first)} holds 1 "
+                                              r"NaN or infinite value") as caught:
+        load_learner(path)
+    assert caught.value.path == path

@@ -138,3 +138,19 @@ def test_an_sb3_zip_whose_weights_hold_code_is_refused_in_our_words(tiny_ppo_zip
     assert str(info.value).startswith(f"{bad} member policy.pth holds code or objects") and info.value.path == bad
     assert_refused_safely(str(info.value), refused)
     assert not ran_code(tmp_path)
+
+
+@pytest.mark.parametrize("member", ["policy.pth", "policy.optimizer.pth"])
+def test_an_sb3_zip_with_a_nan_tensor_is_refused_naming_member_and_tensor(tiny_ppo_zip: Path, tmp_path: Path,
+                                                                          member: str) -> None:
+    with zipfile.ZipFile(tiny_ppo_zip) as archive:
+        state = torch.load(io.BytesIO(archive.read(member)), weights_only=True)
+    tensors = state if member == "policy.pth" else state["state"][0]
+    key = next(name for name, value in tensors.items() if isinstance(value, torch.Tensor) and value.numel() > 1)
+    tensors[key].view(-1)[1] = float("nan")
+    bad = tmp_path / "bad.zip"
+    _replace_member(tiny_ppo_zip, bad, member, _torch_bytes(state))
+    where = key if member == "policy.pth" else f"state.0.{key}"
+    with pytest.raises(CheckpointError, match=rf"^{bad} member {re.escape(member)}: tensor {re.escape(where)} holds 1 "
+                                              r"NaN or infinite value"):
+        load_sb3(bad)

@@ -489,15 +489,16 @@ def load_weights(source: Path | BinaryIO, path: str | os.PathLike[str], what: st
     does not make; ``what`` names it in messages (``"checkpoint runs/a/last.pt"``).
 
     The one safe reader of torch files: checkpoints go through it, and so do the weight
-    files inside a stable-baselines3 zip. A truncated or corrupt archive, and one holding
-    anything a weights-only load refuses, raise CheckpointError; torch's own wording of a
-    refusal, which advises loading unsafely, is never passed on.
+    files inside a stable-baselines3 zip. A truncated or corrupt archive, one holding
+    anything a weights-only load refuses and one with a NaN or infinite value in a
+    floating tensor raise CheckpointError naming the file (and the tensor); torch's own
+    wording of a refusal, which advises loading unsafely, is never passed on.
     """
     try:
         _check_crc(source, path, what)
         if not isinstance(source, Path):
             source.seek(0)
-        return torch.load(source, map_location=map_location, weights_only=True, mmap=mmap)
+        loaded = torch.load(source, map_location=map_location, weights_only=True, mmap=mmap)
     except CheckpointError:
         raise
     except pickle.UnpicklingError as err:
@@ -512,6 +513,37 @@ def load_weights(source: Path | BinaryIO, path: str | os.PathLike[str], what: st
             f"{what} is truncated or corrupt and cannot be loaded ({type(err).__name__}: {_first_line(err)})",
             path,
         ) from err
+    _check_finite(loaded, path, what)
+    return loaded
+
+
+def _check_finite(loaded: Any, path: str | os.PathLike[str], what: str) -> None:
+    """Refuse NaN or infinite values in any floating tensor (weights, optimizer moments):
+    loaded, they surface far from the file, as a NaN action or a probability error
+    during evaluation that names neither the file nor the tensor."""
+    for key, tensor in _tensors(loaded, ""):
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        finite = torch.isfinite(tensor)
+        if not bool(finite.all()):
+            raise CheckpointError(
+                f"{what}: tensor {key} holds {tensor.numel() - int(finite.sum())} NaN or infinite value(s) of "
+                f"{tensor.numel()}; the weights and optimizer state a checkpoint restores must be finite (the run "
+                "that wrote it diverged, or the file was altered)",
+                path,
+            )
+
+
+def _tensors(value: Any, prefix: str) -> Iterator[tuple[str, torch.Tensor]]:
+    """(dotted key, tensor) for every tensor inside nested dicts, lists and tuples."""
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, Mapping):
+        for key, child in value.items():
+            yield from _tensors(child, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, child in enumerate(value):
+            yield from _tensors(child, f"{prefix}.{index}" if prefix else str(index))
 
 
 def _first_refused(err: pickle.UnpicklingError) -> str:
