@@ -405,3 +405,21 @@ def test_yaml_alias_bombs_are_refused_before_they_expand(tmp_path: Path) -> None
         load_family(str(bomb))
     with pytest.raises(SpecError, match=r"anchors and aliases are not allowed"):
         load_collection(str(bomb))
+
+
+@pytest.mark.parametrize("key", ["data.family", "trainer.val_families"])
+def test_a_family_file_with_a_python_tag_is_refused_when_the_config_loads(
+    key: str, in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agents.pretrain import main as pretrain
+    from causal_meta.train.config import PretrainConfig
+
+    tagged = in_tmp / "tagged.yaml"
+    tagged.write_text('nodes: 5\ngraph: !!python/object/apply:os.system ["echo hi"]\n')
+    value = str(tagged) if key == "data.family" else f"[{tagged}]"
+    with pytest.raises(ConfigError, match=rf"{key}.* = .*tagged.yaml.* is not allowed: .*python/object/apply"):
+        config.load(PretrainConfig, "smoke", [f"{key}={value}"], config_package="agents.configs.pretrain")
+    with pytest.raises(SystemExit):
+        pretrain(["avici", "--config", "smoke", f"{key}={value}", f"hydra.run.dir={in_tmp / 'run'}"])
+    assert "python/object/apply" in capsys.readouterr().err
+    assert not (in_tmp / "run").exists(), "the run directory was made before the family file was read"

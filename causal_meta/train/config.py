@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from causal_meta.config import option, register, register_group
+from causal_meta.families import load_family, load_suite
 from causal_meta.models.settings import SETTINGS
 
 SCHEMA_NAME = "pretrain_schema"
@@ -120,6 +121,21 @@ class PretrainConfig:
         if self.trainer.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"trainer.device = {self.trainer.device!r} is not allowed: 'auto', 'cpu' or 'cuda'")
         self._check_ranges()
+        self._check_families()
+
+    def _check_families(self) -> None:
+        """Read and parse every family and suite the run will use now, when the config
+        loads: a bad reference or file (a YAML tag such as ``!!python/object``, an alias,
+        a wrong key) is refused before the run directory is made, not after. Files are
+        read with the safe loader of :mod:`causal_meta.families`."""
+        refs = [("data.family", self.data.family, load_family),
+                *((f"trainer.val_families[{i}]", ref, load_family) for i, ref in enumerate(self.trainer.val_families)),
+                ("evaluation.suite", self.evaluation.suite, load_suite)]
+        for key, ref, read in refs:
+            try:
+                read(ref)
+            except (ValueError, OSError) as err:
+                raise ValueError(f"{key} = {ref!r} is not allowed: {' '.join(str(err).split())}") from err
 
     def _check_ranges(self) -> None:
         """Every numeric key within its range when the config is loaded, not when the run
