@@ -153,6 +153,7 @@ class Scm:
 
         do: None; a dict {node: value} applied to every row; or (mask, values), two (n, d)
         arrays that set X_i = values[r, i] where mask[r, i]. seed: a fresh noise stream for
-        this call; None draws from the SCM's own stream (advancing it).
+        this call; None draws from the SCM's own stream (advancing it). ValueError if a value
+        comes out infinite or NaN (parameters or do values that overflow float32).
         """
     def __reduce__(self) -> tuple[Any, tuple[bytes]]: ...

@@ -14,6 +14,14 @@ Memory: one engine call may use at most 4 GiB, its outputs and workspace togethe
 ValueError naming its arguments; an allocation the machine cannot serve within the cap
 raises MemoryError naming the buffer. Neither aborts the interpreter.
 
+Overflow: finite parameters can still overflow float32 once sampled (weights of 1e30
+along a chain, a Cauchy scale near the float32 maximum, an intervention value near it).
+Every engine call that returns an SCM's data (:func:`sample_tasks`, ``Scm.sample``,
+``Scm.column_under_interventions``, common random numbers, the batched samplers and the
+environments' episode starts and steps) checks what it returns, in one vectorised pass,
+and raises ValueError naming the sample, task, SCM or environment instead of returning
+inf or NaN.
+
 :class:`Scm` is the engine's class itself (no Python wrapper), so that one
 interventional sample costs a few microseconds.
 """

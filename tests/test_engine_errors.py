@@ -445,12 +445,15 @@ def test_a_failed_allocation_is_a_memory_error_not_an_abort() -> None:
         from causal_meta import _core
         from causal_meta.scm import sample_scm, sample_tasks
         resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
-        scm, other = (sample_scm({"nodes": 1000, "graph": {"type": "chain"}}, seed) for seed in (0, 1))
+        # Weights of 1: the default ones (0.5 to 2 in magnitude) overflow float32 along a
+        # chain of 1000 nodes, and the last sample would be refused for it.
+        wide = {"nodes": 1000, "graph": {"type": "chain"}, "mechanism": {"type": "linear", "weights": 1.0}}
+        scm, other = (sample_scm(wide, seed) for seed in (0, 1))
         calls = [
             lambda: scm.sample(200_000),
             lambda: _core.sample_interventions([scm, other], np.zeros(2, np.int64), np.zeros(2, np.float32), 100_000,
                                                1000),
-            lambda: sample_tasks({"nodes": 1000, "graph": {"type": "chain"}}, 0, 0, 4, 100_000, 0, threads=1),
+            lambda: sample_tasks(wide, 0, 0, 4, 100_000, 0, threads=1),
         ]
         for call in calls:
             try:
@@ -541,7 +544,7 @@ def test_arguments_of_the_wrong_kind_are_named() -> None:
 def test_families_that_overflow_are_refused_not_returned() -> None:
     chain = {"nodes": 6, "graph": {"type": "chain"},
              "mechanism": {"type": "linear", "weights": {"type": "fixed", "value": 1e30}}}
-    with pytest.raises(ValueError, match=r"task 3 of the stream 0 has non-finite values: .* overflow float32"):
+    with pytest.raises(ValueError, match=r"task 3 of the stream 0 has non-finite values \(inf or NaN\): .* overflow float32"):
         sample_tasks(chain, base_seed=0, start=3, count=2, n_obs=8)
     wide = {"nodes": 3, "graph": {"type": "chain"},
             "noise": {"type": "cauchy", "scale": {"type": "fixed", "value": 3e38}}}
@@ -549,3 +552,72 @@ def test_families_that_overflow_are_refused_not_returned() -> None:
         sample_tasks(wide, base_seed=0, start=0, count=4, n_obs=64)
     fine = sample_tasks({"nodes": 4, "graph": {"type": "chain"}}, base_seed=0, start=0, count=2, n_obs=8)
     assert np.isfinite(fine.data).all()
+
+
+# ---------------------------------------------------------------- overflow past float32
+# A finite spec can still overflow float32 when it is sampled (weights of 1e30 along a
+# chain, a Cauchy scale near the float32 maximum, an intervention value near it times a
+# weight of 2). Every call that returns an SCM's data refuses such values, naming where
+# they came from, instead of handing inf or NaN to a model.
+
+OVERFLOWING = {
+    "weights": {"nodes": 6, "graph": {"type": "chain"},
+                "mechanism": {"type": "linear", "weights": {"type": "fixed", "value": 1e30}}},
+    "cauchy": {"nodes": 3, "graph": {"type": "chain"},
+               "noise": {"type": "cauchy", "scale": {"type": "fixed", "value": 3e38}}},
+}
+OVERFLOW = r"has non-finite values \(inf or NaN\): the SCM's parameters .* or the intervention values overflow float32"
+
+
+def overflowing_calls(spec: Spec) -> dict[str, tuple[Callable[[], object], str]]:
+    """Each engine call that returns data of the SCM of ``spec``, with the name its
+    refusal must give."""
+    from envs.vector import StepArrays
+
+    bad, fine = sample_scm(spec, 0), sample_scm({"nodes": spec["nodes"], "graph": {"type": "chain"}}, 0)
+    d, last = bad.d, bad.topological_order[-1]
+    none, at_root = np.full(1, -1, np.int64), np.array([bad.topological_order[0]], np.int64)
+    one = np.ones(1, np.float32)
+    mask = np.zeros((64, d), bool)
+    mask[:, last] = True
+    arrays = StepArrays.empty(1, 4, d)
+    arrays.valid[0, bad.topological_order[0]] = True
+    arrays.target[0] = last
+    step = (np.zeros((1, d + 1)), np.ones(1, bool), 4, 0, (1.0, 0.0, 0.0, 100.0, 5.0))
+    return {
+        "sample": (lambda: bad.sample(64), "the sample"),
+        "sample-seed": (lambda: bad.sample(64, seed=1), "the sample"),
+        "sample-do": (lambda: bad.sample(64, do={bad.topological_order[0]: 1.0}), "the sample"),
+        "sample-per-row": (lambda: bad.sample(64, do=(mask, np.zeros((64, d)))), "the sample"),
+        "column_under_interventions": (lambda: bad.column_under_interventions(none, one, 64, 0, last),
+                                       "the sample under common random numbers"),
+        "common_random_numbers": (lambda: bad.common_random_numbers(64, 0, last).columns(at_root, one),
+                                  "the sample under common random numbers"),
+        "sample_interventions": (lambda: _core.sample_interventions([fine, bad], np.full(2, -1, np.int64),
+                                                                    np.ones(2, np.float32), 64, d), r"the sample of scms\[1\]"),
+        "columns_under_interventions": (lambda: _core.columns_under_interventions(
+            [fine, bad], np.full((2, 1), -1, np.int64), np.ones((2, 1), np.float32), 64, [0, 0],
+            np.array([last, last], np.int64)), r"the sample of scms\[1\] under common random numbers"),
+        "start_episodes": (lambda: _core.start_episodes(family_json(spec), [0], 64, d, -2.0, 2.0),
+                           "the start of the episode of seed 0"),
+        "step_envs": (lambda: _core.step_envs([bad], arrays, *step), "the step of environment 0"),
+    }
+
+
+CALLS = list(overflowing_calls(OVERFLOWING["weights"]))
+
+
+@pytest.mark.parametrize("call", CALLS)
+@pytest.mark.parametrize("spec", list(OVERFLOWING))
+def test_scm_data_that_overflow_are_refused_not_returned(spec: str, call: str) -> None:
+    run, name = overflowing_calls(OVERFLOWING[spec])[call]
+    assert_raises(run, ValueError, rf"^{name} {OVERFLOW}; choose smaller ones$")
+
+
+def test_an_intervention_value_that_overflows_is_refused() -> None:
+    """Weights of 2 are fine; do(X = 3e38) on the chain's root makes its child 6e38."""
+    doubling = sample_scm({"nodes": 3, "graph": {"type": "chain"},
+                           "mechanism": {"type": "linear", "weights": {"type": "fixed", "value": 2.0}}}, 0)
+    root = doubling.topological_order[0]
+    assert np.isfinite(doubling.sample(8, do={root: 5e37})[0]).all()
+    assert_raises(lambda: doubling.sample(8, do={root: 3e38}), ValueError, rf"^the sample {OVERFLOW}")

@@ -11,7 +11,8 @@ the generators is tested in test_engine_statistics.py.
 from __future__ import annotations
 
 import pickle
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 from causal_meta.scm import Scm, TaskBatch, sample_scm, sample_tasks, task_seed
 
 Spec = dict[str, Any]
+T = TypeVar("T")
 
 MAX_LO = 10
 """Largest minimum node count drawn; the maximum adds at most 6, so d <= 16."""
@@ -31,12 +33,13 @@ MAX_LO = 10
 probabilities = st.floats(0.0, 1.0)
 
 
-def tasks(*args: Any, **kwargs: Any) -> TaskBatch:
-    """``sample_tasks``, with generated families whose values overflow float32 (which
-    ``sample_tasks`` refuses, naming the task) skipped: the properties below are about
-    seeding and shapes, not about finiteness."""
+def finite(sample: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``sample(*args, **kwargs)`` (``sample_tasks`` or ``Scm.sample``), with generated
+    families whose values overflow float32 (which the engine refuses, naming the task or
+    the sample) skipped: the properties below are about seeding, shapes and do(), not
+    about finiteness."""
     try:
-        return sample_tasks(*args, **kwargs)
+        return sample(*args, **kwargs)
     except ValueError as err:
         if "non-finite values" not in str(err):
             raise
@@ -44,10 +47,16 @@ def tasks(*args: Any, **kwargs: Any) -> TaskBatch:
         raise
 
 
+def tasks(*args: Any, **kwargs: Any) -> TaskBatch:
+    """``sample_tasks`` through :func:`finite`."""
+    return finite(sample_tasks, *args, **kwargs)
+
+
 @st.composite
 def signed_dists(draw: st.DrawFn) -> Spec:
     """A weight or bias distribution of either sign, bounded so that most SCMs give finite
-    data (deep chains of squares still overflow; comparisons are on bits, so NaN is fine)."""
+    data (deep chains of squares still overflow: the engine refuses those, and
+    :func:`finite` skips them)."""
     kind = draw(st.sampled_from(["fixed", "uniform", "signed_uniform", "gaussian"]))
     if kind == "fixed":
         return {"type": "fixed", "value": draw(st.floats(-2.0, 2.0))}
@@ -312,8 +321,8 @@ def test_do_dict_sets_exactly_its_nodes_and_only_moves_descendants(
     the same noise seed every non-descendant is bit-identical to the observational draw."""
     scm = sample_scm(family, seed)
     targets = data.draw(st.dictionaries(st.integers(0, scm.d - 1), st.floats(-10.0, 10.0), min_size=1))
-    x, mask = scm.sample(n, do=targets, seed=noise_seed)
-    obs, obs_mask = scm.sample(n, seed=noise_seed)
+    x, mask = finite(scm.sample, n, do=targets, seed=noise_seed)
+    obs, obs_mask = finite(scm.sample, n, seed=noise_seed)
     assert x.shape == mask.shape == (n, scm.d) and x.dtype == np.float32 and mask.dtype == np.uint8
     assert not obs_mask.any()
 
@@ -339,8 +348,8 @@ def test_do_per_row_sets_exactly_the_masked_cells(
     d = scm.d
     request = np.array(data.draw(st.lists(st.booleans(), min_size=n * d, max_size=n * d))).reshape(n, d)
     values = np.array(data.draw(st.lists(st.floats(-10.0, 10.0), min_size=n * d, max_size=n * d))).reshape(n, d)
-    x, mask = scm.sample(n, do=(request if as_bool else request.astype(np.uint8), values), seed=noise_seed)
-    obs, _ = scm.sample(n, seed=noise_seed)
+    x, mask = finite(scm.sample, n, do=(request if as_bool else request.astype(np.uint8), values), seed=noise_seed)
+    obs, _ = finite(scm.sample, n, seed=noise_seed)
 
     np.testing.assert_array_equal(mask, request.astype(np.uint8))
     np.testing.assert_array_equal(bits(x[request]), bits(values.astype(np.float32)[request]))
@@ -360,8 +369,8 @@ def test_do_moves_every_descendant_in_linear_scms(
     exactly, which has probability 0 under continuous weights."""
     scm = sample_scm(family, seed)
     node = data.draw(st.integers(0, scm.d - 1))
-    x, _ = scm.sample(16, do={node: 100.0}, seed=noise_seed)
-    obs, _ = scm.sample(16, seed=noise_seed)
+    x, _ = finite(scm.sample, 16, do={node: 100.0}, seed=noise_seed)
+    obs, _ = finite(scm.sample, 16, seed=noise_seed)
     for j in descendants_or_self(scm, {node}) - {node}:
         assert np.any(x[:, j] != obs[:, j]), f"descendant {j} of {node} did not move"
 
@@ -372,16 +381,16 @@ def test_scm_pickle_round_trip_reproduces_samples(family: Spec, seed: int, noise
     """A pickled Scm is the same model with the same position in its own noise stream: seeded
     and unseeded draws (several in a row) give identical bytes."""
     scm = sample_scm(family, seed)
-    scm.sample(3)  # move the own stream away from its start, so that the state matters
+    finite(scm.sample, 3)  # move the own stream away from its start, so that the state matters
     copy = pickle.loads(pickle.dumps(scm))
     assert isinstance(copy, Scm)
     np.testing.assert_array_equal(copy.adjacency, scm.adjacency)
     assert (copy.mechanism_names, copy.noise_names, copy.noise_scales) == (
         scm.mechanism_names, scm.noise_names, scm.noise_scales)
     for _ in range(2):
-        assert copy.sample(n)[0].tobytes() == scm.sample(n)[0].tobytes()
+        assert finite(copy.sample, n)[0].tobytes() == finite(scm.sample, n)[0].tobytes()
     do = {scm.d - 1: 0.5}
-    assert copy.sample(n, do=do, seed=noise_seed)[0].tobytes() == scm.sample(n, do=do, seed=noise_seed)[0].tobytes()
+    assert finite(copy.sample, n, do=do, seed=noise_seed)[0].tobytes() == finite(scm.sample, n, do=do, seed=noise_seed)[0].tobytes()
 
 
 @settings(max_examples=40, deadline=None)
@@ -390,7 +399,7 @@ def test_seed_noise_restarts_the_own_stream(family: Spec, seed: int, noise_seed:
     """seed_noise(s) makes unseeded draws a pure function of s, whatever came before."""
     scm = sample_scm(family, seed)
     scm.seed_noise(noise_seed)
-    first = scm.sample(5)[0].tobytes()
-    scm.sample(7)
+    first = finite(scm.sample, 5)[0].tobytes()
+    finite(scm.sample, 7)
     scm.seed_noise(noise_seed)
-    assert scm.sample(5)[0].tobytes() == first
+    assert finite(scm.sample, 5)[0].tobytes() == first

@@ -184,11 +184,12 @@ pub fn step_all(streams: Vec<Stream<'_>>, consts: &Constants<'_>, buffers: Buffe
         }
         let first_row = usize::try_from(*steps).ok().and_then(|s| s.checked_mul(m)).and_then(|r| r.checked_add(n_obs));
         let first_row = first_row.ok_or_else(|| EngineError::param(format!("steps[{k}]"), *steps, "must be a step count >= 0 whose rows fit the observation"))?;
-        jobs.push((stream, consts.row(k), action, Observation { values, intervened, row_mask }, first_row, steps, best, out));
+        jobs.push((k, stream, consts.row(k), action, Observation { values, intervened, row_mask }, first_row, steps, best, out));
     }
-    crate::parallel::for_each(&mut jobs, |((scm, rng), ep, action, obs, first_row, steps, best, out)| {
+    crate::parallel::for_each(&mut jobs, |(k, (scm, rng), ep, action, obs, first_row, steps, best, out)| {
         let obs = Observation { values: &mut *obs.values, intervened: &mut *obs.intervened, row_mask: &mut *obs.row_mask };
-        **out = step(scm, rng, ep, action, *first_row..*first_row + m, obs, rules)?;
+        let stepped = step(scm, rng, ep, action, *first_row..*first_row + m, obs, rules);
+        **out = stepped.map_err(|e| e.non_finite_in(|| format!("the step of environment {k}")))?;
         **steps += 1;
         **best = best_so_far(**best, out.y);
         Ok(())

@@ -138,7 +138,8 @@ pub fn start(spec: &FamilySpec, seed: u64, settings: &Settings) -> Result<Start>
     write_padded(&scm.dag, &mut adjacency, width);
     let mut observations = budget::zeroed("the first observations", settings.n_obs * width)?;
     if settings.n_obs > 0 {
-        scm.sample_into(settings.n_obs, Interventions::None, &mut rng, &mut observations, width)?;
+        let sampled = scm.sample_into(settings.n_obs, Interventions::None, &mut rng, &mut observations, width);
+        sampled.map_err(|e| e.non_finite_in(|| format!("the start of the episode of seed {seed}")))?;
     }
     let linear = if scm.is_linear() {
         let valid: Vec<bool> = (0..width).map(|i| i < d && i != target).collect();

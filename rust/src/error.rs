@@ -17,6 +17,9 @@ pub enum EngineError {
     InvalidSpec { path: String, message: String },
     /// A buffer of `bytes` bytes for `what` that the allocator could not provide.
     OutOfMemory { what: String, bytes: u128 },
+    /// Values that came out infinite or NaN although every parameter is finite: `what`
+    /// (the sample of one call, a task of a stream, an SCM of a batch) overflowed float32.
+    NonFinite { what: String },
     /// A request refused for a reason that no one parameter carries (arguments that do
     /// not fit together, an SCM without what was asked of it, a corrupt state): the
     /// message says it all.
@@ -30,6 +33,21 @@ impl EngineError {
             name: name.into(),
             value: value.to_string(),
             allowed: allowed.into(),
+        }
+    }
+
+    /// Shorthand for [`EngineError::NonFinite`].
+    pub fn non_finite(what: impl Into<String>) -> Self {
+        EngineError::NonFinite { what: what.into() }
+    }
+
+    /// A [`EngineError::NonFinite`] renamed after `what`, for a caller that knows better
+    /// than the sampler where the values belong (which task, which SCM of a batch); any
+    /// other error as it is.
+    pub fn non_finite_in(self, what: impl FnOnce() -> String) -> Self {
+        match self {
+            EngineError::NonFinite { .. } => EngineError::NonFinite { what: what() },
+            other => other,
         }
     }
 
@@ -55,6 +73,10 @@ impl fmt::Display for EngineError {
             EngineError::OutOfMemory { what, bytes } => {
                 write!(f, "cannot allocate {:.2} GiB for {what}: the machine has not enough free memory; ask for less per call", *bytes as f64 / (1u64 << 30) as f64)
             }
+            EngineError::NonFinite { what } => write!(
+                f,
+                "{what} has non-finite values (inf or NaN): the SCM's parameters (mechanism weights, biases or noise scales) or the intervention values overflow float32; choose smaller ones"
+            ),
             EngineError::Refused { message } => f.write_str(message),
         }
     }
@@ -119,6 +141,14 @@ mod tests {
         }
         let e = node_index("do node", 7usize, 5).unwrap_err().to_string();
         assert_eq!(e, "do node = 7 is not allowed: must be a node index in [0, 4]");
+    }
+
+    #[test]
+    fn non_finite_values_are_named_by_the_caller_that_knows_where_they_belong() {
+        let e = EngineError::non_finite("the sample").non_finite_in(|| "task 3 of the stream 0".to_string()).to_string();
+        assert!(e.starts_with("task 3 of the stream 0 has non-finite values (inf or NaN): the SCM's parameters"), "{e}");
+        assert!(e.ends_with("overflow float32; choose smaller ones"), "{e}");
+        assert_eq!(EngineError::refused("no").non_finite_in(|| unreachable!()), EngineError::refused("no"));
     }
 
     #[test]

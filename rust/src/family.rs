@@ -4,7 +4,6 @@
 use crate::dist::Dist;
 use crate::{budget, parallel};
 use crate::error::{int_in, EngineError, Result};
-use crate::fastmath::all_finite;
 use crate::graph::{Dag, GraphSpec};
 use crate::mechanism::MechanismSpec;
 use crate::noise::NoiseSpec;
@@ -142,7 +141,8 @@ impl FamilySpec {
     /// `threads` threads (default: one per core; on the calling thread when
     /// [`parallel::inline`]). Task k depends only on (spec, base_seed, k), never on the
     /// split or the thread count. A family whose parameters overflow float32 gives
-    /// infinite or NaN values; the first task with any is refused by its index.
+    /// infinite or NaN values; the first task with any is refused by its index
+    /// ([`EngineError::NonFinite`]).
     pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize, threads: Option<usize>) -> Result<TaskBatch> {
         let inline = parallel::inline(threads, count);
         let workers = if inline { 1 } else { threads.unwrap_or_else(parallel::default_threads) };
@@ -157,12 +157,16 @@ impl FamilySpec {
             adjacency: budget::zeroed("the tasks' adjacency matrices", count * d_max * d_max)?,
             n_nodes: budget::zeroed("the tasks' node counts", count)?,
         };
-        // Per task: whether all its values are finite, checked while its rows are in cache.
+        // Per task: whether its values are finite. Kept apart from the other errors, so that
+        // the task named is the first such one whatever the thread count.
         let mut finite = vec![true; count];
         let task = |(k, ((((data, mask), adjacency), nodes), finite)): (usize, TaskOut<'_>)| {
             let seed = task_seed(base_seed, start.wrapping_add(k as u64));
-            *nodes = self.sample_task(seed, n_obs, n_int, TaskSlot { data: &mut *data, mask, adjacency, d_max })? as u32;
-            *finite = all_finite(data);
+            match self.sample_task(seed, n_obs, n_int, TaskSlot { data, mask, adjacency, d_max }) {
+                Ok(d) => *nodes = d as u32,
+                Err(EngineError::NonFinite { .. }) => *finite = false,
+                Err(e) => return Err(e),
+            }
             Ok(())
         };
         let (cells, square) = (n * d_max, d_max * d_max);
@@ -176,10 +180,7 @@ impl FamilySpec {
             })?;
         }
         match finite.iter().position(|&ok| !ok) {
-            Some(k) => Err(EngineError::refused(format!(
-                "task {} of the stream {base_seed} has non-finite values: the family's parameters (mechanism weights, biases or noise scales) overflow float32; choose smaller ones",
-                start.wrapping_add(k as u64)
-            ))),
+            Some(k) => Err(EngineError::non_finite(format!("task {} of the stream {base_seed}", start.wrapping_add(k as u64)))),
             None => Ok(batch),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::budget;
 use crate::error::{node_index, EngineError, Result, MAX_PARAMETER};
-use crate::fastmath::{simd_level, LaneRng, SimdLevel};
+use crate::fastmath::{all_finite, simd_level, LaneRng, SimdLevel};
 use crate::graph::Dag;
 use crate::mechanism::{Mechanism, Parents};
 use crate::noise::{Noise, NoiseKind};
@@ -312,7 +312,9 @@ impl Scm {
     /// Draw `n` rows into `out`, row-major with row stride `stride >= d` (the columns
     /// from d to stride are left untouched, so batched tasks can be padded in place).
     /// Noise is drawn for every cell, intervened or not: with the same generator state, an
-    /// intervention leaves the values of non-descendants bit for bit unchanged.
+    /// intervention leaves the values of non-descendants bit for bit unchanged. Rows with
+    /// an infinite or NaN value (parameters or intervention values that overflow float32)
+    /// are refused with [`EngineError::NonFinite`] ("the sample").
     pub fn sample_into(&self, n: usize, ivs: Interventions<'_>, rng: &mut Rng, out: &mut [f32], stride: usize) -> Result<()> {
         match simd_level() {
             // SAFETY: simd_level() reports a level only when the CPU has its features.
@@ -373,6 +375,10 @@ impl Scm {
                 self.eval_node(j, n, &ws.cols, &ws.noise, &mut ws.out, &mut ws.scratch);
                 ws.set_column(j, n, d, ivs);
             }
+        }
+        // Checked while the columns are in cache: one vectorised pass over what is returned.
+        if !all_finite(&ws.cols[..n * d]) {
+            return Err(EngineError::non_finite("the sample"));
         }
         write_rows::<SIMD>(&ws.cols, n, d, out, stride);
         Ok(())
@@ -478,7 +484,8 @@ impl Scm {
     /// Column `crn.column` under each single intervention of `pairs` (None: no
     /// intervention), from the common random numbers `crn` of this SCM, into `out`
     /// (`pairs.len() * crn.n` cells): per pair only the nodes that are both descendants of
-    /// the intervened node and ancestors of the column are evaluated again.
+    /// the intervened node and ancestors of the column are evaluated again. Columns with an
+    /// infinite or NaN value are refused with [`EngineError::NonFinite`].
     pub fn crn_columns(&self, crn: &CommonRandomNumbers, pairs: &[Option<(usize, f32)>], out: &mut [f32]) -> Result<()> {
         if crn.cols.len() != self.d() * crn.n || out.len() != pairs.len() * crn.n {
             return Err(EngineError::refused(format!(
@@ -586,6 +593,9 @@ impl Scm {
                 }
                 _ => slot.copy_from_slice(&crn.cols[column * n..(column + 1) * n]),
             }
+        }
+        if !all_finite(out) {
+            return Err(EngineError::non_finite("the sample under common random numbers"));
         }
         Ok(())
     }
@@ -721,6 +731,28 @@ mod tests {
             }
             assert!(scm.common_random_numbers(11, 5, scm.d()).is_err());
         }
+    }
+
+    /// Weights of 1e30 along a chain overflow float32 from the third node on: the sample is
+    /// refused on the column path, on the row path of a few linear rows and under common
+    /// random numbers; weights of 1 pass.
+    #[test]
+    fn samples_that_overflow_are_refused() {
+        let mut spec = spec_with(MechanismSpec::Linear { weights: crate::dist::Dist::Fixed { value: 1e30 }, bias: crate::dist::Dist::Fixed { value: 0.0 } });
+        spec.graph = crate::graph::GraphSpec::Chain;
+        let scm = spec.sample_scm(1);
+        let (d, last) = (scm.d(), scm.dag.order[scm.d() - 1]);
+        for n in [1, ROW_MAJOR_BELOW, 300] {
+            let mut out = vec![0f32; n * d];
+            let e = scm.sample_into(n, Interventions::None, &mut Rng::new(2), &mut out, d).unwrap_err();
+            assert_eq!(e, EngineError::non_finite("the sample"), "n = {n}");
+        }
+        let e = scm.column_under_interventions(5, &[None, Some((last, 1.0))], 3, last).unwrap_err();
+        assert_eq!(e, EngineError::non_finite("the sample under common random numbers"));
+        // do(last = 1) alone is finite: the refusal looks at what is returned.
+        assert_eq!(scm.column_under_interventions(5, &[Some((last, 1.0))], 3, last).unwrap(), vec![1.0; 5]);
+        spec.mechanism = MechanismSpec::Linear { weights: crate::dist::Dist::Fixed { value: 1.0 }, bias: crate::dist::Dist::Fixed { value: 0.0 } };
+        assert!(draw(&spec.sample_scm(1), 300, Interventions::None, 2).iter().all(|x| x.is_finite()));
     }
 
     #[test]

@@ -93,13 +93,13 @@ pub fn sample_interventions<'py>(
         jobs.push((&*scm, rng, pair));
     }
     let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", count * n * d_max))?;
-    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut(n * d_max)).collect();
+    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut(n * d_max)).enumerate().collect();
     py.detach(|| {
         guarded(|| {
-            parallel::for_each(&mut work, |((scm, rng, pair), slot)| {
+            parallel::for_each(&mut work, |(k, ((scm, rng, pair), slot))| {
                 let pairs = pair.as_slice();
                 let ivs = if pairs.is_empty() { Interventions::None } else { Interventions::AllRows(pairs) };
-                scm.sample_into(n, ivs, rng, slot, d_max)
+                scm.sample_into(n, ivs, rng, slot, d_max).map_err(|e| e.non_finite_in(|| format!("the sample of scms[{k}]")))
             })
         })
     })?;
@@ -146,8 +146,15 @@ pub fn columns_under_interventions<'py>(
         jobs.push((&cell.scm, pairs, seeds[k], column));
     }
     let mut out = guarded(|| budget::zeroed::<f32>("the columns under interventions", count * g * n))?;
-    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut((g * n).max(1))).collect();
-    py.detach(|| guarded(|| parallel::for_each(&mut work, |((scm, pairs, seed, column), slot)| scm.column_under_interventions_here(n, pairs, *seed, *column, slot))))?;
+    let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut((g * n).max(1))).enumerate().collect();
+    py.detach(|| {
+        guarded(|| {
+            parallel::for_each(&mut work, |(k, ((scm, pairs, seed, column), slot))| {
+                let columns = scm.column_under_interventions_here(n, pairs, *seed, *column, slot);
+                columns.map_err(|e| e.non_finite_in(|| format!("the sample of scms[{k}] under common random numbers")))
+            })
+        })
+    })?;
     drop(work); // ends its borrow of `out`
     numpy_array(py, (count, g, n), out)
 }
