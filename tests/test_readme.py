@@ -65,3 +65,26 @@ def test_readme_documents_every_key(section: str, schema: str) -> None:
     text = (ROOT / "README.md").read_text().split(section)[1].split("\n## ")[0]
     documented = set(re.findall(r"^\| `([a-z_.0-9]+)` \|", text, flags=re.M))
     assert documented == set(schema_keys(cls))
+
+
+def test_readme_says_what_the_first_install_downloads_and_how_long_it_takes() -> None:
+    intro = (ROOT / "README.md").read_text().split("\n## ")[0]
+    assert "`pip install torch --index-url https://download.pytorch.org/whl/cpu`" in intro
+    assert re.search(r"\d+-\d+ minutes", intro) and "LTO" in intro and "still running" in intro
+    assert re.search(r"about \d+ GB of wheels", intro)
+
+
+def test_readme_estimates_its_evaluation_of_a_grpo_checkpoint() -> None:
+    lines = [line for block in readme_commands() for line in block.splitlines()]
+    (command,) = [line for line in lines if line.startswith("python -m agents.evaluate --policy runs/quick_test/")]
+    assert re.search(r"# about \d+ minutes on 2 CPU cores$", command), command
+
+
+def test_the_development_commands_tools_come_with_the_test_extra() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    development = (ROOT / "README.md").read_text().split("\n## Development")[1]
+    assert "maturin develop" in development
+    (maturin,) = [r for r in project["build-system"]["requires"] if r.startswith("maturin")]
+    assert maturin in project["project"]["optional-dependencies"]["test"]
