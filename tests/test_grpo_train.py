@@ -193,7 +193,7 @@ def test_loading_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> Non
         load_agent(DEFAULT_CHECKPOINT)
     from agents.evaluate import resolve
 
-    with pytest.raises(CheckpointError, match=r"policy = .* is not allowed: .* was saved by model 'avici'"):
+    with pytest.raises(CheckpointError, match=r"policy = .* is not allowed: .* holds a model 'avici', not a policy"):
         resolve(str(DEFAULT_CHECKPOINT))
     corrupt = tmp_path / "bad.pt"
     corrupt.write_bytes(DEFAULT_CHECKPOINT.read_bytes()[:5000])
