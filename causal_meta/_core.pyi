@@ -44,7 +44,8 @@ def sample_interventions(
     d_max: int,
 ) -> npt.NDArray[np.float32]:
     """(N, n, d_max): block k equals scms[k].sample(n, do={nodes[k]: values[k]}) drawn from
-    that SCM's own noise stream (no do where nodes[k] < 0), zero-padded; in parallel."""
+    that SCM's own noise stream (no do where nodes[k] < 0), zero-padded; in parallel. Each
+    Scm once, and not while another thread uses it."""
 def columns_under_interventions(
     scms: list[Scm],
     nodes: npt.NDArray[np.int64],
@@ -90,7 +91,8 @@ def step_envs(
     rules: tuple[float, float, float, float, float],
 ) -> tuple[npt.NDArray[Any], ...]:
     """(node, value, y, reward, is_parent, expected), (K,) each: one CausalBO step of every
-    stepping environment, updating ``arrays`` (an envs.vector.StepArrays) in place."""
+    stepping environment, updating ``arrays`` (an envs.vector.StepArrays) in place. Each
+    Scm once, and not while another thread uses it."""
 def simd_level() -> str:
     """Which build of the hot loops runs on this CPU: "avx512", "avx2" or "plain"."""
 def set_simd(enabled: bool) -> None: ...
@@ -107,10 +109,12 @@ class CommonRandomNumbers:
 
 class Scm:
     """A structural causal model drawn by the engine; picklable (unpickling checks the
-    state and refuses an inconsistent one with ValueError). One thread at a time: a call
-    from a second thread while a first one samples raises RuntimeError("Already
-    borrowed"); give each thread its own copy (pickle round trip) to sample in parallel,
-    or use the batched functions, which parallelise inside the engine."""
+    state and refuses an inconsistent one with ValueError). Threads may share one Scm:
+    unseeded samples take turns on its own noise stream (together they draw what the same
+    calls would draw one after another), and large ones release the GIL. The batched
+    calls that advance the own streams (sample_interventions, step_envs) need each Scm to
+    themselves: one listed twice raises ValueError, one that another thread is using
+    RuntimeError, each naming its index; a pickled copy serves another thread."""
 
     @staticmethod
     def from_family(family: CompiledFamily | str, seed: int) -> Scm: ...

@@ -119,12 +119,28 @@ pub fn int_in(name: &str, x: usize, lo: usize, hi: usize) -> Result<usize> {
     }
 }
 
+/// Check that an integer is at least `lo`: for a parameter bounded only by the node
+/// count, which is checked apart, so that the message shows no end of the integer type.
+pub fn int_at_least(name: &str, x: usize, lo: usize) -> Result<usize> {
+    if x >= lo {
+        Ok(x)
+    } else {
+        Err(EngineError::param(name, x, format!("must be an integer >= {lo}")))
+    }
+}
+
 /// Check that `index` (any integer type) is a node index of an SCM with `d` nodes.
 pub fn node_index<T: Copy + fmt::Display + TryInto<usize>>(name: &str, index: T, d: usize) -> Result<usize> {
     match index.try_into() {
         Ok(i) if i < d => Ok(i),
-        _ => Err(EngineError::param(name, index, format!("must be a node index in [0, {}]", d.saturating_sub(1)))),
+        _ => Err(not_a_node(name, index, d)),
     }
+}
+
+/// The refusal of `shown` as the node index `name` of an SCM with `d` nodes; for indices
+/// that fit no integer type of the engine (a Python int of 2**70).
+pub fn not_a_node(name: &str, shown: impl fmt::Display, d: usize) -> EngineError {
+    EngineError::param(name, shown, format!("must be a node index in [0, {}]", d.saturating_sub(1)))
 }
 
 #[cfg(test)]
@@ -149,6 +165,12 @@ mod tests {
         assert!(e.starts_with("task 3 of the stream 0 has non-finite values (inf or NaN): the SCM's parameters"), "{e}");
         assert!(e.ends_with("overflow float32; choose smaller ones"), "{e}");
         assert_eq!(EngineError::refused("no").non_finite_in(|| unreachable!()), EngineError::refused("no"));
+    }
+
+    #[test]
+    fn lower_bounds_alone_show_no_end_of_the_integer_type() {
+        assert_eq!(int_at_least("graph.m", 1, 1), Ok(1));
+        assert_eq!(int_at_least("graph.k", 1, 2).unwrap_err().to_string(), "graph.k = 1 is not allowed: must be an integer >= 2");
     }
 
     #[test]

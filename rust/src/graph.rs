@@ -8,7 +8,7 @@
 //! which after the relabelling is a uniformly random acyclic orientation.
 
 use crate::dist::validate_mixture_weights;
-use crate::error::{int_in, probability, EngineError, Result};
+use crate::error::{int_at_least, probability, EngineError, Result};
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -203,14 +203,14 @@ impl GraphSpec {
                 }
             },
             GraphSpec::Sf { m, .. } => {
-                int_in(&p("m"), *m, 1, usize::MAX)?;
+                int_at_least(&p("m"), *m, 1)?;
             }
             GraphSpec::Ws { k, rewire_prob } => {
-                int_in(&p("k"), *k, 2, usize::MAX)?;
+                int_at_least(&p("k"), *k, 2)?;
                 probability(&p("rewire_prob"), *rewire_prob)?;
             }
             GraphSpec::Sbm { blocks, p_in, p_out } => {
-                int_in(&p("blocks"), *blocks, 1, usize::MAX)?;
+                int_at_least(&p("blocks"), *blocks, 1)?;
                 probability(&p("p_in"), *p_in)?;
                 probability(&p("p_out"), *p_out)?;
             }
@@ -220,11 +220,11 @@ impl GraphSpec {
                 }
             }
             GraphSpec::Layered { layers, edge_prob } => {
-                int_in(&p("layers"), *layers, 1, usize::MAX)?;
+                int_at_least(&p("layers"), *layers, 1)?;
                 probability(&p("edge_prob"), *edge_prob)?;
             }
             GraphSpec::Hierarchical { branching } => {
-                int_in(&p("branching"), *branching, 1, usize::MAX)?;
+                int_at_least(&p("branching"), *branching, 1)?;
             }
             GraphSpec::Bipartite { cause_fraction, edge_prob } => {
                 probability(&p("cause_fraction"), *cause_fraction)?;

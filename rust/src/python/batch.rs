@@ -4,7 +4,7 @@
 
 use super::convert::{array_arg, numpy_array, paired_seeds_arg, seeds_arg, usize_arg};
 use super::errors::guarded;
-use super::scm::PyScm;
+use super::scm::{exclusive, PyScm};
 use super::tasks::Graphs;
 use crate::error::{self, node_index};
 use super::family::family_arg;
@@ -60,10 +60,11 @@ pub fn stack_graphs<'py>(
 /// One intervention per SCM, each drawn from that SCM's own noise stream, in parallel:
 /// row block k equals `scms[k].sample(n, do={nodes[k]: values[k]})` (or no `do` where
 /// `nodes[k] < 0`), zero-padded to `d_max` columns. The engine call behind vector envs.
+/// Each SCM may appear once, and not while another thread uses it (`exclusive`).
 #[pyfunction]
 pub fn sample_interventions<'py>(
     py: Python<'py>,
-    scms: Vec<PyRefMut<'py, PyScm>>,
+    scms: Vec<Bound<'py, PyScm>>,
     nodes: &Bound<'py, PyAny>,
     values: &Bound<'py, PyAny>,
     n: &Bound<'py, PyAny>,
@@ -84,13 +85,13 @@ pub fn sample_interventions<'py>(
         )
     })?;
     let mut jobs = Vec::with_capacity(count);
-    let mut scms = scms;
+    let mut scms = exclusive(&scms)?;
     for (k, cell) in scms.iter_mut().enumerate() {
         let d = cell.scm.d();
         checks::width(k, d, d_max)?;
         let pair = single_intervention(k, nodes[k], values[k], d)?;
-        let PyScm { scm, rng } = &mut **cell;
-        jobs.push((&*scm, rng, pair));
+        let (scm, rng) = cell.stream_mut();
+        jobs.push((scm, rng, pair));
     }
     let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", count * n * d_max))?;
     let mut work: Vec<_> = jobs.into_iter().zip(out.chunks_mut(n * d_max)).enumerate().collect();

@@ -4,7 +4,7 @@
 use super::convert::{array_arg, numpy_array, seeds_arg, usize_arg};
 use super::errors::guarded;
 use super::family::family_arg;
-use super::scm::PyScm;
+use super::scm::{exclusive, PyScm};
 use crate::bo::{self, Buffers, Constants, Outcome, Rules};
 use crate::episode::{self, Settings};
 use crate::error::{finite, EngineError};
@@ -85,7 +85,7 @@ pub fn start_episodes<'py>(
                 optimum.extend_from_slice(&[-1.0, f64::NAN, f64::NAN, f64::NAN]);
             }
         }
-        scms.push(PyScm { scm: start.scm, rng: start.rng });
+        scms.push(PyScm::new(start.scm, start.rng));
     }
     let [effect, mean, std, low, high] = columns;
     let wide = |v: Vec<f64>| numpy_array(py, (k, d), v);
@@ -168,12 +168,13 @@ type Reports<'py> = (
 /// observation buffers of `arrays` (an `envs.vector.StepArrays`, updated in place with
 /// `steps` and `best`), all in parallel with the GIL released. `rules` is (w_target,
 /// w_parent, w_info, value clip, target clip). The single environment's arithmetic, bit
-/// for bit (`bo.rs`).
+/// for bit (`bo.rs`). Each SCM may appear once, and not while another thread uses it
+/// (`exclusive`).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 pub fn step_envs<'py>(
     py: Python<'py>,
-    scms: Vec<PyRefMut<'py, PyScm>>,
+    scms: Vec<Bound<'py, PyScm>>,
     mut arrays: StepArrays<'py>,
     actions: &Bound<'py, PyAny>,
     stepping: &Bound<'py, PyAny>,
@@ -211,12 +212,8 @@ pub fn step_envs<'py>(
         row_mask: items_mut("row_mask", &mut arrays.row_mask)?,
     };
     let (actions, stepping) = (items("actions", &actions)?, items("stepping", &stepping)?);
-    let mut scms = scms;
-    let streams = scms.iter_mut().map(|cell| {
-        let PyScm { scm, rng } = &mut **cell;
-        (&*scm, rng)
-    });
-    let streams: Vec<_> = streams.collect();
+    let mut scms = exclusive(&scms)?;
+    let streams: Vec<_> = scms.iter_mut().map(|cell| cell.stream_mut()).collect();
     let outcomes = py.detach(|| guarded(|| bo::step_all(streams, &consts, buffers, actions, stepping, m, n_obs, &rules)))?;
     let column = |f: fn(&Outcome) -> f64| outcomes.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
     Ok((

@@ -1,5 +1,10 @@
 //! The `Scm` class: one drawn SCM with its own noise stream, sampled under interventions
 //! given as a `do=` dict or per-row (mask, values) arrays; and its unpickling.
+//!
+//! Threads may share one `Scm`: every method takes it shared, and the own noise stream is
+//! behind a lock that a call holds while it draws, so that concurrent unseeded samples
+//! take turns on the stream. The batched calls that advance many streams at once borrow
+//! their SCMs exclusively instead (`exclusive`), and reach the streams without locking.
 
 use super::convert::{array_arg, int_arg, numpy_array, read_2d, usize_arg};
 use super::crn::PyCrn;
@@ -11,9 +16,10 @@ use crate::seed::{noise_stream_seed, Rng};
 use crate::{budget, checks, error, mechanism, parallel};
 use numpy::ndarray::Ix1;
 use numpy::{PyArray1, PyArray2};
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 /// Below this many cells a sampling call is cheaper than releasing the GIL.
 pub(crate) const DETACH_MIN_CELLS: usize = 4096;
@@ -38,21 +44,67 @@ pub(crate) fn pairs_arg(nodes: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, d: 
 #[pyfunction]
 pub fn _scm_from_state(state: &[u8]) -> PyResult<PyScm> {
     let (scm, rng) = guarded(|| Scm::from_state(state))?;
-    Ok(PyScm { scm, rng })
+    Ok(PyScm::new(scm, rng))
 }
 
 /// A structural causal model drawn by the engine. See `causal_meta.scm` for the docs.
 #[pyclass(name = "Scm", module = "causal_meta._core")]
 pub struct PyScm {
     pub(crate) scm: Scm,
-    /// The SCM's own noise stream, used by `sample` when no seed is given.
-    pub(crate) rng: Rng,
+    /// The SCM's own noise stream, used by `sample` when no seed is given; locked by the
+    /// call that draws from it (see the module's docs).
+    rng: Mutex<Rng>,
+}
+
+/// A lock's content whatever happened to its last holder: a panic inside the engine is
+/// caught (`guarded`) before the guard drops, so a poisoned stream is still a valid one.
+fn locked(rng: &Mutex<Rng>) -> MutexGuard<'_, Rng> {
+    rng.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `scms` borrowed exclusively, for a batched call that advances the own noise streams of
+/// all of them in parallel: an Scm listed twice is refused (ValueError), and so is one
+/// that another thread is using right now (RuntimeError), each by its index.
+pub(crate) fn exclusive<'py>(scms: &[Bound<'py, PyScm>]) -> PyResult<Vec<PyRefMut<'py, PyScm>>> {
+    let borrow = |(k, scm): (usize, &Bound<'py, PyScm>)| {
+        scm.try_borrow_mut().map_err(|_| match scms[..k].iter().position(|earlier| earlier.is(scm)) {
+            Some(j) => PyValueError::new_err(format!("scms[{k}] is scms[{j}]: an Scm may appear only once in a call that draws from the own noise streams")),
+            None => PyRuntimeError::new_err(format!(
+                "scms[{k}] is in use by another thread (a call on that Scm has not returned yet): wait for it, or give this call its own copy (a pickle round trip)"
+            )),
+        })
+    };
+    scms.iter().enumerate().map(borrow).collect()
 }
 
 impl PyScm {
+    /// The SCM `scm` with the own noise stream `rng`.
+    pub(crate) fn new(scm: Scm, rng: Rng) -> PyScm {
+        PyScm { scm, rng: Mutex::new(rng) }
+    }
+
     /// The SCM of `scm` with its noise stream seeded from `noise_seed`.
     pub(crate) fn with_noise_seed(scm: Scm, noise_seed: u64) -> PyScm {
-        PyScm { scm, rng: Rng::new(noise_stream_seed(noise_seed)) }
+        PyScm::new(scm, Rng::new(noise_stream_seed(noise_seed)))
+    }
+
+    /// The SCM and its own noise stream, for a call that holds the Scm exclusively (no
+    /// other thread can hold the lock, so none is taken).
+    pub(crate) fn stream_mut(&mut self) -> (&Scm, &mut Rng) {
+        (&self.scm, self.rng.get_mut().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The own noise stream, locked, from a thread that holds the GIL. Another thread may
+    /// hold the lock for a large sample, drawn with the GIL released: wait for it with the
+    /// GIL released too, so that the other Python threads run meanwhile.
+    fn own_stream(&self, py: Python<'_>) -> MutexGuard<'_, Rng> {
+        loop {
+            match self.rng.try_lock() {
+                Ok(rng) => return rng,
+                Err(TryLockError::Poisoned(rng)) => return rng.into_inner(),
+                Err(TryLockError::WouldBlock) => py.detach(|| drop(locked(&self.rng))),
+            }
+        }
     }
 
     fn parse_do(&self, n: usize, do_: Option<&Bound<'_, PyAny>>) -> PyResult<DoArg> {
@@ -72,7 +124,12 @@ impl PyScm {
                         )));
                     }
                 }
-                let node: i64 = k.extract().map_err(|_| PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}")))?;
+                let node: i64 = match k.extract() {
+                    Ok(node) => node,
+                    // An integer beyond int64 is a node index out of range, not a key of the wrong kind.
+                    Err(_) if k.call_method0("__index__").is_ok() => return Err(error::not_a_node("do node", k.str()?, d).into()),
+                    Err(_) => return Err(PyTypeError::new_err(format!("do: keys must be node indices (int), got {k}"))),
+                };
                 let value: f64 = v.extract().map_err(|_| PyTypeError::new_err(format!("do: values must be numbers, got {v} for node {node}")))?;
                 pairs.push(intervention_pair(node, value, d)?);
             }
@@ -233,15 +290,16 @@ impl PyScm {
     }
 
     /// Reset the SCM's own noise stream (used when `sample` gets no seed).
-    fn seed_noise(&mut self, seed: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.rng = Rng::new(noise_stream_seed(int_arg("seed", seed, 0, u64::MAX)?));
+    fn seed_noise(&self, py: Python<'_>, seed: &Bound<'_, PyAny>) -> PyResult<()> {
+        let rng = Rng::new(noise_stream_seed(int_arg("seed", seed, 0, u64::MAX)?));
+        *self.own_stream(py) = rng;
         Ok(())
     }
 
     /// Draw `n` rows, optionally under interventions; see `causal_meta.scm.Scm.sample`.
     #[pyo3(signature = (n, r#do=None, seed=None))]
     fn sample<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         n: &Bound<'py, PyAny>,
         r#do: Option<&Bound<'py, PyAny>>,
@@ -256,21 +314,16 @@ impl PyScm {
         let ivs = do_arg.view();
         guarded(|| ivs.validate(d, n))?;
         let mut out = guarded(|| budget::zeroed::<f32>("the sampled rows", n * d))?;
-        let mut local;
-        let rng = match seed {
-            Some(s) => {
-                local = Rng::new(s);
-                &mut local
-            }
-            None => &mut self.rng,
-        };
         let scm = &self.scm;
-        let mut run = || guarded(|| scm.sample_into(n, ivs, rng, &mut out, d));
-        if n * d >= DETACH_MIN_CELLS {
-            py.detach(run)?;
-        } else {
-            run()?;
-        }
+        let mut run = |rng: &mut Rng| guarded(|| scm.sample_into(n, ivs, rng, &mut out, d));
+        // The own stream stays locked while it draws: with the GIL released for a large
+        // sample, the lock is taken there too.
+        match (seed, n * d >= DETACH_MIN_CELLS) {
+            (Some(s), false) => run(&mut Rng::new(s)),
+            (Some(s), true) => py.detach(|| run(&mut Rng::new(s))),
+            (None, false) => run(&mut self.own_stream(py)),
+            (None, true) => py.detach(|| run(&mut locked(&self.rng))),
+        }?;
         let mut mask = guarded(|| budget::zeroed::<u8>("the intervention mask", n * d))?;
         match &do_arg {
             DoArg::None => {}
@@ -287,7 +340,8 @@ impl PyScm {
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
-        let state = self.scm.to_state(&self.rng).map_err(internal_error)?;
+        let rng = self.own_stream(py).clone();
+        let state = self.scm.to_state(&rng).map_err(internal_error)?;
         let ctor = py.import("causal_meta._core")?.getattr("_scm_from_state")?;
         Ok((ctor, (PyBytes::new(py, &state),)))
     }
