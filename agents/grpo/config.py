@@ -58,7 +58,7 @@ class SurrogateSection:
     lr: float = option(1e-4, "Adam learning rate")
     every: int = option(1, "iterations between surrogate updates")
     steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")
-    query_every: int = option(1, "environment steps between the rollout's surrogate queries (the parent "
+    query_every: int = option(3, "environment steps between the rollout's surrogate queries (the parent "
                                  "probabilities are held in between)")
 
     def __post_init__(self) -> None:
