@@ -2,7 +2,7 @@
 
     python benchmarks/sampler.py [--seconds 1.0] [--repeats 5] [--cases a,b,c,d,e,f,g] [--out PATH]
 
-Cases (DESIGN.md, "Engine speed"):
+Cases:
 
 (a) ER d=20 (edge prob 0.2), linear, 256 samples per task;
 (b) the same with MLP mechanisms (hidden 32);

@@ -1,7 +1,7 @@
 """Task streams for amortized structure learning: an infinite training stream and fixed
 validation/test sets, as torch tensors.
 
-Seeding and sharding (DESIGN.md): task ``k`` of a stream is a pure function of
+Seeding and sharding: task ``k`` of a stream is a pure function of
 ``(family, seed, k)``. Training step ``s`` on rank ``r`` of ``W`` ranks takes the
 ``batch_size`` tasks starting at ``(s * W + r) * batch_size``, so ranks never overlap,
 leave no gaps, and ``W`` ranks with batch B/W see exactly the tasks of one rank with batch

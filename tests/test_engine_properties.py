@@ -2,7 +2,7 @@
 
 Hypothesis draws whole families (every graph type including the named structures and
 mixtures, every mechanism including mixtures, every noise law, node ranges) and checks
-the contracts of DESIGN.md that hold for all of them: DAGs, array layout, seeding and
+the engine's contracts that hold for all of them: DAGs, array layout, seeding and
 split invariance, the semantics of do(), and pickling. Sizes stay small (at most 16
 nodes, a few dozen rows) so that the file runs in seconds; the statistical behaviour of
 the generators is tested in test_engine_statistics.py.

@@ -341,12 +341,13 @@ def acyclicity_penalty(logits: Tensor, node_mask: Tensor, steps: int) -> Tensor:
 def update_dual(dual: float, penalty_avg: float, lr: float) -> float:
     """One dual-ascent step on the acyclicity weight: ``dual + lr * max(penalty_avg, 0)``.
 
-    AVICI's rule, whose schedule the trainer owns: the per-step penalty, clipped at 0, is
-    tracked by an exponential moving average (rate 1e-4; the first step initialises it);
-    every ``inner_step`` steps (500) the dual is raised by ``lr`` times that average, with
-    ``lr`` (1e-4) warmed up linearly over the burn-in. Because the penalty is never
-    negative the dual only grows: the longer the predicted graphs stay cyclic, the more
-    acyclicity weighs against the likelihood.
+    The schedule is :meth:`Avici.after_step`'s: every ``model.dual_every`` optimizer
+    steps (250 by default) the dual is raised by ``lr`` (``model.dual_lr``, 1e-4, constant)
+    times the plain mean of the per-step penalties since the last raise, averaged over
+    ranks. (AVICI's published code keeps an exponential moving average of the penalty
+    and warms ``lr`` up; this one does neither.) Because the penalty is never negative
+    the dual only grows: the longer the predicted graphs stay cyclic, the more acyclicity
+    weighs against the likelihood.
     """
     if not (isinstance(lr, numbers.Real) and math.isfinite(lr) and lr >= 0):
         raise ValueError(f"lr = {lr!r} is not allowed: must be a finite number >= 0")
