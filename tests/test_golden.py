@@ -1,5 +1,6 @@
 """Golden values: the seeds, a few task batches and the episode starts of every level and
 named SCM pinned to their bytes.
+
 Every data set, validation set and model-card number depends on these; an engine change
 that alters them changes every result silently. When such a change is deliberate,
 update the values here in the same commit and say so. The engine gives the same bytes
