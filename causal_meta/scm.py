@@ -132,7 +132,9 @@ def sample_tasks(
     one per core); with one thread, or one task, it samples on the calling thread. The
     engine's pools are fork-safe: a forked DataLoader worker builds its own. The GIL is
     released while sampling (except for calls too small to be worth it) and the arrays
-    are handed to numpy without a copy. Pass a :class:`CompiledFamily`
+    are handed to numpy without a copy; a long call samples in chunks of tasks (some 50 ms
+    each) and lets Python handle signals between them, so Ctrl-C raises KeyboardInterrupt
+    promptly, and the chunks change no byte. Pass a :class:`CompiledFamily`
     (:func:`compile_family`) when calls are small: converting a family costs more than a
     few tasks.
 

@@ -11,6 +11,7 @@ use crate::scm::{Interventions, Scm};
 use crate::seed::{task_seed, Rng};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// Most variables a task may have.
 pub const MAX_NODES: usize = 1000;
@@ -40,7 +41,9 @@ pub struct FamilySpec {
 /// Stacked tasks, padded to `d_max` variables.
 pub struct TaskBatch {
     pub count: usize,
+    /// Rows per task: `n_obs` observational ones, then interventional ones.
     pub n: usize,
+    pub n_obs: usize,
     pub d_max: usize,
     /// (count, n, d_max) f32.
     pub data: Vec<f32>,
@@ -139,50 +142,78 @@ impl FamilySpec {
 
     /// Tasks `start .. start + count` of the stream `base_seed`, in parallel on a pool of
     /// `threads` threads (default: one per core; on the calling thread when
-    /// [`parallel::inline`]). Task k depends only on (spec, base_seed, k), never on the
-    /// split or the thread count. A family whose parameters overflow float32 gives
-    /// infinite or NaN values; the first task with any is refused by its index
-    /// ([`EngineError::NonFinite`]).
+    /// [`parallel::inline`]): [`FamilySpec::task_batch`] filled by one
+    /// [`FamilySpec::fill_tasks`]. Task k depends only on (spec, base_seed, k), never on
+    /// the split or the thread count.
     pub fn sample_tasks(&self, base_seed: u64, start: u64, count: usize, n_obs: usize, n_int: usize, threads: Option<usize>) -> Result<TaskBatch> {
-        let inline = parallel::inline(threads, count);
-        let workers = if inline { 1 } else { threads.unwrap_or_else(parallel::default_threads) };
-        let n = check_batch(count, n_obs, n_int, self.nodes[1], workers)?;
+        let mut batch = self.task_batch(count, n_obs, n_int, threads)?;
+        self.fill_tasks(&mut batch, base_seed, start, 0..count, threads)?;
+        Ok(batch)
+    }
+
+    /// A zeroed batch of `count` tasks of `n_obs + n_int` rows, its memory (outputs and
+    /// the workspace of `threads` threads) checked first.
+    pub fn task_batch(&self, count: usize, n_obs: usize, n_int: usize, threads: Option<usize>) -> Result<TaskBatch> {
         let d_max = self.nodes[1];
-        let mut batch = TaskBatch {
+        let n = check_batch(count, n_obs, n_int, d_max, parallel::workers(threads, count))?;
+        Ok(TaskBatch {
             count,
             n,
+            n_obs,
             d_max,
             data: budget::zeroed("the tasks' data", count * n * d_max)?,
             mask: budget::zeroed("the tasks' intervention masks", count * n * d_max)?,
             adjacency: budget::zeroed("the tasks' adjacency matrices", count * d_max * d_max)?,
             n_nodes: budget::zeroed("the tasks' node counts", count)?,
-        };
+        })
+    }
+
+    /// Sample the tasks `tasks` of `batch` (whose task k is task `start + k` of the stream
+    /// `base_seed`) into their slots, in parallel as [`FamilySpec::sample_tasks`] does. The
+    /// tasks are independent, so filling a batch range by range (a long call that checks
+    /// for Ctrl-C between ranges) gives the bytes of one call. A family whose parameters
+    /// overflow float32 gives infinite or NaN values; the first task of the range with
+    /// any is refused by its index ([`EngineError::NonFinite`]).
+    pub fn fill_tasks(&self, batch: &mut TaskBatch, base_seed: u64, start: u64, tasks: Range<usize>, threads: Option<usize>) -> Result<()> {
+        let (n, n_obs, d_max) = (batch.n, batch.n_obs, batch.d_max);
+        let (cells, square) = (n * d_max, d_max * d_max);
+        let first = tasks.start;
         // Per task: whether its values are finite. Kept apart from the other errors, so that
         // the task named is the first such one whatever the thread count.
-        let mut finite = vec![true; count];
+        let mut finite = vec![true; tasks.len()];
         let task = |(k, ((((data, mask), adjacency), nodes), finite)): (usize, TaskOut<'_>)| {
-            let seed = task_seed(base_seed, start.wrapping_add(k as u64));
-            match self.sample_task(seed, n_obs, n_int, TaskSlot { data, mask, adjacency, d_max }) {
+            let seed = task_seed(base_seed, start.wrapping_add((first + k) as u64));
+            match self.sample_task(seed, n_obs, n - n_obs, TaskSlot { data, mask, adjacency, d_max }) {
                 Ok(d) => *nodes = d as u32,
                 Err(EngineError::NonFinite { .. }) => *finite = false,
                 Err(e) => return Err(e),
             }
             Ok(())
         };
-        let (cells, square) = (n * d_max, d_max * d_max);
-        if inline {
-            let slots = batch.data.chunks_mut(cells).zip(batch.mask.chunks_mut(cells)).zip(batch.adjacency.chunks_mut(square));
-            slots.zip(batch.n_nodes.iter_mut()).zip(finite.iter_mut()).enumerate().try_for_each(task)?;
+        let data = &mut batch.data[first * cells..tasks.end * cells];
+        let mask = &mut batch.mask[first * cells..tasks.end * cells];
+        let adjacency = &mut batch.adjacency[first * square..tasks.end * square];
+        let n_nodes = &mut batch.n_nodes[tasks.clone()];
+        if parallel::inline(threads, tasks.len()) {
+            let slots = data.chunks_mut(cells).zip(mask.chunks_mut(cells)).zip(adjacency.chunks_mut(square));
+            slots.zip(n_nodes.iter_mut()).zip(finite.iter_mut()).enumerate().try_for_each(task)?;
         } else {
             parallel::install(threads, || {
-                let slots = batch.data.par_chunks_mut(cells).zip(batch.mask.par_chunks_mut(cells)).zip(batch.adjacency.par_chunks_mut(square));
-                slots.zip(batch.n_nodes.par_iter_mut()).zip(finite.par_iter_mut()).enumerate().try_for_each(task)
+                let slots = data.par_chunks_mut(cells).zip(mask.par_chunks_mut(cells)).zip(adjacency.par_chunks_mut(square));
+                slots.zip(n_nodes.par_iter_mut()).zip(finite.par_iter_mut()).enumerate().try_for_each(task)
             })?;
         }
         match finite.iter().position(|&ok| !ok) {
-            Some(k) => Err(EngineError::non_finite(format!("task {} of the stream {base_seed}", start.wrapping_add(k as u64)))),
-            None => Ok(batch),
+            Some(k) => Err(EngineError::non_finite(format!("task {} of the stream {base_seed}", start.wrapping_add((first + k) as u64)))),
+            None => Ok(()),
         }
+    }
+
+    /// About how many values one task of `n` rows draws or computes: its cells and, at
+    /// most, its SCM's parameters. Sizes the first chunk of a long call
+    /// (`python::interrupt`), for which only the order of magnitude matters.
+    pub fn task_values(&self, n: usize) -> usize {
+        n.saturating_mul(self.nodes[1]).saturating_add(self.scm_bytes() / 4)
     }
 }
 
@@ -310,6 +341,19 @@ pub(crate) mod tests {
         assert_eq!(whole.mask, [head.mask, tail.mask].concat());
     }
 
+    /// What a long call does between its checks for Ctrl-C: one range of the batch at a time.
+    #[test]
+    fn a_batch_filled_range_by_range_has_the_bytes_of_one_call() {
+        let spec = spec_with(all_mechanisms().remove(3));
+        let whole = spec.sample_tasks(5, 10, 40, 6, 3, Some(2)).unwrap();
+        let mut parts = spec.task_batch(40, 6, 3, Some(2)).unwrap();
+        for (range, threads) in [(0..1, Some(2)), (1..33, None), (33..40, Some(1))] {
+            spec.fill_tasks(&mut parts, 5, 10, range, threads).unwrap();
+        }
+        assert!(whole.data.iter().zip(&parts.data).all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert_eq!((whole.mask, whole.adjacency, whole.n_nodes), (parts.mask, parts.adjacency, parts.n_nodes));
+    }
+
     #[test]
     fn graphs_alone_equal_the_graphs_of_full_tasks() {
         let spec = spec_with(all_mechanisms().remove(1));
@@ -340,6 +384,10 @@ pub(crate) mod tests {
         for threads in [Some(1), Some(2)] {
             let e = spec.sample_tasks(4, 7, 40, 3, 0, threads).err().unwrap().to_string();
             assert!(e.starts_with("task 7 of the stream 4 has non-finite values"), "{e}");
+            // A range of the batch names the first of its own tasks.
+            let mut batch = spec.task_batch(40, 3, 0, threads).unwrap();
+            let e = spec.fill_tasks(&mut batch, 4, 7, 35..40, threads).err().unwrap().to_string();
+            assert!(e.starts_with("task 42 of the stream 4 has non-finite values"), "{e}");
         }
         spec.mechanism = MechanismSpec::Linear { weights: Dist::Fixed { value: 1.0 }, bias: Dist::Fixed { value: 0.0 } };
         assert!(spec.sample_tasks(4, 7, 40, 3, 0, Some(2)).is_ok());

@@ -4,8 +4,9 @@
 //! including every check of a range, length or shape (`error`, `checks`, `scm`). The
 //! PyO3 layer lives in `python/`, one file per class or group of functions: argument
 //! conversion (`python::convert`), the one place where engine errors and panics become
-//! Python exceptions (`python::errors`), GIL release around long work and zero-copy
-//! hand-over of buffers to numpy. This file only registers the bindings.
+//! Python exceptions (`python::errors`), GIL release around long work (in chunks between
+//! which Ctrl-C is handled, `python::interrupt`) and zero-copy hand-over of buffers to
+//! numpy. This file only registers the bindings.
 
 pub mod bo;
 pub mod budget;

@@ -54,6 +54,16 @@ pub fn inline(threads: Option<usize>, count: usize) -> bool {
     count < 2 || threads.unwrap_or_else(default_threads) == 1
 }
 
+/// How many threads work on `count` items for which `threads` were asked: one when
+/// [`inline`], else as many as asked (default: one per core).
+pub fn workers(threads: Option<usize>, count: usize) -> usize {
+    if inline(threads, count) {
+        1
+    } else {
+        threads.unwrap_or_else(default_threads)
+    }
+}
+
 /// Run `f` on a cached pool of `threads` threads (default: one per core).
 pub fn install<T: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     let t = match threads {

@@ -8,6 +8,7 @@ pub mod crn;
 pub mod env;
 pub mod errors;
 pub mod family;
+pub mod interrupt;
 pub mod runtime;
 pub mod scm;
 pub mod tasks;

@@ -4,6 +4,7 @@
 use super::convert::{int_arg, numpy_array, paired_seeds_arg, seeds_arg, usize_arg};
 use super::errors::guarded;
 use super::family::family_arg;
+use super::interrupt::detach_in_chunks;
 use super::scm::DETACH_MIN_CELLS;
 use crate::family;
 use crate::{budget, parallel, seed};
@@ -18,7 +19,8 @@ pub(crate) type Graphs<'py> = (Bound<'py, PyArray3<u8>>, Bound<'py, PyArray1<i64
 ///
 /// Returns `(data, mask, adjacency, n_nodes)`: float32 `(count, n, d_max)`, uint8
 /// `(count, n, d_max)`, uint8 `(count, d_max, d_max)` and int64 `(count,)`, where
-/// `n = n_obs + n_int` and tasks with fewer than `d_max` variables are zero-padded.
+/// `n = n_obs + n_int` and tasks with fewer than `d_max` variables are zero-padded. A
+/// long call runs in chunks of tasks, between which Ctrl-C raises KeyboardInterrupt.
 #[pyfunction]
 #[pyo3(signature = (family, base_seed, start, count, n_obs, n_int, threads=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
@@ -44,9 +46,15 @@ pub fn sample_tasks<'py>(
     let n_int = usize_arg("n_int", n_int, 0, family::MAX_SAMPLES)?;
     let threads = threads.filter(|t| !t.is_none()).map(|t| usize_arg("threads", t, 1, parallel::MAX_THREADS)).transpose()?;
     let spec = family_arg(family)?;
-    let run = || guarded(|| spec.sample_tasks(base_seed, start, count, n_obs, n_int, threads));
+    let mut batch = guarded(|| spec.task_batch(count, n_obs, n_int, threads))?;
+    let n = batch.n;
+    let mut fill = |tasks| spec.fill_tasks(&mut batch, base_seed, start, tasks, threads);
     // A small call on the calling thread is cheaper than releasing the GIL.
-    let batch = if parallel::inline(threads, count) && count * (n_obs + n_int) * spec.nodes[1] < DETACH_MIN_CELLS { run()? } else { py.detach(run)? };
+    if parallel::inline(threads, count) && count * n * spec.nodes[1] < DETACH_MIN_CELLS {
+        guarded(|| fill(0..count))?;
+    } else {
+        detach_in_chunks(py, count, spec.task_values(n), parallel::workers(threads, count), fill)?;
+    }
     let (c, n, d) = (batch.count, batch.n, batch.d_max);
     let nodes = Array1::from_iter(batch.n_nodes.into_iter().map(i64::from));
     Ok((
