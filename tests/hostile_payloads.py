@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -54,3 +56,14 @@ def assert_refused_safely(message: str, refused: str) -> None:
     assert "holds code or objects that a safe (weights-only) load refuses" in message, message
     assert f"(the first it refused: {refused})" in message and "was not loaded" in message, message
     assert "truncated" not in message and "weights_only set to" not in message and "weights_only=False" not in message
+
+
+def add_zeros_member(source: bytes, name: str, size: int) -> bytes:
+    """The zip ``source`` with one more member, ``name``: ``size`` zero bytes, deflated
+    (a 64 MiB member takes about 64 KiB): what a zip bomb is made of."""
+    buffer = io.BytesIO(source)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as archive, archive.open(name, "w") as member:
+        chunk = bytes(2**20)
+        for start in range(0, size, len(chunk)):
+            member.write(chunk[:size - start])
+    return buffer.getvalue()

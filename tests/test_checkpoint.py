@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from torch import nn
 
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train.checkpoint import CheckpointError
-from hostile_payloads import KINDS, assert_refused_safely, payload, ran_code
+from hostile_payloads import KINDS, add_zeros_member, assert_refused_safely, payload, ran_code
 
 CONFIG = {"model": {"layers": 2, "width": 8, "heads": {"count": 2}}, "train": {"lr": 1e-3}}
 
@@ -411,6 +412,71 @@ def test_resuming_skips_a_last_checkpoint_holding_nan(tmp_path: Path, trainer: T
     torch.save(saved, tmp_path / "last.pt")
     with pytest.warns(RuntimeWarning, match=r"step_2\.pt because .*state\.model\.0\.weight holds 1 NaN"):
         assert ckpt.find_resume(tmp_path) == tmp_path / "step_2.pt"
+
+
+def _tiny_checkpoint(directory: Path) -> bytes:
+    """A whole checkpoint of a 4-parameter model: a few kilobytes."""
+    model = nn.Linear(1, 2)
+    state = {"model": model.state_dict(), "optimizer": {}, "scheduler": {}, "scaler": {}, "stream": {},
+             "rng": ckpt.capture_rng_state()}
+    return ckpt.CheckpointManager(directory, keep_last_k=0).save(state, step=0, model_name="avici",
+                                                                 config={}).read_bytes()
+
+
+def _declare_size(data: bytes, name: str, size: int) -> bytes:
+    """``data`` with the central-directory entry of member ``name`` declaring ``size``
+    bytes uncompressed, the member itself unchanged: a header that lies."""
+    patched = bytearray(data)
+    entry = patched.index(b"PK\x01\x02")
+    while patched[entry + 46:entry + 46 + len(name)] != name.encode():
+        entry = patched.index(b"PK\x01\x02", entry + 4)
+    patched[entry + 24:entry + 28] = size.to_bytes(4, "little")
+    return bytes(patched)
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_before_anything_inflates(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bomb = tmp_path / "bomb.pt"
+    bomb.write_bytes(add_zeros_member(_tiny_checkpoint(tmp_path / "run"), "archive/data/9", 64 * 2**20))
+    size = bomb.stat().st_size
+    assert size < 2**20 / 4  # 64 MiB in under 256 KiB
+
+    def inflates(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a member was read")
+
+    monkeypatch.setattr(zipfile.ZipFile, "testzip", inflates)
+    monkeypatch.setattr(torch, "load", inflates)
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {bomb}: member 'archive/data/9' declares "
+                                              rf"{64 * 2**20} bytes uncompressed, more than 4 times the {size} bytes "
+                                              rf"of the whole file \({4 * size} bytes\); refused before reading"
+                       ) as info:
+        _load(bomb)
+    assert info.value.path == bomb
+
+
+def test_a_member_whose_header_declares_gigabytes_is_refused(tmp_path: Path) -> None:
+    lying = tmp_path / "lying.pt"
+    lying.write_bytes(_declare_size(_tiny_checkpoint(tmp_path / "run"), "archive/data/0", 3 * 2**30))
+    with pytest.raises(CheckpointError, match=rf"member 'archive/data/0' declares {3 * 2**30} bytes uncompressed"):
+        _load(lying)
+
+
+def test_many_members_within_the_bound_each_are_refused_together(tmp_path: Path) -> None:
+    data = _tiny_checkpoint(tmp_path / "run")
+    for index in range(12):  # each about a third of the bound, which the file's own size sets
+        data = add_zeros_member(data, f"archive/extra{index}", len(data) * 4 // 3)
+    many = tmp_path / "many.pt"
+    many.write_bytes(data)
+    with pytest.raises(CheckpointError, match=r"its \d+ members declare \d+ bytes together uncompressed, more than 4 "
+                                              r"times"):
+        _load(many)
+
+
+def test_a_checkpoint_within_the_bound_loads_with_its_extra_members(tmp_path: Path) -> None:
+    data = _tiny_checkpoint(tmp_path / "run")
+    roomy = tmp_path / "roomy.pt"
+    roomy.write_bytes(add_zeros_member(data, "archive/extra", len(data)))
+    assert _load(roomy)["step"] == 0
 
 
 # --------------------------------------------------------------------------- RNG

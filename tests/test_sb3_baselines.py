@@ -18,7 +18,7 @@ from agents.baselines.vec_env import CausalBOVecEnv
 from agents.evaluate import build_sets, evaluate
 from causal_meta.config import ConfigError
 from causal_meta.train.checkpoint import CheckpointError
-from hostile_payloads import KINDS, assert_refused_safely, payload, ran_code
+from hostile_payloads import KINDS, add_zeros_member, assert_refused_safely, payload, ran_code
 
 TINY = ["progress=false", "num_envs=4", "hyperparameters.n_steps=32", "hyperparameters.batch_size=64",
         "hyperparameters.n_epochs=1"]
@@ -153,4 +153,21 @@ def test_an_sb3_zip_with_a_nan_tensor_is_refused_naming_member_and_tensor(tiny_p
     where = key if member == "policy.pth" else f"state.0.{key}"
     with pytest.raises(CheckpointError, match=rf"^{bad} member {re.escape(member)}: tensor {re.escape(where)} holds 1 "
                                               r"NaN or infinite value"):
+        load_sb3(bad)
+
+
+@pytest.mark.parametrize("inside", ["zip", "policy.pth"])
+def test_an_sb3_zip_bomb_is_refused_before_anything_inflates(tiny_ppo_zip: Path, tmp_path: Path, inside: str) -> None:
+    """A 64 MiB member of zeros, added to the zip itself or to the torch file inside it."""
+    bad = tmp_path / "bomb.zip"
+    if inside == "zip":
+        bad.write_bytes(add_zeros_member(tiny_ppo_zip.read_bytes(), "bomb", 64 * 2**20))
+        where, name = str(bad), "bomb"
+    else:
+        with zipfile.ZipFile(tiny_ppo_zip) as archive:
+            policy = archive.read("policy.pth")
+        _replace_member(tiny_ppo_zip, bad, "policy.pth", add_zeros_member(policy, "policy/bomb", 64 * 2**20))
+        where, name = f"{bad} member policy.pth", "policy/bomb"
+    with pytest.raises(CheckpointError, match=rf"^{re.escape(where)}: member '{name}' declares {64 * 2**20} bytes "
+                                              r"uncompressed, more than 4 times the \d+ bytes of the whole file"):
         load_sb3(bad)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from agents.policies.base import as_batch
-from causal_meta.train.checkpoint import CheckpointError, load_weights
+from causal_meta.train.checkpoint import CheckpointError, check_member_sizes, load_weights
 from envs.config import action_space, observation_space
 
 __all__ = ["POLICIES", "Sb3Policy", "is_sb3_zip", "load_sb3"]
@@ -66,6 +66,7 @@ def load_sb3(path: str | Path, device: str = "cpu") -> Sb3Policy:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
+            check_member_sizes(archive, path.stat().st_size, path, str(path))
             data = json.loads(archive.read("data"))
             weights = {name: archive.read(name) for name in archive.namelist() if name.endswith(".pth")}
     except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as err:

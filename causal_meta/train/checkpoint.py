@@ -8,9 +8,10 @@ colleague's checkpoint could run their code. Here:
   checked to load with ``torch.load(weights_only=True)`` and only then renamed over its
   final name (the directory is fsynced too), so a final name always holds a complete file;
 * everything stored is tensors, numbers, strings, lists and dicts, RNG states included;
-* loading verifies the zip CRCs (catching truncation and bit rot), the format version, the
-  model name and the architecture-relevant config keys, and reports any failure as a
-  `CheckpointError` that names the file and what is wrong.
+* loading bounds the zip members' declared sizes (a zip bomb is refused unread), verifies
+  the zip CRCs (catching truncation and bit rot), refuses NaN or infinite tensors, checks
+  the format version, the model name and the architecture-relevant config keys, and
+  reports any failure as a `CheckpointError` that names the file and what is wrong.
 
 Layout of a run's checkpoint directory (``runs/<name>/checkpoints/``): ``last.pt`` (the
 newest; resuming starts here), ``best.pt`` (the last one saved with ``is_best=True``) and
@@ -62,12 +63,14 @@ __all__ = [
     "BEST",
     "FORMAT_VERSION",
     "LAST",
+    "MAX_INFLATION",
     "REQUIRED_STATE",
     "SUPPORTED_VERSIONS",
     "CheckpointError",
     "CheckpointManager",
     "capture_rng_state",
     "check_configured_model",
+    "check_member_sizes",
     "find_resume",
     "load_checkpoint",
     "load_weights",
@@ -84,6 +87,12 @@ LAST = "last.pt"
 BEST = "best.pt"
 REQUIRED_STATE = ("model", "optimizer", "scheduler", "scaler", "stream", "rng")
 """Keys every saved training state holds: what an exact resume cannot do without."""
+
+MAX_INFLATION = 4
+"""How many times its file's size the members of a checkpoint zip may declare, each and
+all together (uncompressed). torch.save and SB3 store members uncompressed, so a genuine
+file declares about its own size; the slack admits one re-packed with compression, and
+bounds what loading a hostile one can allocate to a few times its size."""
 
 _STEP_FILE = re.compile(r"step_(\d+)\.pt")
 _TEMP_PREFIX = ".ckpt-"
@@ -495,7 +504,7 @@ def load_weights(source: Path | BinaryIO, path: str | os.PathLike[str], what: st
     wording of a refusal, which advises loading unsafely, is never passed on.
     """
     try:
-        _check_crc(source, path, what)
+        _check_archive(source, path, what)
         if not isinstance(source, Path):
             source.seek(0)
         loaded = torch.load(source, map_location=map_location, weights_only=True, mmap=mmap)
@@ -558,13 +567,38 @@ def _first_refused(err: pickle.UnpicklingError) -> str:
     return f" (the first it refused: {refused.group(1)})" if refused else ""
 
 
-def _check_crc(source: Path | BinaryIO, path: str | os.PathLike[str], what: str) -> None:
-    """torch's reader does not verify the zip CRCs, so a flipped bit inside a tensor
-    would load silently; zipfile checks them."""
+def _check_archive(source: Path | BinaryIO, path: str | os.PathLike[str], what: str) -> None:
+    """Bound the members' sizes (before anything inflates them), then verify the zip
+    CRCs: torch's reader does not, so a flipped bit inside a tensor would load silently."""
+    size = source.stat().st_size if isinstance(source, Path) else source.seek(0, os.SEEK_END)
     with zipfile.ZipFile(source) as archive:
+        check_member_sizes(archive, size, path, what)
         bad_member = archive.testzip()
     if bad_member is not None:
         raise CheckpointError(f"{what} is corrupt: member {bad_member!r} fails its CRC check", path)
+
+
+def check_member_sizes(archive: zipfile.ZipFile, size: int, path: str | os.PathLike[str], what: str) -> None:
+    """Refuse, from the central directory alone, a zip of ``size`` bytes whose members
+    declare more than `MAX_INFLATION` times that uncompressed, one member or all together:
+    a small file that inflates to gigabytes (a zip bomb) stops here, not at the process's
+    memory limit minutes later."""
+    limit = MAX_INFLATION * size
+    members = archive.infolist()
+    largest = max(members, key=lambda info: info.file_size, default=None)
+    total = sum(info.file_size for info in members)
+    if largest is not None and largest.file_size > limit:
+        found = f"member {largest.filename!r} declares {largest.file_size} bytes"
+    elif total > limit:
+        found = f"its {len(members)} members declare {total} bytes together"
+    else:
+        return
+    raise CheckpointError(
+        f"{what}: {found} uncompressed, more than {MAX_INFLATION} times the {size} bytes of the whole file "
+        f"({limit} bytes); refused before reading, since genuine checkpoints store their members uncompressed "
+        "and a file that inflates far beyond its size is a zip bomb",
+        path,
+    )
 
 
 def _first_line(err: BaseException) -> str:
