@@ -353,6 +353,23 @@ def test_unknown_format_version_is_reported(tmp_path: Path, trainer: Trainer) ->
         _load(future)
 
 
+@pytest.mark.parametrize(("drop", "missing"), [
+    (lambda saved: saved.pop("metadata"), "metadata"),
+    (lambda saved: saved["metadata"].pop("model_name"), r"metadata\.model_name"),
+    (lambda saved: saved.pop("config"), "config"),
+], ids=["metadata", "model-name", "config"])
+def test_a_checkpoint_without_a_section_names_the_file_and_the_key(tmp_path: Path, trainer: Trainer, drop,
+                                                                   missing: str) -> None:
+    saved = torch.load(_save(tmp_path, trainer, 1), weights_only=True)
+    drop(saved)
+    path = tmp_path / "partial.pt"
+    torch.save(saved, path)
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {path} has no {missing}: it does not hold what this "
+                                              "loader needs") as info:
+        _load(path, expected_config=CONFIG)
+    assert info.value.path == path
+
+
 def test_other_model_is_reported_by_name(tmp_path: Path, trainer: Trainer) -> None:
     last = _save(tmp_path, trainer, 1, model_name="bcnp")
     expected = "saved by model 'bcnp', but this run trains 'avici'"

@@ -397,7 +397,8 @@ def load_checkpoint(
     checkpoint = _read(Path(path), map_location=map_location, mmap=False)
     _check_model(checkpoint, expected_model, path)
     if expected_config is not None:
-        _check_config(checkpoint["config"], to_plain(expected_config), keys_to_check, path)
+        _check_config(saved_section(checkpoint, "config", path, settings=True), to_plain(expected_config),
+                      keys_to_check, path)
     return checkpoint
 
 
@@ -627,7 +628,7 @@ def check_configured_model(checkpoint: Mapping[str, Any], path: str | os.PathLik
     `load_checkpoint` checked against ``expected``. Without this a file saying BCNP in
     its metadata but holding an AVICI config and weights would load as AVICI."""
     _check_model(checkpoint, expected, path)
-    saved = checkpoint["metadata"]["model_name"]
+    saved = saved_section(checkpoint, "metadata.model_name", path)
     if configured != saved:
         raise CheckpointError(
             f"checkpoint {path} names two models: its metadata says {saved!r} but its {where} says {configured!r}, "
@@ -640,7 +641,7 @@ def check_configured_model(checkpoint: Mapping[str, Any], path: str | os.PathLik
 def _check_model(
     checkpoint: Mapping[str, Any], expected: str | tuple[str, ...], path: str | os.PathLike[str]
 ) -> None:
-    saved = checkpoint["metadata"]["model_name"]
+    saved = saved_section(checkpoint, "metadata.model_name", path)
     allowed = (expected,) if isinstance(expected, str) else expected
     if saved not in allowed:
         raise CheckpointError(
