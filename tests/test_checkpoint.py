@@ -339,6 +339,21 @@ def test_missing_file_is_reported(tmp_path: Path) -> None:
         _load(tmp_path / "nothing.pt")
 
 
+def test_a_directory_is_reported_as_one_pointing_at_its_checkpoint(tmp_path: Path, trainer: Trainer) -> None:
+    run = tmp_path / "run"
+    _save(run / "checkpoints", trainer, 1)
+    last = run / "checkpoints" / "last.pt"
+    for directory in (run, run / "checkpoints"):
+        with pytest.raises(CheckpointError, match=rf"^checkpoint {directory} is a directory, not a file; it holds "
+                                                  rf"{last}: pass that file$") as info:
+            _load(directory)
+        assert info.value.path == directory
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match=r"empty is a directory, not a file; pass the checkpoint file itself, "
+                                              r"such as checkpoints/last\.pt in a run directory$"):
+        _load(tmp_path / "empty")
+
+
 def test_a_foreign_torch_file_is_reported(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)

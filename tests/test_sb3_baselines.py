@@ -171,3 +171,11 @@ def test_an_sb3_zip_bomb_is_refused_before_anything_inflates(tiny_ppo_zip: Path,
     with pytest.raises(CheckpointError, match=rf"^{re.escape(where)}: member '{name}' declares {64 * 2**20} bytes "
                                               r"uncompressed, more than 4 times the \d+ bytes of the whole file"):
         load_sb3(bad)
+
+
+def test_an_sb3_run_directory_is_reported_as_one_pointing_at_its_zip(tiny_ppo_zip: Path, tmp_path: Path) -> None:
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.zip").write_bytes(tiny_ppo_zip.read_bytes())
+    with pytest.raises(CheckpointError, match=rf"^stable-baselines3 zip {tmp_path} is a directory, not a file; it "
+                                              rf"holds {tmp_path / 'checkpoints' / 'last.zip'}: pass that file$"):
+        load_sb3(tmp_path)

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from agents.policies.base import as_batch
-from causal_meta.train.checkpoint import CheckpointError, check_member_sizes, load_weights
+from causal_meta.train.checkpoint import CheckpointError, check_member_sizes, load_weights, require_file
 from envs.config import action_space, observation_space
 
 __all__ = ["POLICIES", "Sb3Policy", "is_sb3_zip", "load_sb3"]
@@ -64,6 +64,7 @@ def load_sb3(path: str | Path, device: str = "cpu") -> Sb3Policy:
     """The SB3 model saved at ``path`` as a policy; CheckpointError if it cannot be loaded
     safely or is not a CausalBO policy."""
     path = Path(path)
+    require_file(path, "stable-baselines3 zip", ("model.zip", "checkpoints/last.zip"))
     try:
         with zipfile.ZipFile(path) as archive:
             check_member_sizes(archive, path.stat().st_size, path, str(path))

@@ -74,6 +74,7 @@ __all__ = [
     "find_resume",
     "load_checkpoint",
     "load_weights",
+    "require_file",
     "restore_module",
     "restore_rng_state",
     "saved_section",
@@ -485,11 +486,24 @@ def find_resume(directory: str | os.PathLike[str]) -> Path | None:
 
 
 def _read(path: Path, *, map_location: str | torch.device, mmap: bool) -> dict[str, Any]:
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist", path)
+    require_file(path, "checkpoint", (f"checkpoints/{LAST}", LAST))
     checkpoint = load_weights(path, path, f"checkpoint {path}", map_location=map_location, mmap=mmap)
     _check_version(checkpoint, path)
     return checkpoint
+
+
+def require_file(path: Path, what: str, candidates: Sequence[str]) -> None:
+    """CheckpointError unless ``path`` is a file: a directory is reported as one (not as
+    missing), pointing at the ``candidates`` inside it that exist (the file names a run
+    directory, or its checkpoint directory, keeps, the usual one first)."""
+    if path.is_file():
+        return
+    if not path.is_dir():
+        raise CheckpointError(f"{what} {path} does not exist", path)
+    found = [str(path / name) for name in candidates if (path / name).is_file()]
+    hint = (f"it holds {' and '.join(found)}: pass that file" if found else
+            f"pass the {what} file itself, such as {candidates[0]} in a run directory")
+    raise CheckpointError(f"{what} {path} is a directory, not a file; {hint}", path)
 
 
 def load_weights(source: Path | BinaryIO, path: str | os.PathLike[str], what: str, *,
