@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import random
 import re
@@ -293,6 +294,50 @@ def test_unsafe_payload_is_refused_and_leaves_last_intact(
     assert "weights_only set to" not in str(info.value) and info.value.__cause__ is None
     assert _load(tmp_path / "last.pt")["step"] == 1
     assert not _temp_files(tmp_path)
+
+
+def _no_space(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _partly_written_then_full(obj: object, handle) -> None:  # noqa: ANN001 - torch.save's file argument
+    handle.write(b"PK\x03\x04 half a checkpoint")
+    _no_space()
+
+
+@pytest.mark.parametrize(("where", "fail"), [
+    ("os.fsync", _no_space),
+    ("torch.save", _partly_written_then_full),
+], ids=["fsync", "write"])
+def test_a_full_disk_is_reported_and_leaves_last_intact(tmp_path: Path, trainer: Trainer,
+                                                        monkeypatch: pytest.MonkeyPatch, where: str, fail) -> None:
+    _save(tmp_path, trainer, 1)
+    monkeypatch.setattr(where, fail)
+    with pytest.raises(CheckpointError, match=rf"^cannot save the checkpoint of step 2 as {tmp_path / 'last.pt'}: the "
+                                              r"disk is full \(No space left on device\); it still holds the previous "
+                                              r"checkpoint, intact, and no temporary file is left") as info:
+        _save(tmp_path, trainer, 2)
+    assert info.value.path == tmp_path / "last.pt" and isinstance(info.value.__cause__, OSError)
+    monkeypatch.undo()
+    assert _load(tmp_path / "last.pt")["step"] == 1
+    assert not _temp_files(tmp_path) and _step_files(tmp_path) == ["step_1.pt"]
+
+
+def test_a_full_disk_on_the_first_save_or_an_alias_says_what_was_written(
+        tmp_path: Path, trainer: Trainer, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patched:
+        patched.setattr("os.fsync", _no_space)
+        with pytest.raises(CheckpointError, match=r"the disk is full .*; no checkpoint was written under it, and no "
+                                                  "temporary file is left"):
+            _save(tmp_path, trainer, 1)
+    assert not any(tmp_path.iterdir())
+    monkeypatch.setattr("os.link", _no_space)  # no hard link, and no room for a copy either
+    monkeypatch.setattr("shutil.copyfileobj", _no_space)
+    with pytest.raises(CheckpointError, match=rf"as {tmp_path / 'step_1.pt'}: the disk is full .*; no checkpoint was "
+                                              rf"written under it; {tmp_path / 'last.pt'} holds step 1, complete, and "
+                                              "no temporary file is left"):
+        _save(tmp_path, trainer, 1)
+    assert _load(tmp_path / "last.pt")["step"] == 1 and not _temp_files(tmp_path)
 
 
 # --------------------------------------------------------------------------- loading

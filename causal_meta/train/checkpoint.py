@@ -37,6 +37,8 @@ temporary files left by an earlier crash, which would break a concurrent writer.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
 import os
@@ -245,19 +247,55 @@ class CheckpointManager:
         files beyond ``step`` come from a continuation abandoned by resuming from an
         earlier checkpoint, and are removed so they are never mistaken for newer history.
         A state that a weights-only load would refuse raises `CheckpointError` and leaves
-        the existing files untouched.
+        the existing files untouched; so does a full disk, with a message that says so and
+        what each name still holds.
         """
         checkpoint = _assemble(state, step, model_name, config, best_metric)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        _remove_leftover_temps(self.directory)
         last = self.directory / LAST
-        atomic.publish(_write_verified_temp(self.directory, checkpoint), last)
-        if self.keep_last_k:
-            _publish_alias(last, self.directory / f"step_{step}.pt")
-        if is_best:
-            _publish_alias(last, self.directory / BEST)
+        with _disk_full_reported(last, step):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            _remove_leftover_temps(self.directory)
+            atomic.publish(_write_verified_temp(self.directory, checkpoint), last)
+        for alias, wanted in ((self.directory / f"step_{step}.pt", self.keep_last_k > 0),
+                              (self.directory / BEST, is_best)):
+            if wanted:
+                with _disk_full_reported(alias, step, f"; {last} holds step {step}, complete"):
+                    _publish_alias(last, alias)
         _prune_history(self.directory, step, self.keep_last_k)
         return last
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextlib.contextmanager
+def _disk_full_reported(target: Path, step: int, saved: str = "") -> Iterator[None]:
+    """Running out of disk space while ``target`` is written, as a CheckpointError that
+    says so and what ``target`` holds now (``saved`` adds what was written before it).
+    The writers have removed their temporary file by then, and ``target`` is only ever
+    replaced by a rename, so it is either what it was (intact) or the new checkpoint."""
+    before = _identity(target)
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in _NO_SPACE:
+            raise
+        now = _identity(target)
+        holds = ("no checkpoint was written under it" if now is None else
+                 "it still holds the previous checkpoint, intact" if now == before else
+                 f"it already holds step {step}, complete")
+        raise CheckpointError(f"cannot save the checkpoint of step {step} as {target}: the disk is full "
+                              f"({os.strerror(err.errno)}); {holds}{saved}, and no temporary file is left. Free "
+                              "space and save again", target) from err
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, None if it does not exist: what tells a replaced file."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_dev, stat.st_ino
 
 
 def _assemble(
