@@ -4,9 +4,10 @@ A structure learner turns one task (data float32 ``(n, d)``, intervention mask `
 into an :class:`EdgePosterior`: edge probabilities ``probs[i, j] = P(i -> j)`` and,
 optionally, graph samples ``(S, d, d)``. :class:`StructureLearner` is that protocol
 (declared in :mod:`causal_meta.learners`, re-exported here); the learners here are
-:class:`PC`, :class:`GES` (both from causal-learn, the ``baselines`` extra) and
-:class:`RandomGraph`. Pre-trained amortized models implement the same protocol, so
-:func:`fit_tasks` and ``benchmarks/structure.py`` score them alike.
+:class:`PC`, :class:`GES` (both from causal-learn, the ``baselines`` extra),
+:class:`RandomGraph` and the two zero-training score baselines :class:`PrecisionMatrix`
+and :class:`CorrelationMatrix`. Pre-trained amortized models implement the same
+protocol, so :func:`fit_tasks` and ``benchmarks/structure.py`` score them alike.
 
 Conventions and the choices that make PC and GES fit this interface:
 
@@ -34,6 +35,16 @@ Conventions and the choices that make PC and GES fit this interface:
 * **Constant columns** (zero variance, e.g. a variable set by do() in every row used)
   carry no dependence information and make Fisher's z and the BIC regressions singular,
   so they are left out of the search and come back as isolated nodes.
+* **Score baselines** (:class:`ScoreBaseline`: ``precision``, ``correlation``) return a
+  symmetric dependence score of each pair in ``probs``, **not a probability**: the same
+  value for i -> j and j -> i, no graph samples, and a scale with no calibration. Only
+  rankings mean something for them, so they are scored by AUROC, AUPRC and the F1 at
+  the best threshold (:func:`causal_meta.evaluation.score_task` with
+  ``scores_only=True``); thresholding at 0.5, ECE and NLL do not apply. Being symmetric,
+  they cannot orient: each true edge i -> j ties with the false j -> i, so at most half
+  of what any threshold predicts is right, which caps their directed AUPRC at 0.5 and
+  best F1 at 2/3 even with a perfect skeleton. They read
+  the same rows as PC and GES (:func:`observational_rows`); a constant column scores 0.
 * **Randomness.** ``fit(..., seed=s)`` is a pure function of the learner, the task and
   ``s``; :func:`fit_tasks` gives task ``k`` of a batch the seed ``(seed, k)``.
 
@@ -47,21 +58,27 @@ from __future__ import annotations
 import importlib
 import numbers
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from sklearn.covariance import LedoitWolf
 
 from causal_meta.learners import EdgePosterior, StructureLearner
 
 __all__ = [
+    "CONDITION_LIMIT",
     "GES",
     "LEARNERS",
     "PC",
+    "CorrelationMatrix",
     "EdgePosterior",
     "PosteriorBatch",
+    "PrecisionMatrix",
     "RandomGraph",
+    "ScoreBaseline",
     "StructureLearner",
     "cpdag_probs",
     "fit_tasks",
@@ -125,7 +142,7 @@ def _check_fraction(name: str, value: Any, low: float, high: float, open_low: bo
 
 
 def observational_rows(data: ArrayLike, mask: ArrayLike) -> NDArray[np.float64]:
-    """The rows PC and GES use: the observational ones if there are at least ``d + 1``,
+    """The rows PC, GES and the score baselines use: the observational ones if there are at least ``d + 1``,
     else all rows (see the module docstring for why)."""
     return _select_rows(*_check_task(data, mask))
 
@@ -323,6 +340,86 @@ class RandomGraph:
         return samples
 
 
+CONDITION_LIMIT = 1e6
+"""Condition number of the standardised sample covariance above which
+:class:`PrecisionMatrix` inverts the Ledoit-Wolf estimate instead. The data arrive as
+float32 (relative rounding about 6e-8), and inverting a matrix of condition number
+kappa can magnify a relative error kappa-fold: beyond 1e6 the input's rounding alone
+could move the precision entries by several per cent, and sampling noise by far more."""
+
+
+class ScoreBaseline(ABC):
+    """A zero-training baseline: a symmetric score of each pair from the standardised data.
+
+    Subclasses give ``name`` and :meth:`pair_scores`. What is shared: the rows of
+    :func:`observational_rows`, constant columns left out (they score 0 with every other
+    variable), columns standardised to mean 0 and variance 1, an exactly symmetric result
+    with a zero diagonal, and no graph samples. The scores are not probabilities (module docstring).
+    """
+
+    name: str
+
+    def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
+        """Scores in ``probs`` (in [0, 1], symmetric); ``seed`` is unused, the scores being
+        a deterministic function of the data."""
+        x, m = _check_task(data, mask)
+        rows = _select_rows(x, m)
+        if len(rows) < 2:
+            raise ValueError(f"data must have at least 2 rows for the {self.name} baseline; got {len(rows)}")
+        d = x.shape[1]
+        scores = np.zeros((d, d))
+        std = rows.std(axis=0)
+        varying = np.flatnonzero(std > 0)
+        if len(varying) >= 2:
+            kept = rows[:, varying]
+            scores[np.ix_(varying, varying)] = self.pair_scores((kept - kept.mean(axis=0)) / std[varying])
+        np.fill_diagonal(scores, 0.0)
+        return EdgePosterior((scores + scores.T) / 2)  # exactly symmetric, whatever rounding did
+
+    @abstractmethod
+    def pair_scores(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Scores ``(k, k)`` in [0, 1] of the standardised columns ``z`` ``(n, k)``, k >= 2."""
+
+
+class CorrelationMatrix(ScoreBaseline):
+    """|corr(X_i, X_j)|: marginal dependence, the weakest bar. It scores every pair on a
+    path of the graph, adjacent or not, so it ranks indirect links among the edges."""
+
+    name = "correlation"
+
+    def pair_scores(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The absolute sample correlations (clipped to 1 against rounding)."""
+        return np.minimum(np.abs(z.T @ z) / len(z), 1.0)
+
+
+class PrecisionMatrix(ScoreBaseline):
+    """|P_ij|, P the inverse covariance of the standardised columns: conditional dependence
+    given all other variables. In a linear-Gaussian model it is zero in the population
+    exactly for the pairs that are neither joined by an edge nor parents of a common
+    child: it marks the moral graph, so it ranks direct links above indirect ones.
+
+    P is the pseudo-inverse of the sample covariance, except where that is ill-conditioned
+    (n <= d, where it is singular, or condition number above :data:`CONDITION_LIMIT`):
+    there it is the inverse of scikit-learn's Ledoit-Wolf shrinkage estimate, which is
+    well-conditioned by construction. The scores are divided by their largest off-diagonal
+    value so that they lie in [0, 1], as :class:`EdgePosterior` requires; a per-task
+    monotone rescaling, which leaves every ranking metric unchanged.
+    """
+
+    name = "precision"
+
+    def pair_scores(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """|P| with a zero diagonal, divided by its largest entry (all zero stays zero)."""
+        n, k = z.shape
+        cov = z.T @ z / n
+        if n <= k or np.linalg.cond(cov) > CONDITION_LIMIT:
+            cov = LedoitWolf(assume_centered=True).fit(z).covariance_
+        scores = np.abs(np.linalg.pinv(cov, hermitian=True))
+        np.fill_diagonal(scores, 0.0)
+        top = scores.max()
+        return scores / top if top > 0 else scores
+
+
 def _pretrained(model: str) -> Callable[..., StructureLearner]:
     """A loader of the trained ``model`` (``path=...``; by default the checkpoint shipped
     for it). Imported on use: torch should load only when a learned model is asked for."""
@@ -336,7 +433,8 @@ def _pretrained(model: str) -> Callable[..., StructureLearner]:
 
 
 LEARNERS: dict[str, Callable[..., StructureLearner]] = {
-    "pc": PC, "ges": GES, "random": RandomGraph, "avici": _pretrained("avici"), "bcnp": _pretrained("bcnp"),
+    "pc": PC, "ges": GES, "random": RandomGraph, "precision": PrecisionMatrix, "correlation": CorrelationMatrix,
+    "avici": _pretrained("avici"), "bcnp": _pretrained("bcnp"),
 }
 
 

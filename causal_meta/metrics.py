@@ -33,13 +33,14 @@ from typing import NamedTuple
 import gadjid
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 __all__ = [
     "EdgeScores",
     "binarize",
     "edge_auprc",
     "edge_auroc",
+    "edge_best_f1",
     "edge_ece",
     "edge_precision_recall_f1",
     "expected_edge_f1",
@@ -372,6 +373,24 @@ def edge_auprc(true: ArrayLike, probs: ArrayLike) -> Floats:
     NaN in the same cases as :func:`edge_auroc`.
     """
     return _ranking(true, probs, average_precision_score)
+
+
+def _best_f1(labels: NDArray, scores: NDArray) -> float:
+    precision, recall, _ = precision_recall_curve(labels, scores)
+    total = precision + recall
+    return float(np.max(np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)))
+
+
+def edge_best_f1(true: ArrayLike, probs: ArrayLike) -> Floats:
+    """Directed-edge F1 at the best threshold: the largest F1 of "edge where probs >= t"
+    over every t among the off-diagonal values (scikit-learn's precision-recall curve).
+
+    It asks only for a ranking, so it scores learners whose outputs are scores rather
+    than probabilities, where a fixed 0.5 means nothing; it is optimistic, the threshold
+    being chosen with the truth in hand. Tied values enter together. NaN in the same
+    cases as :func:`edge_auroc`.
+    """
+    return _ranking(true, probs, _best_f1)
 
 
 # ---------------------------------------------------------------------------------------
