@@ -1,6 +1,6 @@
 """The Python face of the Rust engine: draw SCMs, sample their data, sample task batches.
 
-Conventions (DESIGN.md): ``A[i, j] = 1`` means the edge i -> j; data are float32
+Conventions: ``A[i, j] = 1`` means the edge i -> j; data are float32
 ``(n, d)``; the intervention mask is ``(n, d)`` uint8, 1 where do() set the value.
 
 Seeding: task ``k`` of a stream is a pure function of ``(family, base_seed, k)``, so the

@@ -1,4 +1,4 @@
-"""Bad input to the engine fails loudly and helpfully (DESIGN.md, "Errors").
+"""Bad input to the engine fails loudly and helpfully.
 
 One test per kind of bad input. Each asserts the exception type (ValueError for a bad
 value, TypeError for a value of the wrong kind) and that the message names the parameter,

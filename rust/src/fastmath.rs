@@ -1,6 +1,6 @@
 //! Branch-free f32 elementary functions and a vectorisable bulk generator.
 //!
-//! libm's scalar `tanh`, `cos` and `log` were the bottleneck of the sampler (DESIGN.md:
+//! libm's scalar `tanh`, `cos` and `log` were the bottleneck of the sampler (measured here:
 //! an RFF task fell from about 10 ms to 0.5 ms with a range-reduced polynomial cosine).
 //! Everything here is plain arithmetic on `f32` bit patterns with no data-dependent
 //! branches, so LLVM vectorises the loops that call it. Rust never contracts `a * b + c`

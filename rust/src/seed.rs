@@ -1,6 +1,6 @@
 //! Counter-based seeding and the scalar generator.
 //!
-//! The seeding contract of the project (DESIGN.md) is that task `k` of a stream is a pure
+//! The seeding contract of the project is that task `k` of a stream is a pure
 //! function of `(base_seed, k)`. [`task_seed`] hashes the pair into one 64-bit seed, and
 //! every random draw of the task comes from generators seeded by it. No generator is shared
 //! between tasks, so the bytes of a task do not depend on thread count or batch split.
