@@ -239,3 +239,15 @@ class _Centre:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         valid = np.asarray(observation["valid"], bool)
         return one_hot_actions(valid.argmax(axis=1), np.zeros(len(valid)), valid.shape[1]), state
+
+
+def test_a_run_directory_given_as_policy_points_at_its_checkpoint(tmp_path: Path) -> None:
+    from agents.evaluate.policies import resolve
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"policy = .* is not allowed: policy .* is a directory, not a file; it holds "
+                                         r".*checkpoints/last.pt"):
+        resolve(str(tmp_path))
+    with pytest.raises(ValueError, match="is a directory, not a file; pass the policy file itself"):
+        resolve(str(tmp_path / "checkpoints"))

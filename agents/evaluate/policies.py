@@ -46,6 +46,13 @@ def resolve(spec: str, device: str = "cpu") -> PolicySource:
     if spec in BUILTIN:
         return _builtin(spec)
     path = Path(spec)
+    if path.is_dir():
+        from causal_meta.train.checkpoint import CheckpointError, require_file
+
+        try:
+            require_file(path, "policy", ("checkpoints/last.pt", "model.zip", "checkpoints/last.zip"))
+        except CheckpointError as err:
+            raise CheckpointError(f"policy = {spec!r} is not allowed: {err}", path) from err
     if not path.is_file():
         raise ValueError(f"policy = {spec!r} is not allowed: not a built-in policy {list(BUILTIN)} and no such file")
     from agents.baselines.load import is_sb3_zip, load_sb3
