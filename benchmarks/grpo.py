@@ -10,7 +10,10 @@ Runs the trainer for ``--iterations`` iterations (evaluation off) in four settin
 ``surrogate.query_every``) and the per-state reference (``grpo.one_pass=false``,
 ``surrogate.query_every=1``: every state encoded from scratch and the surrogate queried
 at every step, the trainer as it was before the one-pass encoder). The goal is a ratio
-of at least 5x at level 10. Both runs share seeds, so they play the same first
+of at least 5x at level 10. ``--threads-study`` then runs the new trainer on levels 1-3
+and level 10 with ``threads=1`` and ``threads=2``, alone and beside a competing process
+(one core kept busy by a Python loop), the measurement that chose the default of
+``threads``. Both runs share seeds, so they play the same first
 iteration; later iterations differ only by float rounding of the two paths. Prints a
 Markdown table; writes JSON with machine information to ``grpo.json`` in a fresh
 directory under ``runs/benchmarks/`` (or ``--out``; the committed results were written
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import tempfile
 from pathlib import Path
 
@@ -59,12 +63,40 @@ def measure(overrides: list[str], iterations: int) -> dict[str, float]:
         return speed(trainer.timings)
 
 
+def _burn() -> None:
+    """Keep one core busy: the competing process of the thread study."""
+    while True:
+        pass
+
+
+def thread_study(iterations: int) -> dict[str, dict[str, float]]:
+    """Episodes/s of the new trainer at 1 and 2 torch threads, alone and with a
+    competing process, on levels 1-3 and on level 10 with horizon 30."""
+    out: dict[str, dict[str, float]] = {}
+    for name in ("levels 1-3, horizon 20", "level 10, horizon 30"):
+        for competing in (False, True):
+            rival = multiprocessing.Process(target=_burn, daemon=True) if competing else None
+            if rival is not None:
+                rival.start()
+            try:
+                for threads in (1, 2):
+                    key = f"{name}, threads={threads}, {'competing' if competing else 'alone'}"
+                    out[key] = measure([*CASES[name], f"threads={threads}"], iterations)
+            finally:
+                if rival is not None:
+                    rival.terminate()
+                    rival.join()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=10, help="training iterations per setting and path")
     parser.add_argument("--out", default=str(default_out("grpo.json")), help="where to write the JSON (and the plot)")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE",
                         help=f"settings to run (default: all of {list(CASES)})")
+    parser.add_argument("--threads-study", action="store_true",
+                        help="also time threads=1 and threads=2, alone and beside a competing process")
     args = parser.parse_args()
     results, references = {}, {}
     for name in args.cases:
@@ -73,6 +105,8 @@ def main() -> None:
         results[name]["speedup"] = results[name]["episodes_per_s"] / references[name]["episodes_per_s"]
     doc = {"machine": machine_info(), "iterations": args.iterations, "ratio_goal": RATIO_GOAL, "cases": results,
            "reference": references}
+    if args.threads_study:
+        doc["threads"] = thread_study(args.iterations)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
@@ -94,6 +128,10 @@ def main() -> None:
               f"{r['env_what_if_surrogate_share']:.0%} (reference {ref['env_what_if_surrogate_share']:.0%}) | "
               f"{r['policy_share']:.0%} | {r['update_share']:.0%} |")
     print(f"\nratio goal at level 10: >= {RATIO_GOAL:g}x")
+    if args.threads_study:
+        print("\n| setting | episodes/s |\n|---|---:|")
+        for key, r in doc["threads"].items():
+            print(f"| {key} | {r['episodes_per_s']:.2f} |")
     print(f"\nwrote {out} and {out.with_suffix('.png')}")
 
 
