@@ -299,7 +299,8 @@ def test_learner_implements_the_protocol() -> None:
     ("field", "value"),
     [("d_model", 0), ("heads", -1), ("head_dim", 2.5), ("layers", 0), ("ffn", True),
      ("dropout", 1.0), ("dropout", -0.1), ("key_size", 0), ("init_bias", float("nan")),
-     ("power_iterations", 0), ("dual_every", -1), ("dual_lr", float("inf")), ("name", "bcnp")],
+     ("power_iterations", 0), ("dual_every", -1), ("dual_lr", float("inf")), ("name", "bcnp"),
+     ("pair_statistics", 1)],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"model\.{field} = {value!r} is not allowed: (must be|this is)"):

@@ -145,7 +145,7 @@ def test_training_moves_both_stacks_and_edge_probs_are_deterministic() -> None:
 @pytest.mark.parametrize(("field", "value", "allowed"), [
     ("encoder_layers", 3, "an even integer"), ("loss", "mixture", r"one of \['per_edge', 'joint'\]"),
     ("temperature", 0.0, "a finite number > 0"), ("n_perm_samples", 0, "an integer >= 1"),
-    ("name", "avici", "this is the settings class of 'bcnp'"),
+    ("name", "avici", "this is the settings class of 'bcnp'"), ("pair_statistics", "yes", "true or false"),
 ])
 def test_bad_settings_name_the_key(field: str, value: object, allowed: str) -> None:
     with pytest.raises(ValueError, match=rf"model\.{field} = {value!r} is not allowed: .*{allowed}"):

@@ -26,6 +26,13 @@ published, and what is ours:
   more than 1, which Adam, moving a scalar by about ``lr`` per step, takes thousands of
   steps to do. Short runs (the CPU preset) therefore start t higher. The diagonal (no self-loops) and the rows and columns of padded
   variables are set to :data:`MASKED_LOGIT`, probability exactly 0.
+* **Pair statistics** (ours, ``pair_statistics``, off by default). The task's
+  correlation and shrunk precision matrices over its observational rows
+  (:func:`causal_meta.models.statistics.pairwise_statistics`) add a term per pair to the
+  logits, read with the pooled embeddings of the two variables
+  (:class:`~causal_meta.models.statistics.PairHead`, whose output starts at zero, so
+  the initial logits are the ones above). Off, the model and its state dict are the
+  published ones.
 * **Padding.** Tasks of a batch may have different d: ``node_mask`` (B, d) marks the
   real variables. Padded variables are masked out as attention keys over the variable
   axis, and the sample-axis attention, LayerNorms, FFNs and pooling act on each variable
@@ -59,6 +66,7 @@ from torch import Tensor, nn
 
 from causal_meta.models.blocks import Block
 from causal_meta.models.settings import AviciConfig
+from causal_meta.models.statistics import PairHead, pairwise_statistics
 
 __all__ = [
     "MASKED_LOGIT",
@@ -92,6 +100,16 @@ def _head(config: AviciConfig) -> nn.Sequential:
     return nn.Sequential(nn.LayerNorm(config.d_model), nn.Linear(config.d_model, config.key_size))
 
 
+def _he_init(root: nn.Module) -> None:
+    """AVICI's initialisation of every linear layer under ``root``: He weights (variance
+    2 / fan-in), zero biases."""
+    for module in root.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class LossTerms(NamedTuple):
     """``loss`` (to minimise) = ``bce`` + dual * ``penalty``; all scalar tensors. The
     trainer logs ``bce`` and ``penalty`` and feeds a running average of ``penalty`` to
@@ -118,19 +136,19 @@ class Avici(nn.Module):
         self.u_head, self.v_head = _head(config), _head(config)
         self.log_temperature = nn.Parameter(torch.tensor(float(config.init_log_temperature)))
         self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
-        self._init_weights()
+        _he_init(self)
+        nn.init.kaiming_uniform_(self.embed.weight, nonlinearity="linear")  # variance 1 / fan-in
+        # Only with the option on: without it the state dict is the published model's. Built
+        # after the others are initialised, so that a seed gives them the same weights either way.
+        self.pair_head: PairHead | None = None
+        if config.pair_statistics:
+            self.pair_head = PairHead(config.d_model)
+            _he_init(self.pair_head)
         # The training hook's state (:meth:`after_step`): the acyclicity weight and the
         # penalties summed since its last update (on the device until folded).
         self._dual, self._penalty_sum, self._penalty_count = 0.0, 0.0, 0
         self._pending: Tensor | float = 0.0
         self._pending_count = 0
-
-    def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.kaiming_uniform_(module.weight, nonlinearity="relu")  # variance 2 / fan-in
-                nn.init.zeros_(module.bias)
-        nn.init.kaiming_uniform_(self.embed.weight, nonlinearity="linear")  # variance 1 / fan-in
 
     def forward(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> Tensor:
         """Edge logits float32 (B, d, d) of the tasks ``data`` (B, n, d) with intervention
@@ -148,14 +166,19 @@ class Avici(nn.Module):
             # over: 40% slower in fp32).
             z = over_samples(z.transpose(1, 2).contiguous()).transpose(1, 2).contiguous()
         pooled = self.final_norm(z).amax(dim=1)  # (B, d, D)
-        return self._edge_logits(pooled, node_mask)
+        pair = None
+        if self.pair_head is not None:
+            pair = self.pair_head(pairwise_statistics(data, intervened, node_mask), pooled)
+        return self._edge_logits(pooled, node_mask, pair)
 
-    def _edge_logits(self, z: Tensor, node_mask: Tensor) -> Tensor:
+    def _edge_logits(self, z: Tensor, node_mask: Tensor, pair: Tensor | None) -> Tensor:
         u, v = self.u_head(z), self.v_head(z)
         with torch.autocast(z.device.type, enabled=False):
             u = F.normalize(u.float(), dim=-1)
             v = F.normalize(v.float(), dim=-1)
             logits = torch.exp(self.log_temperature) * (u @ v.transpose(-1, -2)) + self.bias
+            if pair is not None:
+                logits = logits + pair
             return logits.masked_fill(~edge_mask(node_mask), MASKED_LOGIT)
 
     def edge_probs(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> Tensor:

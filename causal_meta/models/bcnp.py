@@ -18,6 +18,12 @@ construction. Design, as published, and what is ours:
   gives edge logits by a multi-head bilinear score, symmetrised (``(s_ij + s_ji) / 2``),
   since the direction of an edge comes from the ordering alone. Q's output gives one
   score per variable.
+* **Pair statistics** (ours, ``pair_statistics``, off by default). The task's
+  correlation and shrunk precision matrices over its observational rows
+  (:func:`causal_meta.models.statistics.pairwise_statistics`) add a term per pair to the
+  bilinear score before it is symmetrised, read with L's outputs of the two variables
+  (:class:`~causal_meta.models.statistics.PairHead`, whose output starts at zero). Off,
+  the model and its state dict are the published ones.
 * **Permutations.** A permutation is drawn by perturbing the scores with Gumbel noise and
   ranking them (highest first): this samples orderings from the Plackett-Luce
   distribution of the scores. The relaxed permutation is ``sinkhorn_iter`` Sinkhorn
@@ -60,6 +66,7 @@ from torch import Tensor, nn
 from causal_meta.models.avici import MASKED_LOGIT, check_inputs, edge_mask
 from causal_meta.models.blocks import Block, attend
 from causal_meta.models.settings import LOSSES, BcnpConfig
+from causal_meta.models.statistics import PairHead, pairwise_statistics
 
 __all__ = ["LOSSES", "Bcnp", "BcnpConfig", "order_masks", "rank_permutations", "sinkhorn"]
 
@@ -164,6 +171,8 @@ class Bcnp(nn.Module):
         self.l_left = nn.Linear(width, config.heads * config.head_dim)
         self.l_right = nn.Linear(width, config.heads * config.head_dim)
         self.bias = nn.Parameter(torch.tensor(float(config.init_bias)))
+        # Only with the option on: without it the state dict is the published model's.
+        self.pair_head = PairHead(width) if config.pair_statistics else None
 
     # ------------------------------------------------------------------ encoder and decoder
 
@@ -191,6 +200,9 @@ class Bcnp(nn.Module):
         for block in second:
             b = block(b, node_mask)
         q_out, l_out = (a, b) if self.config.q_before_l else (b, a)
+        pair = None
+        if self.pair_head is not None:
+            pair = self.pair_head(pairwise_statistics(data, intervened, node_mask), l_out)
         with torch.autocast(data.device.type, enabled=False):
             scores = self.q_head(q_out.float()).squeeze(-1).masked_fill(~node_mask, _PADDED_SCORE)
             h_l = self.l_norm(l_out.float())
@@ -198,6 +210,8 @@ class Bcnp(nn.Module):
             u = self.l_left(h_l).view(b_, d, self.config.heads, self.config.head_dim)
             v = self.l_right(h_l).view(b_, d, self.config.heads, self.config.head_dim)
             s = torch.einsum("bihk,bjhk->bij", u, v) / (self.config.heads * math.sqrt(self.config.head_dim))
+            if pair is not None:
+                s = s + pair
             logits = 0.5 * (s + s.transpose(-1, -2)) + self.bias
             logits = logits.masked_fill(~edge_mask(node_mask), MASKED_LOGIT)
         return logits, scores, node_mask

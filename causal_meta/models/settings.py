@@ -19,6 +19,10 @@ __all__ = ["LOSSES", "SETTINGS", "AviciConfig", "BcnpConfig"]
 LOSSES = ("per_edge", "joint")
 """The two likelihoods of :class:`~causal_meta.models.bcnp.Bcnp` (see its module docstring)."""
 
+PAIR_STATISTICS_HELP = ("add each pair's correlation and shrunk partial correlation (observational rows) "
+                        "to its edge logit")
+"""Help of both models' ``pair_statistics`` (:mod:`causal_meta.models.statistics`)."""
+
 
 @dataclass
 class AviciConfig:
@@ -44,12 +48,14 @@ class AviciConfig:
     power_iterations: int = option(10, "power-iteration steps of the acyclicity penalty")
     dual_every: int = option(250, "training steps between updates of the acyclicity weight (0: never)")
     dual_lr: float = option(1e-4, "dual ascent rate: weight += dual_lr * mean penalty since the last update")
+    pair_statistics: bool = option(False, PAIR_STATISTICS_HELP)
 
     def __post_init__(self) -> None:
         if self.name != "avici":
             raise ValueError(f"model.name = {self.name!r} is not allowed: this is the settings class of 'avici'")
         check_numbers(self, "model", skip=("dual_every", "dual_lr"))
         require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
+        require(isinstance(self.pair_statistics, bool), "model.pair_statistics", self.pair_statistics, "true or false")
         require(isinstance(self.dual_every, numbers.Integral) and not isinstance(self.dual_every, bool)
                 and self.dual_every >= 0, "model.dual_every", self.dual_every, "an integer >= 0")
         require(isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
@@ -77,6 +83,7 @@ class BcnpConfig:
     q_before_l: bool = option(True, "the Q stack runs first and the L stack reads its output (else the reverse)")
     loss: str = option("per_edge", "per_edge (published: a mixture per edge) or joint (the whole graph)")
     init_bias: float = option(-3.0, "initial edge-logit bias (sparse prior)")
+    pair_statistics: bool = option(False, PAIR_STATISTICS_HELP)
 
     def __post_init__(self) -> None:
         if self.name != "bcnp":
@@ -88,6 +95,7 @@ class BcnpConfig:
         require(self.temperature > 0, "model.temperature", self.temperature, "a finite number > 0")
         require(isinstance(self.q_before_l, bool), "model.q_before_l", self.q_before_l, "true or false")
         require(self.loss in LOSSES, "model.loss", self.loss, f"one of {list(LOSSES)}")
+        require(isinstance(self.pair_statistics, bool), "model.pair_statistics", self.pair_statistics, "true or false")
 
 
 SETTINGS: dict[str, type] = {"avici": AviciConfig, "bcnp": BcnpConfig}
