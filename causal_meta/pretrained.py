@@ -1,5 +1,6 @@
 """Pre-trained structure learners from checkpoints: what benchmarks score next to PC and
-GES, and what the agents use as their initial surrogate.
+GES, and what the agents use as their initial surrogate
+(:class:`causal_meta.surrogate.ParentSurrogate`).
 
 The checkpoint carries its own resolved config, so the architecture is rebuilt from the
 file itself, through the model registry (:mod:`causal_meta.models.registry`), with its
@@ -15,15 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from causal_meta.models import registry
 from causal_meta.models.learner import AmortizedLearner
 from causal_meta.train import checkpoint as ckpt
 
-__all__ = ["CHECKPOINTS", "DEFAULT_CHECKPOINT", "AviciParentSurrogate", "load_learner", "restore_model",
-           "restore_section"]
+__all__ = ["CHECKPOINTS", "DEFAULT_CHECKPOINT", "load_learner", "restore_model", "restore_section"]
 
 CHECKPOINTS = {name: Path(__file__).resolve().parent / "checkpoints" / f"{name}_cpu_small.pt"
                for name in ("avici", "bcnp")}
@@ -72,39 +71,3 @@ def restore_section(saved: Mapping[str, Any], path: str | Path, config: str, wei
 def _model_name(settings: Mapping[str, Any]) -> str:
     """The model that ``registry.build(settings)`` builds."""
     return str(settings.get("name", registry.DEFAULT))
-
-
-class AviciParentSurrogate:
-    """A CausalBO surrogate (``envs.CausalBOEnv(surrogate=...)``): the observation in, the
-    probability that each variable is a parent of the target out, ``(max_nodes,)`` with 0
-    for padding and for the target itself.
-
-    The observed rows (``row_mask``) of the real variables (``node_mask``, which the
-    environment fills as a prefix) go to the learner with their intervention flags, as
-    one task; it standardises them itself, so the environment's own scaling does not
-    matter. ``P(i -> target)`` is column ``target`` of the edge matrix. The default
-    learner is the shipped AVICI checkpoint; any registered model's works, e.g.
-    ``AviciParentSurrogate(load_learner("bcnp.pt", n_samples=0))``.
-    """
-
-    def __init__(self, learner: AmortizedLearner | None = None) -> None:
-        self.learner = learner if learner is not None else load_learner(n_samples=0)
-
-    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        rows = np.asarray(observation["row_mask"]).astype(bool)
-        nodes = np.asarray(observation["node_mask"]).astype(bool)
-        target = np.asarray(observation["target"])
-        d = int(nodes.sum())
-        if d == 0 or not nodes[:d].all():
-            raise ValueError(f"observation['node_mask'] = {nodes.astype(int)} is not allowed: must mark a "
-                             "non-empty prefix of the variables")
-        if target.shape != nodes.shape or target.sum() != 1 or not target[:d].any():
-            raise ValueError(f"observation['target'] = {target} is not allowed: must be one-hot on a real variable")
-        if not rows.any():
-            raise ValueError("observation['row_mask'] marks no rows: the surrogate needs at least one sample")
-        data = np.asarray(observation["samples"])[rows, :d]
-        mask = np.asarray(observation["intervened"])[rows, :d]
-        probs = self.learner.edge_probs(data, mask)[:, int(np.argmax(target))]
-        out = np.zeros(nodes.shape, np.float64)
-        out[:d] = probs.double().cpu().numpy()
-        return out

@@ -116,9 +116,9 @@ wrapper that registration adds (20 by default, 30 in the production setting:
 * ``intervention_range``: w, (low, high) or an InterventionRange (default [-2, 2]).
 * ``w_target``, ``w_parent``, ``w_info``: reward weights (0.9, 0.1, 0.0).
 * ``surrogate``: a callable observation -> (max_nodes,) parent probabilities of the
-  target, ``"avici"`` for the shipped pre-trained AVICI checkpoint
-  (:class:`causal_meta.pretrained.AviciParentSurrogate`, the default initial surrogate),
-  or None.
+  target (:class:`ParentSurrogate`), ``"avici"`` for the shipped pre-trained AVICI
+  checkpoint (:class:`causal_meta.surrogate.ParentSurrogate`, which works with any
+  registered model and is the default initial surrogate), or None.
 * ``optimum_grid`` (17, at most 1025), ``optimum_samples`` (128; 0, or 2 to 2**20): the
   Monte Carlo optimum and expected targets of nonlinear SCMs; one reset draws at most
   2**25 values (``optimum_grid * max_nodes * optimum_samples``).
@@ -374,9 +374,9 @@ def _surrogate(surrogate: ParentSurrogate | str | None) -> ParentSurrogate | Non
     if surrogate is None or callable(surrogate):
         return surrogate
     if surrogate == "avici":
-        from causal_meta.pretrained import AviciParentSurrogate
+        from causal_meta.surrogate import ParentSurrogate as Pretrained
 
-        return AviciParentSurrogate()
+        return Pretrained.load()
     raise ValueError(f"surrogate = {surrogate!r} is not allowed: must be None, 'avici' or a callable "
                      "observation -> (max_nodes,) parent probabilities")
 

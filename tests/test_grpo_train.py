@@ -249,6 +249,31 @@ def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None
         trainer.close()
 
 
+def test_the_trainer_runs_with_a_bcnp_surrogate(tmp_path: Path) -> None:
+    """``surrogate.checkpoint`` may name any registered model's checkpoint: two tiny
+    iterations with the shipped BCNP one (information gain on, so that the what-if
+    queries it too) train it through BCNP's own loss, and the saved agent loads with a
+    BCNP surrogate and acts."""
+    from causal_meta.models.bcnp import Bcnp
+    from causal_meta.pretrained import CHECKPOINTS
+
+    torch.set_num_threads(1)
+    main(["--config", "debug", "--output", str(tmp_path), *TINY, "iterations=2", "evaluation.enabled=false",
+          f"surrogate.checkpoint={CHECKPOINTS['bcnp']}", "env.w_info=0.5"])
+    state = _state(tmp_path / "checkpoints" / "last.pt")
+    assert state["surrogate_config"]["name"] == "bcnp" and state["stream"]["iteration"] == 2
+    shipped = torch.load(CHECKPOINTS["bcnp"], weights_only=True)["state"]["model"]
+    assert any(not torch.equal(shipped[key], state["surrogate"][key]) for key in shipped)  # it was trained
+    agent = load_agent(tmp_path / "checkpoints" / "last.pt")
+    assert isinstance(agent.surrogate.model, Bcnp)
+    from envs.vector import CausalBOVectorEnv
+
+    env = CausalBOVectorEnv(3, level=2)
+    obs, _ = env.reset(seed=1)
+    actions, _ = agent.predict(obs, deterministic=True)
+    assert actions.shape == (3, env.config.max_nodes + 1) and np.isfinite(actions).all()
+
+
 def test_a_step_that_leaves_weights_non_finite_stops_the_run_by_name(tmp_path: Path) -> None:
     """An infinite gradient (what a far too high learning rate leads to) makes the next
     weights NaN: the run stops there with an error naming the learning-rate key, instead

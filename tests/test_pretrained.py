@@ -16,8 +16,9 @@ import envs  # noqa: F401  # registers CausalBO-v0
 from causal_meta.baselines import get_learner
 from causal_meta.families import load_family
 from causal_meta.metrics import edge_auroc
-from causal_meta.pretrained import DEFAULT_CHECKPOINT, AviciParentSurrogate, load_learner
+from causal_meta.pretrained import CHECKPOINTS, DEFAULT_CHECKPOINT, load_learner
 from causal_meta.scm import sample_tasks
+from causal_meta.surrogate import ParentSurrogate
 from causal_meta.train.checkpoint import CheckpointError
 
 
@@ -49,9 +50,12 @@ def test_avici_is_a_registered_learner() -> None:
     np.testing.assert_array_equal(direct, posterior.probs)
 
 
-def test_parent_surrogate_reads_the_target_column_of_the_observed_rows() -> None:
-    learner = load_learner(n_samples=0)
-    surrogate = AviciParentSurrogate(learner)
+@pytest.mark.parametrize("model", sorted(CHECKPOINTS))
+def test_parent_surrogate_reads_the_target_column_of_the_observed_rows(model: str) -> None:
+    """Any registered model's checkpoint serves as the single environment's surrogate
+    (the batched surrogate's one-observation case)."""
+    learner = load_learner(n_samples=0, model=model)
+    surrogate = ParentSurrogate(learner.model)
     env = gymnasium.make("CausalBO-v0", level=5, surrogate=surrogate, w_info=0.5)
     obs, _ = env.reset(seed=4)
     for action in np.random.default_rng(0).uniform(-1, 1, (3, env.action_space.shape[0])).astype(np.float32):
@@ -60,8 +64,8 @@ def test_parent_surrogate_reads_the_target_column_of_the_observed_rows() -> None
     probs = env.unwrapped.parent_probabilities
     rows, d = obs["row_mask"].astype(bool), int(obs["node_mask"].sum())
     target = int(np.argmax(obs["target"]))
-    # Independent path: the learner on the raw observed rows (fit standardises them).
-    expected = learner.fit(obs["samples"][rows, :d], obs["intervened"][rows, :d]).probs[:, target]
+    # Independent path: the learner on the raw observed rows (it standardises them).
+    expected = learner.edge_probs(obs["samples"][rows, :d], obs["intervened"][rows, :d]).double().numpy()[:, target]
     np.testing.assert_allclose(probs[:d], expected, rtol=1e-6, atol=1e-7)
     assert probs[target] == 0.0 and np.all(probs[d:] == 0.0)
     assert rows.sum() == 10 + 3  # n_obs rows, then one row per intervention
@@ -69,22 +73,33 @@ def test_parent_surrogate_reads_the_target_column_of_the_observed_rows() -> None
 
 def test_environments_name_the_pretrained_surrogate() -> None:
     env = gymnasium.make("CausalBO-v0", level=3, surrogate="avici")
-    assert isinstance(env.unwrapped.surrogate, AviciParentSurrogate)
+    assert isinstance(env.unwrapped.surrogate, ParentSurrogate)
     with pytest.raises(ValueError, match=r"surrogate = 'notears' is not allowed: must be None, 'avici' or a callable"):
         gymnasium.make("CausalBO-v0", level=3, surrogate="notears")
 
 
 def test_parent_surrogate_rejects_bad_observations() -> None:
-    surrogate = AviciParentSurrogate(load_learner(n_samples=0))
+    surrogate = ParentSurrogate.load()
     obs = {"samples": np.zeros((4, 3), np.float32), "intervened": np.zeros((4, 3), np.int8),
            "row_mask": np.array([1, 1, 0, 0], np.int8), "node_mask": np.array([1, 1, 0], np.int8),
            "target": np.array([0, 0, 1], np.int8)}
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(ValueError, match=r"observation\['target'\] = \[0 0 1\] is not allowed: must be one-hot on a "
+                                         "real variable"):
         surrogate(obs)
-    with pytest.raises(ValueError, match="node_mask"):
+    with pytest.raises(ValueError, match=r"observation\['node_mask'\] = \[0 1 1\] is not allowed: must mark a "
+                                         "non-empty prefix"):
         surrogate({**obs, "node_mask": np.array([0, 1, 1], np.int8)})
-    with pytest.raises(ValueError, match="row_mask"):
+    with pytest.raises(ValueError, match=r"observation\['row_mask'\] = \[0 0 0 0\] is not allowed: must mark at least "
+                                         "one row"):
         surrogate({**obs, "row_mask": np.zeros(4, np.int8), "target": np.array([0, 1, 0], np.int8)})
+    with pytest.raises(ValueError, match=r"observation\['row_mask'\] = \[1 0 1 0\] is not allowed: must mark a prefix"):
+        surrogate({**obs, "row_mask": np.array([1, 0, 1, 0], np.int8), "target": np.array([0, 1, 0], np.int8)})
+    # In a batch, the bad observation is named at the caller's index.
+    batch = {key: np.stack([np.stack([value] * 3)] * 2) for key, value in obs.items()}
+    batch["target"][:] = [1, 0, 0]
+    batch["target"][1, 2] = [1, 1, 0]
+    with pytest.raises(ValueError, match=r"observation\['target'\]\[1, 2\] = \[1 1 0\] is not allowed"):
+        surrogate(batch)
 
 
 def tampered(tmp_path: Path, edit: Callable[[dict], None]) -> Path:

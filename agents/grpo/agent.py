@@ -3,7 +3,8 @@ stable-baselines3 ``predict`` protocol, and its loading from a checkpoint.
 
 A checkpoint of ``python -m agents.grpo`` (model name ``grpo``) holds the policy's
 weights under ``state.model`` with its sizes in ``config.policy``, and the surrogate's
-weights under ``state.surrogate`` with its architecture in ``state.surrogate_config``.
+weights under ``state.surrogate`` with its architecture in ``state.surrogate_config`` (any
+registered model: the trainer's ``surrogate.checkpoint`` may be AVICI's or BCNP's).
 :func:`load_agent` rebuilds both from the file alone and loads it with the safe,
 weights-only loader of :mod:`causal_meta.train.checkpoint`.
 """
@@ -17,9 +18,9 @@ import numpy as np
 import torch
 
 from agents.grpo.policy import InterventionPolicy, PolicyConfig, observation_tensors
-from agents.grpo.surrogate import ParentSurrogate
 from agents.policies.base import as_batch
 from causal_meta.pretrained import restore_section
+from causal_meta.surrogate import ParentSurrogate
 from causal_meta.train.checkpoint import load_checkpoint, restore_module, saved_section
 from envs.actions import one_hot_actions
 
@@ -72,4 +73,4 @@ def load_agent(path: str | Path, device: str | torch.device = "cpu") -> GrpoAgen
     surrogate = restore_section(saved, path, "state.surrogate_config", "state.surrogate")
     policy.eval().to(device)
     surrogate.eval().to(device)
-    return GrpoAgent(policy, ParentSurrogate(surrogate, device))
+    return GrpoAgent(policy, ParentSurrogate(surrogate))

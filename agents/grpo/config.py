@@ -54,7 +54,8 @@ class GrpoSection:
 class SurrogateSection:
     """The structure learner trained jointly with the policy."""
 
-    checkpoint: str | None = option(None, "AVICI checkpoint to start from (None: the shipped CPU checkpoint)")
+    checkpoint: str | None = option(None, "checkpoint of any registered model (AVICI, BCNP) to start from (None: "
+                                          "the shipped AVICI CPU checkpoint)")
     lr: float = option(1e-4, "Adam learning rate")
     every: int = option(1, "iterations between surrogate updates")
     steps: int = option(2, "gradient steps per update, each on the iteration's episodes cut at a random row")

@@ -9,13 +9,14 @@ each group's rewards into advantages (r - mean) / max(std, 1e-3). Groups whose r
 are all equal get zero advantage and are counted. The best candidate (or the first
 sampled one, ``grpo.advance=sampled``) advances the episode.
 
-After the episodes, the surrogate is scored (edge F1, AUROC) on their true graphs and
-trained on them by binary cross-entropy; then the policy takes ``grpo.epochs`` passes
-over the iteration's (state, candidates, advantages) in minibatches with PPO's clipped
-objective, an entropy bonus on the variable choice, an optional KL to the initial policy
-(log-ratios clamped before exp), gradient clipping, and an early stop once the
-approximate KL passes ``grpo.target_kl``. Adam with a cosine schedule over the
-iterations.
+After the episodes, the surrogate (:class:`causal_meta.surrogate.ParentSurrogate`, of
+any registered model: ``surrogate.checkpoint`` may be AVICI's or BCNP's) is scored (edge
+F1, AUROC) on their true graphs and trained on them through its model's own loss; then
+the policy takes ``grpo.epochs`` passes over the iteration's (state, candidates,
+advantages) in minibatches with PPO's clipped objective, an entropy bonus on the
+variable choice, an optional KL to the initial policy (log-ratios clamped before exp),
+gradient clipping, and an early stop once the approximate KL passes
+``grpo.target_kl``. Adam with a cosine schedule over the iterations.
 
 Seeding: iteration k resets sub-environment i of rank r with seed ``base_k + r N + i``,
 base_k a hash of (seed, k) below 2**32; candidates, minibatches and prefix lengths come
@@ -46,11 +47,12 @@ from agents.grpo.agent import MODEL_NAME
 from agents.grpo.config import GrpoConfig
 from agents.grpo.curriculum import TRACKED, Curriculum
 from agents.grpo.policy import InterventionPolicy, RolloutCache, observation_tensors
-from agents.grpo.surrogate import ParentSurrogate, edge_scores
 from causal_meta.atomic import write_json
 from causal_meta.config import to_plain
+from causal_meta.models import registry
 from causal_meta.pretrained import DEFAULT_CHECKPOINT, restore_model
 from causal_meta.scm import task_seed
+from causal_meta.surrogate import ParentSurrogate, edge_scores
 from causal_meta.train import checkpoint as ckpt
 from causal_meta.train import distributed, rundir
 from causal_meta.train.logging import RunLogger
@@ -113,12 +115,12 @@ class Trainer:
         self.reference = copy.deepcopy(self.policy).requires_grad_(False) if cfg.grpo.kl_beta > 0 else None
         path = Path(cfg.surrogate.checkpoint) if cfg.surrogate.checkpoint else DEFAULT_CHECKPOINT
         try:
-            saved = ckpt.load_checkpoint(path, expected_model="avici")
+            saved = ckpt.load_checkpoint(path, expected_model=tuple(registry.MODELS))
             model = restore_model(saved, path)
         except ckpt.CheckpointError as err:
             raise ckpt.CheckpointError(f"surrogate.checkpoint: {err}", err.path) from err
         self.surrogate_config = dict(saved["config"]["model"])
-        self.surrogate = ParentSurrogate(model.to(ctx.device), ctx.device)
+        self.surrogate = ParentSurrogate(model.to(ctx.device))
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=cfg.grpo.lr)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=cfg.iterations)
         self.surrogate_optimizer = torch.optim.Adam(model.parameters(), lr=cfg.surrogate.lr)
@@ -286,9 +288,7 @@ class Trainer:
                             f"{info['is_parent'].mean():.2f}, simple regret {np.nanmean(info['simple_regret']):.3g}, "
                             f"flat groups {int(flat.sum())}/{n}")
         tick = time.perf_counter()
-        with torch.no_grad():
-            edge_probs = torch.sigmoid(self.surrogate.edge_logits(obs)).cpu().numpy()
-        f1, auroc = edge_scores(edge_probs, graphs, obs["node_mask"].sum(axis=1))
+        f1, auroc = edge_scores(self.surrogate.edge_probs(obs).cpu().numpy(), graphs, obs["node_mask"].sum(axis=1))
         surrogate_loss = self._train_surrogate(obs, graphs) if self.iteration % cfg.surrogate.every == 0 else math.nan
         clock["surrogate"] += time.perf_counter() - tick
         tick = time.perf_counter()
@@ -302,7 +302,7 @@ class Trainer:
             "range_use": entries.mean(axis=1), "greedy_parent_rate": greedy_parents.mean(axis=1),
             "simple_regret_std": info["simple_regret"] / target_std,
             "cumulative_regret_std": info["cumulative_regret"] / target_std, "surrogate_f1": f1,
-            "surrogate_auroc": auroc, "flat_groups": flat_groups / (n * horizon), "surrogate_bce": surrogate_loss,
+            "surrogate_auroc": auroc, "flat_groups": flat_groups / (n * horizon), "surrogate_loss": surrogate_loss,
             "seconds": seconds, "clock": clock, **update,
         }
 
@@ -323,7 +323,8 @@ class Trainer:
 
     def _train_surrogate(self, obs: dict[str, np.ndarray], graphs: np.ndarray) -> float:
         """``surrogate.steps`` gradient steps on the episodes' observations, each cut at a
-        random row count (the surrogate is queried on every prefix); the mean loss."""
+        random row count (the surrogate is queried on every prefix); the mean of the
+        model's own loss."""
         model = self.surrogate.model
         model.train()
         losses = []
@@ -471,7 +472,7 @@ class Trainer:
             "surrogate/auroc": float(np.nanmean(metrics["surrogate_auroc"])),
             "losses/policy": metrics["policy_loss"], "losses/entropy": metrics["entropy"],
             "losses/approx_kl": metrics["approx_kl"], "losses/clip_fraction": metrics["clip_fraction"],
-            "losses/kl_reference": metrics["kl_reference"], "losses/surrogate_bce": metrics["surrogate_bce"],
+            "losses/kl_reference": metrics["kl_reference"], "losses/surrogate": metrics["surrogate_loss"],
             **{f"timing/{key}_share": value / total for key, value in clock.items()},
         }
         log.scalars(scalars, self.iteration)

@@ -17,7 +17,7 @@ import torch
 from causal_meta.data import normalize_data
 from causal_meta.learners import EdgePosterior
 
-__all__ = ["AmortizedLearner"]
+__all__ = ["AmortizedLearner", "evaluating"]
 
 
 class AmortizedLearner:
@@ -48,20 +48,21 @@ class AmortizedLearner:
         ``mask`` (n, d), on the model's device. Cheaper than :meth:`fit` when no graph
         samples are needed (a surrogate queried every environment step)."""
         values, intervened = self._inputs(data, mask)
-        with _evaluating(self.model), torch.no_grad():
+        with evaluating(self.model), torch.no_grad():
             return self.model.edge_probs(values, intervened)[0]
 
     def fit(self, data: np.ndarray, mask: np.ndarray, *, seed: int = 0) -> EdgePosterior:
         """Posterior of the task ``data`` (n, d) with intervention ``mask`` (n, d)."""
         values, intervened = self._inputs(data, mask)
         generator = torch.Generator(device=values.device).manual_seed(int(seed))
-        with _evaluating(self.model):
+        with evaluating(self.model):
             probs, samples = self.model.posterior(values, intervened, None, self.n_samples, generator)
         return EdgePosterior(probs[0].double().cpu().numpy(), samples[0].cpu().numpy())
 
 
-class _evaluating:
-    """The model in eval mode for a block, its previous mode restored after."""
+class evaluating:
+    """The model in eval mode for a block, its previous mode restored after (a model
+    queried between training steps goes back to training)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model, self.was_training = model, model.training
