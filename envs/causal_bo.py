@@ -116,7 +116,7 @@ wrapper that registration adds (20 by default, 30 in the production setting:
 * ``intervention_range``: w, (low, high) or an InterventionRange (default [-2, 2]).
 * ``w_target``, ``w_parent``, ``w_info``: reward weights (0.9, 0.1, 0.0).
 * ``surrogate``: a callable observation -> (max_nodes,) parent probabilities of the
-  target (:class:`ParentSurrogate`), ``"avici"`` for the shipped pre-trained AVICI
+  target (:class:`Surrogate`), ``"avici"`` for the shipped pre-trained AVICI
   checkpoint (:class:`causal_meta.surrogate.ParentSurrogate`, which works with any
   registered model and is the default initial surrogate), or None.
 * ``optimum_grid`` (17, at most 1025), ``optimum_samples`` (128; 0, or 2 to 2**20): the
@@ -125,7 +125,9 @@ wrapper that registration adds (20 by default, 30 in the production setting:
 * ``render_mode``: ``"rgb_array"`` or ``"ansi"``.
 
 The environment also offers :meth:`CausalBOEnv.what_if`, which scores a group of
-candidate actions from the current state without advancing it.
+candidate actions from the current state without advancing it, information gain
+included (under the environment's surrogate or one given to the call). The rows of the
+observation are laid out and written by :mod:`envs.rows`.
 """
 
 from __future__ import annotations
@@ -141,25 +143,41 @@ from envs.actions import check_actions, decode_action, decode_actions, encode_ac
 from envs.checks import check_array
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
 from envs.episode import TARGET_CLIP, Episode, reward, row_mean, standardise, start_episodes, target_reward
+from envs.rows import append_rows, candidates, start_rows
 
-__all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "ParentSurrogate", "Step", "WhatIf", "parent_entropy"]
+__all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "Step", "Surrogate", "WhatIf", "parent_entropy",
+           "surrogate_probs"]
 
 SEED_BOUND = 2**63
 """Base seeds are drawn from [0, SEED_BOUND)."""
 
 
-class ParentSurrogate(Protocol):
-    """A model of the target's parents: observation -> (max_nodes,) probabilities."""
+class Surrogate(Protocol):
+    """A model of the target's parents: observation -> (max_nodes,) probabilities. The
+    vector environment's what-if calls it on observations with leading axes (env) and
+    (env, candidate), and wants (..., max_nodes) back
+    (:class:`causal_meta.surrogate.ParentSurrogate` answers both)."""
 
     def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray: ...
 
 
 def parent_entropy(probs: np.ndarray, valid: np.ndarray) -> Any:
     """Sum of Bernoulli entropies (nats) of the parent probabilities of valid nodes, over
-    the last axis: a float for (D,) arrays, (B,) for a batch (B, D)."""
-    p = np.clip(probs, 1e-12, 1.0 - 1e-12)
+    the last axis: a float for (D,) arrays, (B,) for a batch (B, D). Computed in float64,
+    whatever the probabilities' dtype: in float32 the clip's 1 - 1e-12 rounds to 1, and a
+    certain parent (a saturated sigmoid) would give 0 * log(0) = NaN."""
+    p = np.clip(np.asarray(probs, np.float64), 1e-12, 1.0 - 1e-12)
     entropy = np.where(np.asarray(valid, bool), -(p * np.log(p) + (1.0 - p) * np.log1p(-p)), 0.0).sum(axis=-1)
     return float(entropy) if np.ndim(entropy) == 0 else entropy
+
+
+def surrogate_probs(surrogate: Surrogate, observation: dict[str, np.ndarray], axes: dict[str, int]
+                    ) -> np.ndarray:
+    """The surrogate's parent probabilities of ``observation``, checked (float64, the
+    shape ``axes`` names, every entry a probability; NaN refused) and reported at the
+    caller's (env, candidate, node)."""
+    return check_array(surrogate(observation), "surrogate output", axes, "a probability in [0, 1]",
+                       lambda p: (p >= 0.0) & (p <= 1.0))
 
 
 class Step(NamedTuple):
@@ -180,6 +198,9 @@ class WhatIf(NamedTuple):
     nodes: np.ndarray
     values: np.ndarray
     target_values: np.ndarray
+    info_gains: np.ndarray
+    """The reward's information gain term before its weight ``w_info`` (0 without a
+    surrogate)."""
 
 
 class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
@@ -187,7 +208,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 2}
 
-    def __init__(self, level: int | None = None, *, surrogate: ParentSurrogate | str | None = None,
+    def __init__(self, level: int | None = None, *, surrogate: Surrogate | str | None = None,
                  render_mode: str | None = None, **kwargs: Any) -> None:
         self.config = EnvConfig.build(level, **kwargs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -225,12 +246,8 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         seed_k = task_seed(self._base, self._next_episode)
         self.episode = ep = start_episodes(self.config, [self._level], [seed_k])[0]
         self._next_episode += 1
-        d, n_obs = ep.d, self.config.n_obs
-        self._values.fill(0.0)
-        self._values[:n_obs] = standardise(ep.observations, ep.mean, ep.std)
-        self._intervened.fill(0)
-        self._row_mask.fill(0)
-        self._row_mask[:n_obs] = 1
+        d = ep.d
+        start_rows(self._values, self._intervened, self._row_mask, standardise(ep.observations, ep.mean, ep.std))
         self._node_mask.fill(0)
         self._node_mask[:d] = 1
         self._target.fill(0)
@@ -282,12 +299,13 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def _record(self, data: np.ndarray, node: int) -> None:
         """Write a step's samples into the next rows of the observation buffers."""
-        ep, m = self.episode, self.config.samples_per_step
-        r = self.config.n_obs + self._steps * m
-        self._values[r:r + m, :ep.d] = standardise(data, ep.mean[:ep.d], ep.std[:ep.d])
-        self._intervened[r:r + m, node] = 1
-        self._row_mask[r:r + m] = 1
+        append_rows(self._values, self._intervened, self._row_mask, self._standardise(data), node)
         self._steps += 1
+
+    def _standardise(self, data: np.ndarray) -> np.ndarray:
+        """Samples (..., d) of the SCM as the observation shows them."""
+        ep = self.episode
+        return standardise(data, ep.mean[:ep.d], ep.std[:ep.d])
 
     def _observation(self) -> dict[str, np.ndarray]:
         # Copies: Gymnasium requires fresh arrays on every call, as users keep them.
@@ -300,7 +318,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _surrogate_entropy(self, obs: dict[str, np.ndarray]) -> float:
         if self.surrogate is None:
             return 0.0
-        self.parent_probabilities = _check_probabilities(self.surrogate(obs), self.config.max_nodes)
+        self.parent_probabilities = surrogate_probs(self.surrogate, obs, {"node": self.config.max_nodes})
         return parent_entropy(self.parent_probabilities, self.episode.valid)
 
     def _info_gain(self) -> float:
@@ -323,12 +341,16 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     # ------------------------------------------------------------------ what-if
 
-    def what_if(self, actions: np.ndarray) -> WhatIf:
+    def what_if(self, actions: np.ndarray, surrogate: Surrogate | None = None) -> WhatIf:
         """Score candidate actions ((G, max_nodes + 1)) from the current state without
         advancing it: each gets the reward its step would give, under fresh noise drawn
         from the env's generator. All G candidates share that noise (common random
         numbers), so their rewards differ by their interventions, not by luck; the
-        episode's own noise stream is untouched. Deterministic under the env's seed."""
+        episode's own noise stream is untouched. Deterministic under the env's seed.
+
+        The information gain is the drop in the summed parent entropy once a
+        candidate's rows join the observation, under ``surrogate`` (default: the
+        environment's own; none: 0), as a step reports it."""
         ep = self.episode
         if ep is None:
             raise RuntimeError("what_if() called before reset()")
@@ -339,24 +361,28 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                                        np.broadcast_to(ep.high, shape))
         seed = int(self.np_random.integers(SEED_BOUND))
         ys = np.empty(len(a))
-        gains = np.zeros(len(a))
+        rows = np.zeros((len(a), cfg.samples_per_step, cfg.max_nodes), np.float32)
         for k, (node, value) in enumerate(zip(nodes.tolist(), values.tolist())):
             data = ep.scm.sample(cfg.samples_per_step, do={node: value}, seed=seed)[0]
             ys[k] = row_mean(data[:, ep.target])
-            if self.surrogate is not None:
-                gains[k] = self._hypothetical_gain(data, node)
+            rows[k, :, :ep.d] = self._standardise(data)
+        gains = self._hypothetical_gains(self.surrogate if surrogate is None else surrogate, rows, nodes)
         rewards = reward(cfg, target_reward(ys, self._mean_y, self._std_y), ep.parents[nodes].astype(np.float64), gains)
-        return WhatIf(rewards, nodes, values, ys)
+        return WhatIf(rewards, nodes, values, ys, gains)
 
-    def _hypothetical_gain(self, data: np.ndarray, node: int) -> float:
-        ep, m = self.episode, self.config.samples_per_step
-        obs = self._observation()
-        r = self.config.n_obs + self._steps * m
-        obs["samples"][r:r + m, :ep.d] = standardise(data, ep.mean[:ep.d], ep.std[:ep.d])
-        obs["intervened"][r:r + m, node] = 1
-        obs["row_mask"][r:r + m] = 1
-        probs = _check_probabilities(self.surrogate(obs), self.config.max_nodes)
-        return self._entropy - parent_entropy(probs, ep.valid)
+    def _hypothetical_gains(self, surrogate: Surrogate | None, rows: np.ndarray, nodes: np.ndarray
+                            ) -> np.ndarray:
+        """(G,) entropy drops under ``surrogate`` of the candidates' ``rows`` (G, m, D)."""
+        if surrogate is None:
+            return np.zeros(len(nodes))
+        obs, axes, valid = self._observation(), {"node": self.config.max_nodes}, self.episode.valid
+
+        def entropy(observation: dict[str, np.ndarray]) -> float:
+            return parent_entropy(surrogate_probs(surrogate, observation, axes), valid)
+        before = self._entropy if surrogate is self.surrogate else entropy(obs)
+        hypothetical = candidates(obs, rows, nodes)
+        return before - np.array([entropy({key: value[k] for key, value in hypothetical.items()})
+                                  for k in range(len(nodes))])
 
     # ------------------------------------------------------------------ render
 
@@ -368,20 +394,14 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return render.rgb_array(self) if self.render_mode == "rgb_array" else render.ansi(self)
 
 
-def _surrogate(surrogate: ParentSurrogate | str | None) -> ParentSurrogate | None:
+def _surrogate(surrogate: Surrogate | str | None) -> Surrogate | None:
     """The surrogate named or given. ``"avici"`` loads the checkpoint on first use, so
     that torch is imported only by environments that ask for it."""
     if surrogate is None or callable(surrogate):
         return surrogate
     if surrogate == "avici":
-        from causal_meta.surrogate import ParentSurrogate as Pretrained
+        from causal_meta.surrogate import ParentSurrogate
 
-        return Pretrained.load()
+        return ParentSurrogate.load()
     raise ValueError(f"surrogate = {surrogate!r} is not allowed: must be None, 'avici' or a callable "
                      "observation -> (max_nodes,) parent probabilities")
-
-
-def _check_probabilities(probs: Any, max_nodes: int) -> np.ndarray:
-    """A surrogate's output: one probability per (padded) node. NaN is refused too."""
-    return check_array(probs, "surrogate output", {"node": max_nodes}, "a probability in [0, 1]",
-                       lambda p: (p >= 0.0) & (p <= 1.0))

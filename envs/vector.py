@@ -19,14 +19,14 @@ observation with reward 0. Truncation after ``max_episode_steps`` (the horizon) 
 here, as the TimeLimit wrapper does for a single environment. Infos are dicts of arrays
 with ``_key`` masks, as Gymnasium's vector environments build them.
 
-Not supported here (use ``SyncVectorEnv`` instead): a ``surrogate`` (it would be called
-once per sub-environment anyway), rendering, and the named SCMs (numpy, not engine SCMs).
+Not supported here (use ``SyncVectorEnv`` instead): a ``surrogate`` for the steps (it
+would be called once per sub-environment anyway; the what-if takes one, batched),
+rendering, and the named SCMs (numpy, not engine SCMs).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,10 +38,10 @@ from gymnasium.vector.utils import batch_space
 from causal_meta._core import columns_under_interventions, stack_graphs, step_envs
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
-from envs.causal_bo import SEED_BOUND, WhatIf
-from envs.checks import check_array
+from envs.causal_bo import SEED_BOUND, Surrogate, WhatIf, parent_entropy, surrogate_probs
 from envs.config import HORIZON, VALUE_CLIP, EnvConfig, check_vector_size
 from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
+from envs.rows import candidates, start_rows
 
 __all__ = ["CausalBOVectorEnv", "StepArrays"]
 
@@ -183,12 +183,9 @@ class CausalBOVectorEnv(VectorEnv):
         else:
             for k, i in enumerate(envs.tolist()):
                 self._scms[i], self._estimates[i] = eps.scms[k], eps.estimates[k]
-        arrays, n_obs = self._arrays, cfg.n_obs
-        arrays.values[at, :n_obs] = standardise(eps.observations, eps.mean[:, None], eps.std[:, None])
-        arrays.values[at, n_obs:] = 0.0
-        arrays.intervened[at] = 0
-        arrays.row_mask[at] = 0
-        arrays.row_mask[at, :n_obs] = 1
+        arrays = self._arrays
+        start_rows(arrays.values, arrays.intervened, arrays.row_mask,
+                   standardise(eps.observations, eps.mean[:, None], eps.std[:, None]), at)
         self._node_mask[at] = np.arange(cfg.max_nodes) < eps.n_nodes[:, None]
         self._target_hot[at] = 0
         self._target_hot[envs, eps.target] = 1
@@ -262,43 +259,49 @@ class CausalBOVectorEnv(VectorEnv):
                 "info_gain": np.zeros(self.num_envs)}  # always 0 without a surrogate, as in a single environment
         return rewards, info
 
-    def what_if(self, actions: np.ndarray, gain: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
-                ) -> WhatIf:
+    def what_if(self, actions: np.ndarray, surrogate: Surrogate | None = None) -> WhatIf:
         """Score G candidate actions per sub-environment, (num_envs, G, max_nodes + 1),
         without advancing any: for each sub-environment exactly what the single
         environment's ``what_if`` gives (the same draw from its generator, the same common
         random numbers, bit for bit), all sub-environments in one engine call with the GIL
         released. Returns (num_envs, G) arrays.
 
-        ``gain``: optional; called with the standardised rows that each candidate would
-        add, (num_envs, G, samples_per_step, max_nodes), and the candidates' nodes
-        (num_envs, G), it returns each candidate's information gain (num_envs, G) for the
-        reward's ``w_info`` term (a surrogate's entropy drop, as a single environment's
-        surrogate gives it). Its output is checked as a surrogate's is: another shape, a
-        non-numeric array or a non-finite entry (which would be a NaN reward) raises
-        ValueError naming the (env, candidate). Without it that term is 0, as in a single
+        ``surrogate``: optional; the information gain of each candidate for the reward's
+        ``w_info`` term is then the drop in the summed parent entropy of the valid nodes
+        once the candidate's rows join the observation, as a single environment with that
+        surrogate gives it. It is called on the current observations (leading axis env)
+        and on the hypothetical ones (env, candidate), and must return probabilities of
+        the same leading shape with a last axis max_nodes (as
+        :class:`causal_meta.surrogate.ParentSurrogate` does); another shape, a
+        non-numeric array or an entry outside [0, 1] (NaN included) raises ValueError
+        naming the (env, candidate, node). Without it that term is 0, as in a single
         environment without a surrogate. Call it between a step and the end of the episode."""
         cfg, arrays = self.config, self._arrays
         a = check_actions(actions, cfg.max_nodes, {"env": self.num_envs, "candidate": None})
         if any(generator is None for generator in self._generators):
             raise RuntimeError("what_if() called before reset()")
-        n, g, m = a.shape[0], a.shape[1], cfg.samples_per_step
+        n, g, m, d = a.shape[0], a.shape[1], cfg.samples_per_step, cfg.max_nodes
         nodes, values = decode_actions(a.reshape(n * g, -1), *(np.repeat(x, g, axis=0)
                                                                 for x in (arrays.valid, arrays.low, arrays.high)))
         nodes, values = nodes.reshape(n, g), values.reshape(n, g)
         seeds = np.array([generator.integers(SEED_BOUND) for generator in self._generators], np.uint64)
-        if gain is None:
+        if surrogate is None:
             target = columns_under_interventions(self._scms, nodes, values, m, seeds, arrays.target)  # (n, g, m)
             gains = np.zeros((n, g))
         else:
-            rows = np.zeros((n, g, m, cfg.max_nodes), np.float32)
+            rows = np.zeros((n, g, m, d), np.float32)
             for i, scm in enumerate(self._scms):
                 for k in range(g):
                     rows[i, k, :, :scm.d] = scm.sample(m, do={int(nodes[i, k]): float(values[i, k])},
                                                        seed=int(seeds[i]))[0]
             target = rows[np.arange(n), :, :, arrays.target]
-            gains = check_array(gain(standardise(rows, arrays.mean[:, None, None], arrays.std[:, None, None]), nodes),
-                                "gain output", {"env": n, "candidate": g})
+            observation = self._observation()
+            hypothetical = candidates(observation, standardise(rows, arrays.mean[:, None, None],
+                                                               arrays.std[:, None, None]), nodes)
+            before = parent_entropy(surrogate_probs(surrogate, observation, {"env": n, "node": d}), self._valid_hot)
+            after = parent_entropy(surrogate_probs(surrogate, hypothetical, {"env": n, "candidate": g, "node": d}),
+                                   self._valid_hot[:, None])
+            gains = before[:, None] - after
         y = target[..., 0].astype(np.float64)  # the mean over rows, summed as row_mean sums
         for r in range(1, m):
             y += target[..., r]
@@ -308,7 +311,7 @@ class CausalBOVectorEnv(VectorEnv):
         mean_y, std_y = arrays.mean[rows_index, target_index], arrays.std[rows_index, target_index]
         rewards = reward(cfg, target_reward(y, mean_y, std_y), arrays.parents[rows_index, nodes].astype(np.float64),
                          gains)
-        return WhatIf(rewards, nodes, values, y)
+        return WhatIf(rewards, nodes, values, y, gains)
 
     def graphs(self) -> np.ndarray:
         """(num_envs, max_nodes, max_nodes) uint8 adjacency of each sub-environment's

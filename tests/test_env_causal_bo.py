@@ -304,6 +304,39 @@ def test_surrogate_info_gain_and_probability_channel() -> None:
         undefined.reset(seed=0)
 
 
+def test_what_if_scores_the_information_gain_of_a_surrogate_given_to_it() -> None:
+    """``what_if(surrogate=...)`` on an environment built without a surrogate gives the
+    gains and rewards of the same environment built with it (whose entropy before the
+    candidates is cached from its last step); without one the gain is 0."""
+    plain, own = CausalBOEnv(level=4, w_info=2.0), CausalBOEnv(level=4, w_info=2.0, surrogate=CountingSurrogate())
+    candidates = np.random.default_rng(1).uniform(-1, 1, (3, plain.action_space.shape[0])).astype(np.float32)
+    for env in (plain, own):
+        env.reset(seed=3)
+        env.step(candidates[0])
+    given, cached = plain.what_if(candidates, surrogate=CountingSurrogate()), own.what_if(candidates)
+    for field in given._fields:
+        np.testing.assert_array_equal(getattr(given, field), getattr(cached, field), err_msg=field)
+    assert (given.info_gains > 0).all()
+    none = CausalBOEnv(level=4, w_info=2.0)
+    none.reset(seed=3)
+    none.step(candidates[0])
+    without = none.what_if(candidates)
+    np.testing.assert_array_equal(without.info_gains, np.zeros(3))
+    np.testing.assert_allclose(given.rewards, without.rewards + 2.0 * given.info_gains, rtol=0, atol=1e-12)
+
+
+def test_parent_entropy_of_a_certain_float32_probability_is_not_nan() -> None:
+    """A saturated float32 sigmoid gives probabilities of exactly 0 and 1, whose entropy
+    is about 0 in any dtype; in float32 the clip's 1 - 1e-12 rounds to 1 and gave
+    0 * log(0) = NaN."""
+    valid = np.array([1, 1, 0])
+    probs = np.array([1.0, 0.0, 0.5], np.float32)
+    exact = parent_entropy(probs.astype(np.float64), valid)
+    assert parent_entropy(probs, valid) == exact and 0 <= exact < 1e-9
+    batch = np.stack([probs, np.full(3, 0.5, np.float32)])
+    np.testing.assert_allclose(parent_entropy(batch, valid), [exact, 2 * np.log(2)], rtol=1e-12)
+
+
 def test_psa_graph_optimum_is_full_statin() -> None:
     env = CausalBOEnv(benchmark="psa")
     _, info = env.reset(seed=0)

@@ -14,7 +14,6 @@ import envs  # noqa: F401 - registers the ids
 from causal_meta._core import start_episodes as start_engine_episodes
 from causal_meta._core import step_envs
 from causal_meta.scm import compile_family, task_seed
-from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
 from envs.episode import start_episodes
 from envs.vector import CausalBOVectorEnv
@@ -104,11 +103,13 @@ def test_batched_episode_starts_equal_single_ones_even_when_redrawn(monkeypatch:
 
 
 class RowCountSurrogate:
-    """Parent probabilities that sharpen as rows fill and depend on the values seen."""
+    """Parent probabilities that sharpen as rows fill and depend on the values seen, for
+    observations with any leading axes (one environment's, or the vector what-if's
+    (env) and (env, candidate) batches)."""
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        filled = obs["row_mask"].mean()
-        signal = np.tanh(np.abs(obs["samples"]).sum(axis=0) / 50.0)
+        filled = obs["row_mask"].mean(axis=-1)[..., None]
+        signal = np.tanh(np.abs(obs["samples"]).sum(axis=-2) / 50.0)
         p = np.clip(0.5 + 0.3 * filled * signal, 0.0, 1.0)
         return p * obs["node_mask"]
 
@@ -124,25 +125,9 @@ def test_batched_what_if_equals_single_what_if(kwargs: dict) -> None:
     for i, single in enumerate(singles):
         single.reset(seed=5 + i)
     rng = np.random.default_rng(0)
-
-    def gain(rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-        """The single environment's surrogate gain, from the vector observation."""
-        out = np.zeros(nodes.shape)
-        m, r = rows.shape[2], int(obs["row_mask"][0].sum())
-        for i in range(n):
-            current = {key: value[i] for key, value in obs.items()}
-            before = parent_entropy(surrogate(current), vec._arrays.valid[i])
-            for k in range(nodes.shape[1]):
-                hypothetical = {key: value.copy() for key, value in current.items()}
-                hypothetical["samples"][r:r + m] = rows[i, k]
-                hypothetical["intervened"][r:r + m, nodes[i, k]] = 1
-                hypothetical["row_mask"][r:r + m] = 1
-                out[i, k] = before - parent_entropy(surrogate(hypothetical), vec._arrays.valid[i])
-        return out
-
     for _ in range(3):
         candidates = rng.uniform(-1.2, 1.2, (n, g, vec.config.max_nodes + 1)).astype(np.float32)
-        batched = vec.what_if(candidates, gain if surrogate else None)
+        batched = vec.what_if(candidates, surrogate)
         for i, single in enumerate(singles):
             one = single.what_if(candidates[i])
             for field in one._fields:
@@ -152,7 +137,8 @@ def test_batched_what_if_equals_single_what_if(kwargs: dict) -> None:
         for i, single in enumerate(singles):
             single.step(actions[i])
     if surrogate:
-        assert np.abs(batched.rewards - vec.what_if(candidates).rewards).max() > 0  # the gain term counts
+        assert np.abs(batched.info_gains).min() > 0  # the gain term counts
+        assert np.abs(batched.rewards - vec.what_if(candidates).rewards).max() > 0
     with pytest.raises(ValueError, match=r"action shape = \(6, 9\) is not allowed: must be "
                                          r"\(env, candidate, entry\) = \(6, any, "):
         vec.what_if(np.zeros((6, 9)))
@@ -234,25 +220,59 @@ def test_what_if_names_the_callers_index_of_a_bad_candidate() -> None:
         vec.what_if(candidates)
 
 
-@pytest.mark.parametrize(("gain", "message"), [
-    (lambda rows, nodes: np.where((np.arange(3)[:, None] == 2) & (np.arange(4) == 1), np.nan, 0.0),
-     r"gain output\[env 2, candidate 1\] = nan is not allowed: must be finite"),
-    (lambda rows, nodes: np.full(nodes.shape, np.inf),
-     r"gain output\[env 0, candidate 0\] = inf is not allowed: must be finite"),
-    (lambda rows, nodes: np.zeros(nodes.shape[0]),
-     r"gain output shape = \(3,\) is not allowed: must be \(env, candidate\) = \(3, 4\)"),
-    (lambda rows, nodes: np.zeros(nodes.shape[::-1]),
-     r"gain output shape = \(4, 3\) is not allowed: must be \(env, candidate\) = \(3, 4\)"),
-    (lambda rows, nodes: np.full(nodes.shape, "high"),
-     r"gain output dtype = <U4 is not allowed: must be real numbers"),
-], ids=["nan", "inf", "short", "transposed", "text"])
-def test_what_if_refuses_a_bad_gain_by_name(gain, message: str) -> None:
-    """The gain's output is checked as the single environment checks its surrogate's: a
-    NaN would otherwise become a NaN reward, and a wrong shape numpy's broadcast error."""
+def _misbehaving(leading: int, bad):
+    """A surrogate answering 0.5 everywhere, but ``bad(answer)`` on the observations with
+    ``leading`` leading axes (1: the current ones (env), 2: the hypothetical ones (env,
+    candidate))."""
+    def surrogate(obs: dict[str, np.ndarray]) -> np.ndarray:
+        out = np.full(obs["node_mask"].shape, 0.5)
+        return bad(out) if obs["node_mask"].ndim - 1 == leading else out
+    return surrogate
+
+
+def _put(index: tuple[int, ...], value: float):
+    def bad(p: np.ndarray) -> np.ndarray:
+        p[index] = value
+        return p
+    return bad
+
+
+@pytest.mark.parametrize(("surrogate", "message"), [
+    (_misbehaving(2, _put((2, 1, 0), np.nan)),
+     r"surrogate output\[env 2, candidate 1, node 0\] = nan is not allowed: must be a probability in \[0, 1\]"),
+    (_misbehaving(1, _put((1, 3), 1.5)),
+     r"surrogate output\[env 1, node 3\] = 1.5 is not allowed: must be a probability in \[0, 1\]"),
+    (_misbehaving(2, _put((0, 3, 2), -np.inf)),
+     r"surrogate output\[env 0, candidate 3, node 2\] = -inf is not allowed: must be a probability"),
+    (_misbehaving(2, lambda p: p[:, 0, 0]),
+     r"surrogate output shape = \(3,\) is not allowed: must be \(env, candidate, node\) = \(3, 4, 4\)"),
+    (_misbehaving(2, lambda p: p.transpose(1, 0, 2)),
+     r"surrogate output shape = \(4, 3, 4\) is not allowed: must be \(env, candidate, node\) = \(3, 4, 4\)"),
+    (_misbehaving(1, lambda p: np.full(p.shape, "high")), r"surrogate output dtype = <U4 is not allowed: must be real"),
+], ids=["nan", "above-one", "minus-inf", "short", "transposed", "text"])
+def test_what_if_refuses_a_bad_surrogate_output_by_name(surrogate, message: str) -> None:
+    """The surrogate's outputs, on the current and on the hypothetical observations, are
+    checked as the single environment checks its surrogate's, at the caller's (env,
+    candidate, node): a NaN would otherwise become a NaN reward, and a wrong shape
+    numpy's broadcast error."""
     vec = CausalBOVectorEnv(3, level=2, w_info=0.5)
     vec.reset(seed=0)
+    assert vec.config.max_nodes == 4
     with pytest.raises(ValueError, match=message):
-        vec.what_if(np.zeros((3, 4, vec.config.max_nodes + 1)), gain)
+        vec.what_if(np.zeros((3, 4, vec.config.max_nodes + 1)), surrogate)
+
+
+def test_what_if_gain_is_zero_where_a_float32_surrogate_is_certain() -> None:
+    """Probabilities of exactly 0 and 1 in float32 (a sigmoid saturates there) give the
+    same entropy before and after, so a gain of 0, not NaN (see parent_entropy)."""
+    vec = CausalBOVectorEnv(3, level=2, w_info=0.5)
+    vec.reset(seed=0)
+
+    def certain(obs: dict[str, np.ndarray]) -> np.ndarray:
+        return (obs["node_mask"] * obs["row_mask"].any(axis=-1)[..., None]).astype(np.float32)
+    scored = vec.what_if(np.zeros((3, 4, vec.config.max_nodes + 1)), certain)
+    np.testing.assert_array_equal(scored.info_gains, np.zeros((3, 4)))
+    assert np.isfinite(scored.rewards).all()
 
 
 @pytest.mark.filterwarnings("error")  # huge finite entries are valid actions: no overflow warning on the way

@@ -202,49 +202,50 @@ def test_loading_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> Non
 
 
 def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None:
-    """The trainer's gain callable (env.w_info > 0) gives, per candidate, the drop of the
-    summed Bernoulli entropy of the target's parent probabilities once the candidate's
-    rows join the observation: checked one candidate at a time against the surrogate."""
+    """The information gain the trainer's what-if scores (env.w_info > 0, the trainer's
+    surrogate handed to the environment) is, per candidate, the drop of the summed
+    Bernoulli entropy of the target's parent probabilities once the candidate's rows join
+    the observation: checked one candidate at a time against the surrogate, on rows
+    drawn here from the same seeds (a copy of each sub-environment's generator)."""
+    import copy
+
     from agents.grpo.config import GrpoConfig
     from agents.grpo.train import Trainer
     from causal_meta import config
-    from envs.causal_bo import parent_entropy
+    from envs.causal_bo import SEED_BOUND, parent_entropy
+    from envs.episode import standardise
 
     cfg = config.load(GrpoConfig, "debug", [*TINY, "env.w_info=0.5", "evaluation.enabled=false"],
                       config_package="agents.configs.grpo")
     trainer = Trainer(cfg, tmp_path)
     try:
         obs, _, _ = trainer._reset()
-        probs = trainer.surrogate.parent_probs(obs)
-        rng = np.random.default_rng(0)
+        env, surrogate = trainer.env, trainer.surrogate
         n, width = obs["valid"].shape
-        rows = rng.normal(size=(n, 2, 1, width)).astype(np.float32)
-        nodes = np.array([[np.flatnonzero(v)[0]] * 2 for v in obs["valid"]])
-        gains = trainer._gain(obs, probs, rows, nodes)
+        generators = copy.deepcopy(env._generators)
+        candidates = np.random.default_rng(0).uniform(-1, 1, (n, 2, width + 1)).astype(np.float32)
+        scored = env.what_if(candidates, surrogate)
+        probs = surrogate.parent_probs(obs).numpy()
         r = int(obs["row_mask"][0].sum())
         for i in range(n):
-            before = parent_entropy(probs[i].numpy(), obs["valid"][i])
+            seed = int(generators[i].integers(SEED_BOUND))
+            scm, mean, std = env._scms[i], env._arrays.mean[i], env._arrays.std[i]
+            before = parent_entropy(probs[i], obs["valid"][i])
             for k in range(2):
+                node, x = int(scored.nodes[i, k]), float(scored.values[i, k])
                 one = {key: value[i:i + 1].copy() for key, value in obs.items()}
-                one["samples"][0, r] = rows[i, k, 0]
-                one["intervened"][0, r, nodes[i, k]] = 1
+                one["samples"][0, r, :scm.d] = standardise(scm.sample(1, do={node: x}, seed=seed)[0][0],
+                                                           mean[:scm.d], std[:scm.d])
+                one["intervened"][0, r, node] = 1
                 one["row_mask"][0, r] = 1
-                after = parent_entropy(trainer.surrogate.parent_probs(one)[0].numpy(), obs["valid"][i])
-                assert gains[i, k] == pytest.approx(before - after, abs=1e-5)
-        assert np.abs(gains).max() > 0
-        seen = []
-
-        def gain(rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-            seen.append(trainer._gain(obs, probs, rows, nodes))
-            return seen[-1]
-
-        scored = trainer.env.what_if(np.zeros((n, 2, width + 1), np.float32), gain)
-        env = trainer.env
+                after = parent_entropy(surrogate.parent_probs(one)[0].numpy(), obs["valid"][i])
+                assert scored.info_gains[i, k] == pytest.approx(before - after, abs=1e-5)
+        assert np.abs(scored.info_gains).max() > 0
         target = obs["target"].argmax(axis=1)
         mean_y, std_y = env._arrays.mean[np.arange(n), target][:, None], env._arrays.std[np.arange(n), target][:, None]
         base = (0.9 * -np.clip((scored.target_values - mean_y) / std_y, -5, 5)
                 + 0.1 * env._arrays.parents[np.arange(n)[:, None], scored.nodes])
-        np.testing.assert_allclose(scored.rewards, base + 0.5 * seen[0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(scored.rewards, base + 0.5 * scored.info_gains, rtol=1e-12, atol=1e-12)
     finally:
         trainer.close()
 

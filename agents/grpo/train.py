@@ -9,6 +9,10 @@ each group's rewards into advantages (r - mean) / max(std, 1e-3). Groups whose r
 are all equal get zero advantage and are counted. The best candidate (or the first
 sampled one, ``grpo.advance=sampled``) advances the episode.
 
+With ``env.w_info > 0`` the what-if also scores each candidate's information gain under
+the surrogate (the environment builds the hypothetical observations itself: the trainer
+never reads the observation's row layout, :mod:`envs.rows`).
+
 After the episodes, the surrogate (:class:`causal_meta.surrogate.ParentSurrogate`, of
 any registered model: ``surrogate.checkpoint`` may be AVICI's or BCNP's) is scored (edge
 F1, AUROC) on their true graphs and trained on them through its model's own loss; then
@@ -58,8 +62,8 @@ from causal_meta.train import distributed, rundir
 from causal_meta.train.logging import RunLogger
 from causal_meta.train.preemption import stop_signals
 from envs.actions import one_hot_actions
-from envs.causal_bo import parent_entropy
 from envs.config import EnvConfig
+from envs.rows import filled_rows, played_targets, prefix
 from envs.vector import CausalBOVectorEnv
 
 __all__ = ["STD_FLOOR", "DivergedError", "Trainer", "advantages", "speed"]
@@ -267,10 +271,7 @@ class Trainer:
             actions = one_hot_actions(nodes.reshape(-1).numpy(), u.reshape(-1), width).reshape(n, g, width + 1)
             clock["policy"] += time.perf_counter() - tick
             tick = time.perf_counter()
-            gain = None
-            if cfg.env.w_info > 0:
-                gain = lambda rows, nodes, obs=obs, probs=probs: self._gain(obs, probs, rows, nodes)  # noqa: E731
-            scored = self.env.what_if(actions, gain)
+            scored = self.env.what_if(actions, self.surrogate if cfg.env.w_info > 0 else None)
             clock["what_if"] += time.perf_counter() - tick
             advantage, flat = advantages(scored.rewards)
             flat_groups += int(flat.sum())
@@ -278,7 +279,7 @@ class Trainer:
             rows = np.arange(n)
             steps.append({"obs": obs if cache is None else None, "probs": probs.cpu(), "nodes": nodes, "z": z,
                           "log_prob": log_prob, "advantage": torch.from_numpy(advantage.astype(np.float32)),
-                          "rows": torch.from_numpy(obs["row_mask"].sum(axis=1).astype(np.int64))})
+                          "rows": torch.from_numpy(filled_rows(obs))})
             tick = time.perf_counter()
             obs, reward, _, _, info = self.env.step(actions[rows, choice])
             clock["env"] += time.perf_counter() - tick
@@ -295,9 +296,8 @@ class Trainer:
         update = self._update(steps, obs)
         clock["update"] += time.perf_counter() - tick
         seconds = time.perf_counter() - start
-        played = obs["samples"][np.arange(n), cfg.env.n_obs:, obs["target"].argmax(axis=1)]  # standardised targets
         return {
-            "target_z": played.mean(axis=1),
+            "target_z": played_targets(obs).mean(axis=1),
             "levels": levels, "reward": rewards.mean(axis=1), "parent_rate": parents.mean(axis=1),
             "range_use": entries.mean(axis=1), "greedy_parent_rate": greedy_parents.mean(axis=1),
             "simple_regret_std": info["simple_regret"] / target_std,
@@ -305,21 +305,6 @@ class Trainer:
             "surrogate_auroc": auroc, "flat_groups": flat_groups / (n * horizon), "surrogate_loss": surrogate_loss,
             "seconds": seconds, "clock": clock, **update,
         }
-
-    def _gain(self, obs: dict[str, np.ndarray], probs: torch.Tensor, rows: np.ndarray, nodes: np.ndarray
-              ) -> np.ndarray:
-        """The information gain of candidate rows (N, G, m, D) after the observation
-        ``obs``, whose parent probabilities are ``probs``, under the surrogate: the drop of
-        the summed Bernoulli entropy of the target's parents over valid nodes."""
-        n, g, m = rows.shape[:3]
-        r = int(obs["row_mask"][0].sum())
-        before = parent_entropy(probs.cpu().numpy(), obs["valid"])
-        hypothetical = {key: np.repeat(value, g, axis=0) for key, value in obs.items()}
-        hypothetical["samples"][:, r:r + m] = rows.reshape(n * g, m, -1)
-        hypothetical["intervened"][np.arange(n * g), r:r + m, nodes.reshape(-1)[:, None]] = 1
-        hypothetical["row_mask"][:, r:r + m] = 1
-        after = parent_entropy(self.surrogate.parent_probs(hypothetical).cpu().numpy(), hypothetical["valid"])
-        return np.repeat(before, g).reshape(n, g) - after.reshape(n, g)
 
     def _train_surrogate(self, obs: dict[str, np.ndarray], graphs: np.ndarray) -> float:
         """``surrogate.steps`` gradient steps on the episodes' observations, each cut at a
@@ -329,10 +314,8 @@ class Trainer:
         model.train()
         losses = []
         for _ in range(self.cfg.surrogate.steps):
-            rows = int(self.rng.integers(self.cfg.env.n_obs, obs["row_mask"].shape[1] + 1))
-            cut = {key: (value[:, :rows] if key in ("samples", "intervened", "row_mask") else value)
-                   for key, value in obs.items()}
-            loss = self.surrogate.loss(cut, graphs)
+            rows = int(self.rng.integers(self.cfg.env.n_obs, self.env.config.rows + 1))
+            loss = self.surrogate.loss(prefix(obs, rows), graphs)
             self.surrogate_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self._optimizer_step(self.surrogate_optimizer, model.parameters(), "surrogate.lr")
