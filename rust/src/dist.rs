@@ -3,7 +3,7 @@
 
 use crate::error::{finite, EngineError, Result};
 use crate::fastmath::LaneRng;
-use crate::mechanism::Span;
+use crate::params::Span;
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@
 use crate::dist::Dist;
 use crate::{budget, parallel};
 use crate::error::{int_in, EngineError, Result};
-use crate::graph::{Dag, GraphSpec};
+use crate::graph::{Dag, GraphSpec, MAX_NODES};
 use crate::mechanism::MechanismSpec;
 use crate::noise::NoiseSpec;
 use crate::scm::{Interventions, Scm};
@@ -13,8 +13,6 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 
-/// Most variables a task may have.
-pub const MAX_NODES: usize = 1000;
 /// Most samples per task.
 pub const MAX_SAMPLES: usize = 10_000_000;
 

@@ -12,6 +12,9 @@ use crate::error::{int_at_least, probability, EngineError, Result};
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 
+/// Most nodes a graph may have, and so most variables of a task or an SCM.
+pub const MAX_NODES: usize = 1000;
+
 /// A graph family. Node counts come from the task family, not from here.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]

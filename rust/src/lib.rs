@@ -21,6 +21,7 @@ pub mod linear;
 pub mod mechanism;
 pub mod noise;
 pub mod parallel;
+pub mod params;
 pub mod python;
 pub mod scm;
 pub mod seed;
@@ -56,7 +57,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<py_scm::PyScm>()?;
     m.add_class::<py_family::PyFamily>()?;
     m.add_class::<crn::PyCrn>()?;
-    m.add("MAX_NODES", family::MAX_NODES)?;
+    m.add("MAX_NODES", graph::MAX_NODES)?;
     m.add("MAX_SAMPLES", family::MAX_SAMPLES)?;
     m.add("EPISODE_NOISE_INDEX", episode::NOISE_INDEX)?;
     m.add("MIN_STD", episode::MIN_STD)?;

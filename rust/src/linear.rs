@@ -100,7 +100,8 @@ mod tests {
     use super::*;
     use crate::dist::Dist;
     use crate::graph::Dag;
-    use crate::mechanism::{MechanismSpec, Span};
+    use crate::mechanism::MechanismSpec;
+    use crate::params::Span;
     use crate::noise::{Noise, NoiseKind};
 
     /// 0 -> 1 -> 2 and 0 -> 2 with weights 2, 3 and -1, biases 1, 0, 0.5.

@@ -12,6 +12,7 @@
 use crate::dist::{extend_standard_normals, validate_mixture_weights, Dist};
 use crate::error::{int_in, Result};
 use crate::fastmath::{cos_f32, sigmoid_f32, sin_f32, softplus_f32, tanh_f32};
+use crate::params::Span;
 use crate::seed::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -82,33 +83,6 @@ pub enum MechanismSpec {
         components: Vec<MechanismSpec>,
         weights: Vec<f64>,
     },
-}
-
-/// Where one vector of a mechanism's parameters lies in its SCM's flat buffer.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Span {
-    pub start: usize,
-    pub len: usize,
-}
-
-impl Span {
-    /// The span's values in `params`.
-    #[inline(always)]
-    pub fn of(self, params: &[f32]) -> &[f32] {
-        &params[self.start..self.start + self.len]
-    }
-
-    /// Whether the span lies inside a buffer of `len` values.
-    pub fn fits(self, len: usize) -> bool {
-        self.start.checked_add(self.len).is_some_and(|end| end <= len)
-    }
-
-    /// Append `values` to `params` and return their span.
-    pub fn push(params: &mut Vec<f32>, values: impl IntoIterator<Item = f32>) -> Span {
-        let start = params.len();
-        params.extend(values);
-        Span { start, len: params.len() - start }
-    }
 }
 
 /// One drawn mechanism (k = number of parents): its scalar parameters, and the spans of

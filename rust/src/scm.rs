@@ -3,7 +3,7 @@
 use crate::budget;
 use crate::error::{node_index, EngineError, Result, MAX_PARAMETER};
 use crate::fastmath::{all_finite, simd_level, LaneRng, SimdLevel};
-use crate::graph::Dag;
+use crate::graph::{Dag, MAX_NODES};
 use crate::mechanism::{Mechanism, Parents};
 use crate::noise::{Noise, NoiseKind};
 use crate::seed::Rng;
@@ -256,7 +256,7 @@ impl Scm {
     /// parents, finite parameters and positive finite noise scales. The unpickling of an
     /// `Scm` runs it, since a tampered state would otherwise reach unchecked indexing.
     pub fn check_consistent(&self) -> std::result::Result<(), String> {
-        self.dag.check_consistent(crate::family::MAX_NODES)?;
+        self.dag.check_consistent(MAX_NODES)?;
         let d = self.d();
         if self.mechanisms.len() != d || self.noises.len() != d {
             return Err(format!("{} mechanisms and {} noise laws for {d} nodes", self.mechanisms.len(), self.noises.len()));

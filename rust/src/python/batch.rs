@@ -10,7 +10,7 @@ use crate::error::{self, node_index};
 use super::family::family_arg;
 use crate::family;
 use crate::scm::{single_intervention, Interventions};
-use crate::{budget, checks, linear, parallel};
+use crate::{budget, checks, graph, linear, parallel};
 use numpy::ndarray::{Array1, Ix1, Ix2};
 use numpy::{IntoPyArray, PyArray2, PyArray3};
 use pyo3::prelude::*;
@@ -47,7 +47,7 @@ pub fn stack_graphs<'py>(
     scms: Vec<PyRef<'py, PyScm>>,
     d_max: &Bound<'py, PyAny>,
 ) -> PyResult<Graphs<'py>> {
-    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let d_max = usize_arg("d_max", d_max, 1, graph::MAX_NODES)?;
     checks::widths(scms.iter().map(|cell| cell.scm.d()), d_max)?;
     let mut adj = vec![0u8; scms.len() * d_max * d_max];
     for (cell, slot) in scms.iter().zip(adj.chunks_exact_mut(d_max * d_max)) {
@@ -71,7 +71,7 @@ pub fn sample_interventions<'py>(
     d_max: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray3<f32>>> {
     let n = usize_arg("n", n, 1, family::MAX_SAMPLES)?;
-    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let d_max = usize_arg("d_max", d_max, 1, graph::MAX_NODES)?;
     let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
     let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
     let (nodes, values) = (nodes.as_array(), values.as_array());
@@ -173,7 +173,7 @@ pub fn linear_moments<'py>(
     targets: &Bound<'py, PyAny>,
     d_max: &Bound<'py, PyAny>,
 ) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
-    let d_max = usize_arg("d_max", d_max, 1, family::MAX_NODES)?;
+    let d_max = usize_arg("d_max", d_max, 1, graph::MAX_NODES)?;
     let targets = array_arg::<i64, Ix1>("targets", targets, "a 1-d int64 numpy array")?;
     checks::widths(scms.iter().map(|cell| cell.scm.d()), d_max)?;
     let targets = targets.as_array();

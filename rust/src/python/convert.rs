@@ -4,8 +4,9 @@
 
 use super::errors::internal_error;
 use crate::checks;
-use crate::error::EngineError;
-use numpy::ndarray::{Array, Dimension, IntoDimension};
+use crate::error::{self, EngineError};
+use crate::scm::single_intervention;
+use numpy::ndarray::{Array, Dimension, IntoDimension, Ix1};
 use numpy::{IntoPyArray, PyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -87,4 +88,14 @@ pub(crate) fn numpy_array<'py, T: numpy::Element, D: Dimension>(
     data: Vec<T>,
 ) -> PyResult<Bound<'py, PyArray<T, D>>> {
     Ok(Array::from_shape_vec(shape.into_dimension(), data).map_err(internal_error)?.into_pyarray(py))
+}
+
+/// The (node, value) pairs of single interventions given as 1-d `nodes` (int64, < 0 for
+/// none) and `values` (float32) arrays of one length, for an SCM with `d` nodes.
+pub(crate) fn pairs_arg(nodes: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, d: usize) -> PyResult<Vec<Option<(usize, f32)>>> {
+    let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
+    let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
+    let (nodes, values) = (nodes.as_array(), values.as_array());
+    checks::nodes_values_lengths(nodes.len(), values.len(), None)?;
+    Ok(nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| single_intervention(m, node, value, d)).collect::<error::Result<Vec<_>>>()?)
 }

@@ -2,9 +2,9 @@
 //! to score many single interventions on one column (a Monte Carlo response, asked for
 //! one value at a time by a scalar minimiser).
 
-use super::convert::numpy_array;
+use super::convert::{numpy_array, pairs_arg};
 use super::errors::guarded;
-use super::scm::{pairs_arg, DETACH_MIN_CELLS};
+use super::interrupt::DETACH_MIN_CELLS;
 use crate::budget;
 use crate::scm::{CommonRandomNumbers, Scm};
 use numpy::PyArray2;

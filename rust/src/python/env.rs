@@ -8,7 +8,7 @@ use super::scm::{exclusive, PyScm};
 use crate::bo::{self, Buffers, Constants, Outcome, Rules};
 use crate::episode::{self, Settings};
 use crate::error::{finite, EngineError};
-use crate::family;
+use crate::{family, graph};
 use numpy::ndarray::{Dimension, Ix1, Ix2};
 use numpy::{Element, IntoPyArray, PyArray1, PyUntypedArrayMethods, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray, PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3};
 use pyo3::prelude::*;
@@ -51,7 +51,7 @@ pub fn start_episodes<'py>(
     let spec = family_arg(family)?;
     let seeds = seeds_arg("seeds", seeds)?;
     let settings = Settings {
-        width: usize_arg("width", width, 1, family::MAX_NODES)?,
+        width: usize_arg("width", width, 1, graph::MAX_NODES)?,
         n_obs: usize_arg("n_obs", n_obs, 0, family::MAX_SAMPLES)?,
         range: (finite("low", low)?, finite("high", high)?),
     };

@@ -3,12 +3,16 @@
 //! lets Python run its signal handlers, so that a SIGINT raises KeyboardInterrupt within
 //! about a chunk's time instead of at the end of the call. The items of such a call must
 //! not depend on the split (the tasks of a stream do not), so chunks never change a byte.
+//! Calls too small to be worth releasing the GIL at all are told by [`DETACH_MIN_CELLS`].
 
 use super::errors::guarded;
 use crate::error;
 use pyo3::prelude::*;
 use std::ops::Range;
 use std::time::{Duration, Instant};
+
+/// Below this many cells a sampling call is cheaper than releasing the GIL.
+pub(crate) const DETACH_MIN_CELLS: usize = 4096;
 
 /// How long a chunk should take: short enough for Ctrl-C to feel immediate, long enough
 /// that the pool's hand-off and the GIL round trip between chunks (some 20 us) are noise.

@@ -6,39 +6,26 @@
 //! take turns on the stream. The batched calls that advance many streams at once borrow
 //! their SCMs exclusively instead (`exclusive`), and reach the streams without locking.
 
-use super::convert::{array_arg, int_arg, numpy_array, read_2d, usize_arg};
+use super::convert::{int_arg, numpy_array, pairs_arg, read_2d, usize_arg};
 use super::crn::PyCrn;
+use super::interrupt::DETACH_MIN_CELLS;
 use super::family::family_arg;
 use super::errors::{guarded, internal_error};
 use crate::family;
-use crate::scm::{intervention_pair, per_row_shape, single_intervention, Interventions, Scm};
+use crate::scm::{intervention_pair, per_row_shape, Interventions, Scm};
 use crate::seed::{noise_stream_seed, Rng};
-use crate::{budget, checks, error, mechanism, parallel};
-use numpy::ndarray::Ix1;
+use crate::{budget, error, mechanism, parallel};
 use numpy::{PyArray1, PyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyTuple};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
-/// Below this many cells a sampling call is cheaper than releasing the GIL.
-pub(crate) const DETACH_MIN_CELLS: usize = 4096;
-
 /// Rows and intervention mask of `sample`: (n, d) float32 and (n, d) uint8.
 type Rows<'py> = (Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<u8>>);
 
 /// `(W, b)` of a linear SCM: (d, d) and (d,) float64.
 type LinearParameters<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray1<f64>>);
-
-/// The (node, value) pairs of single interventions given as 1-d `nodes` (int64, < 0 for
-/// none) and `values` (float32) arrays of one length, for an SCM with `d` nodes.
-pub(crate) fn pairs_arg(nodes: &Bound<'_, PyAny>, values: &Bound<'_, PyAny>, d: usize) -> PyResult<Vec<Option<(usize, f32)>>> {
-    let nodes = array_arg::<i64, Ix1>("nodes", nodes, "a 1-d int64 numpy array")?;
-    let values = array_arg::<f32, Ix1>("values", values, "a 1-d float32 numpy array")?;
-    let (nodes, values) = (nodes.as_array(), values.as_array());
-    checks::nodes_values_lengths(nodes.len(), values.len(), None)?;
-    Ok(nodes.iter().zip(values).enumerate().map(|(m, (&node, &value))| single_intervention(m, node, value, d)).collect::<error::Result<Vec<_>>>()?)
-}
 
 /// Rebuild a pickled Scm.
 #[pyfunction]

@@ -4,8 +4,7 @@
 use super::convert::{int_arg, numpy_array, paired_seeds_arg, seeds_arg, usize_arg};
 use super::errors::guarded;
 use super::family::family_arg;
-use super::interrupt::detach_in_chunks;
-use super::scm::DETACH_MIN_CELLS;
+use super::interrupt::{detach_in_chunks, DETACH_MIN_CELLS};
 use crate::family;
 use crate::{budget, parallel, seed};
 use numpy::ndarray::Array1;
