@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from causal_meta import metrics
+from causal_meta.data import StreamSpec, TaskStream, derive_seed, fixed_tasks
 from causal_meta.models import registry
 from causal_meta.models.avici import MASKED_LOGIT
 from causal_meta.models.bcnp import Bcnp
@@ -22,6 +24,7 @@ from causal_meta.models.statistics import (
     statistics_rows,
 )
 from causal_meta.pretrained import CHECKPOINTS
+from causal_meta.specs import Er, Family, Linear
 from causal_meta.train.checkpoint import load_checkpoint
 
 TINY = {
@@ -333,3 +336,32 @@ def test_bf16_autocast_runs_the_models_with_the_pair_term(name: str) -> None:
     loss.backward()
     assert loss.dtype == torch.float32
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+
+
+def test_the_statistics_make_observational_linear_tasks_learnable_fast(name: str) -> None:
+    """100 Adam steps on 8-variable linear SCMs with observational rows only: the held-out
+    AUROC of the skeleton (observational linear-Gaussian data identify no more than the
+    equivalence class) with the statistics is far above the one without (measured: 0.85
+    against 0.47 for AVICI, 0.85 against 0.50 for BCNP; the models alone need many more
+    steps to find second moments)."""
+    family = Family(nodes=8, graph=Er(edges_per_node=1.5), mechanism=Linear())
+    stream = TaskStream(StreamSpec(family, seed=1, batch_size=8, n_obs=64, n_int=0))
+    held_out = fixed_tasks(family, derive_seed(1, "test"), 32, n_obs=64, n_int=0)
+    sizes = {"avici": {"d_model": 32, "heads": 4, "key_size": 32, "layers": 2, "ffn": 64},
+             "bcnp": {"d_model": 32, "heads": 4, "encoder_layers": 2, "decoder_layers": 1, "ffn": 64}}[name]
+    auroc = {}
+    for statistics in (False, True):
+        torch.manual_seed(0)
+        net = registry.build({"name": name, **TINY[name], **sizes, "pair_statistics": statistics}).train()
+        optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
+        for step in range(100):
+            loss, _ = net.training_loss(stream.batch(step))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        with torch.no_grad():
+            probs = net.eval().edge_probs(held_out["data"], held_out["intervened"], held_out["node_mask"])
+        skeleton = held_out["adjacency"].numpy()
+        skeleton, probs = np.maximum(skeleton, skeleton.transpose(0, 2, 1)), probs.numpy()
+        auroc[statistics] = float(np.nanmean(metrics.edge_auroc(skeleton, np.maximum(probs, probs.transpose(0, 2, 1)))))
+    assert auroc[True] > 0.75 and auroc[True] > auroc[False] + 0.2, auroc
