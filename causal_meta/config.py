@@ -140,7 +140,7 @@ def register(name: str, schema: type) -> None:
     # The same class may come back through a module reload; another class may not.
     if previous is not None and _qualified(previous) != _qualified(schema):
         raise ValueError(f"config schema name {name!r} is taken by {_qualified(previous)}")
-    ConfigStore.instance().store(name=name, node=schema)
+    ConfigStore.instance().store(name=name, node=_structured(schema))
     _SCHEMAS[name] = schema
 
 
@@ -150,7 +150,24 @@ def register_group(group: str, name: str, schema: type) -> None:
     (``- model: avici``) and a command line switches it (``model=bcnp``)."""
     if not (isinstance(schema, type) and dataclasses.is_dataclass(schema)):
         raise TypeError(f"register_group({group!r}, {name!r}, ...) needs a dataclass, got {schema!r}")
-    ConfigStore.instance().store(group=group, name=name, node=schema)
+    ConfigStore.instance().store(group=group, name=name, node=_structured(schema))
+
+
+def _structured(schema: type | object) -> DictConfig:
+    """``OmegaConf.structured(schema)`` with every node writable. OmegaConf marks the node
+    of a frozen dataclass (such as :class:`envs.settings.EnvSettings`) read-only, which
+    would refuse each preset value and override under it; the instance that loading builds
+    at the end (``OmegaConf.to_object``) is frozen all the same."""
+    cfg = OmegaConf.structured(schema)
+    _writable(cfg)
+    return cfg
+
+
+def _writable(node: Any) -> None:
+    if isinstance(node, (DictConfig, ListConfig)):
+        OmegaConf.set_readonly(node, None)  # None: inherit from the parent, writable at the root
+        for key in node.keys() if isinstance(node, DictConfig) else range(len(node)):
+            _writable(node._get_node(key))  # the node itself: indexing would resolve interpolations
 
 
 def _qualified(schema: type) -> str:
@@ -226,7 +243,7 @@ def load_saved(path: str | os.PathLike[str], schema: type[T]) -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(schema), data)
+        cfg = OmegaConf.merge(_structured(schema), data)
     except OmegaConfBaseException as err:
         raise _prefixed(_from_omegaconf(err), str(path)) from err
     assert isinstance(cfg, DictConfig)
@@ -435,7 +452,7 @@ def describe(schema: type | object) -> str:
     Given a config instance instead of a schema class, the DEFAULT column shows its
     values. Help texts come from ``field(metadata={"help": ...})`` (see `option`).
     """
-    return _table(OmegaConf.structured(schema))
+    return _table(_structured(schema))
 
 
 def _table(cfg: DictConfig) -> str:

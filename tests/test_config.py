@@ -179,6 +179,38 @@ def test_post_init_message_surfaces_with_its_path() -> None:
     assert str(caught.value) == "model: layers must be >= 1, got 0"
 
 
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    low: float = option(-1.0, "lowest value")
+    high: float = option(1.0, "highest value")
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high:
+            raise ValueError(f"limits = ({self.low}, {self.high}) is not allowed: needs low < high")
+
+
+@dataclasses.dataclass
+class Boxed:
+    limits: Limits = option(Limits, "a frozen section")
+    seed: int = option(0, "a seed")
+
+
+config.register("boxed_schema", Boxed)
+
+
+def test_a_frozen_section_takes_overrides_and_stays_frozen(tmp_path: Path) -> None:
+    """OmegaConf makes a frozen dataclass's node read-only; the config layer must still
+    merge presets, overrides and saved files into it, and build the frozen instance."""
+    cfg = config.load(Boxed, None, ["limits.high=3", "seed=2"], config_package=PACKAGE)
+    assert cfg == Boxed(Limits(-1.0, 3.0), seed=2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.limits.low = 0.0  # type: ignore[misc]
+    assert config.load_saved(config.save_resolved(cfg, tmp_path), Boxed) == cfg
+    with pytest.raises(ConfigError, match=r"^limits: limits = \(-1.0, -2.0\) is not allowed: needs low < high$"):
+        config.load(Boxed, None, ["limits.high=-2"], config_package=PACKAGE)
+    assert config.describe(Boxed).splitlines()[3].split()[:3] == ["limits.high", "float", "1.0"]
+
+
 # ----------------------------------------------------------------- files
 
 
