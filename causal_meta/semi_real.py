@@ -158,6 +158,13 @@ def _package_dir(package: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _read_only(*arrays: NDArray) -> tuple[NDArray, ...]:
+    """The loaders cache what they return, so nobody may change it in place."""
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
 @cache
 def load_network(name: str) -> GaussianNetwork:
     """The network ``name`` (one of :data:`NETWORKS`) as pgmpy's wheel ships it."""
@@ -183,7 +190,7 @@ def load_network(name: str) -> GaussianNetwork:
         adjacency[index[parent], index[child]] = 1
     if not np.array_equal(adjacency.astype(bool), weights != 0):
         raise ValueError(f"network {name!r}: the CPDs' parents must be the model's edges, each with a nonzero weight")
-    network = GaussianNetwork(name, nodes, adjacency, intercept, weights, noise_std)
+    network = GaussianNetwork(name, nodes, *_read_only(adjacency, intercept, weights, noise_std))
     network.topological_order()  # raises on a cycle
     return network
 
@@ -209,7 +216,7 @@ def load_sachs() -> SachsData:
     if len(kept) != SACHS_EDGES or adjacency.sum() != SACHS_EDGES or not is_dag(adjacency):
         raise ValueError(f"{target_path} without {SACHS_DROPPED_EDGE[0]} -> {SACHS_DROPPED_EDGE[1]} must be a DAG "
                          f"of {SACHS_EDGES} distinct edges; got {len(kept)} edges, acyclic: {bool(is_dag(adjacency))}")
-    return SachsData(nodes, data, adjacency)
+    return SachsData(nodes, *_read_only(data, adjacency))
 
 
 def tasks(name: str, rows: int, count: int, seed: int) -> SemiRealTasks:

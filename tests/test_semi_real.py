@@ -83,6 +83,13 @@ def test_the_sampler_is_reproducible_and_checks_n() -> None:
         net.sample(0, np.random.default_rng(0))
 
 
+def test_cached_loads_cannot_be_changed_in_place() -> None:
+    net, sachs = sr.load_network("ecoli70"), sr.load_sachs()
+    for array in (net.weights, net.intercept, net.noise_std, net.adjacency, sachs.data, sachs.adjacency):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 1
+
+
 def test_unknown_network_names_the_allowed_ones() -> None:
     with pytest.raises(ValueError, match=r"^name must be one of \['ecoli70', 'magic-niab', 'magic-irri', 'arth150'\]"):
         sr.load_network("alarm")
