@@ -22,7 +22,9 @@ from causal_meta.models import (
     spectral_radius,
     update_dual,
 )
+from causal_meta.models.avici import sample_pair_graphs, three_way_loss, three_way_marginals
 from causal_meta.models.learner import AmortizedLearner
+from causal_meta.models.settings import EDGE_HEADS
 from causal_meta.specs import Er, Family, Linear
 
 TINY = AviciConfig(d_model=16, heads=2, head_dim=8, layers=2, ffn=32, dropout=0.0, key_size=8)
@@ -59,8 +61,9 @@ def test_output_shape_and_dtype() -> None:
     assert torch.isfinite(logits).all()
 
 
-def test_permuting_variables_permutes_logits() -> None:
-    model = sharpen(tiny_model())
+@pytest.mark.parametrize("edge_head", EDGE_HEADS)
+def test_permuting_variables_permutes_logits(edge_head: str) -> None:
+    model = sharpen(tiny_model(edge_head=edge_head))
     data, intervened = random_tasks(2, 13, 7)
     perm = torch.tensor([3, 0, 6, 1, 5, 2, 4])
     logits = model(data, intervened)
@@ -76,10 +79,11 @@ def test_sample_order_does_not_matter() -> None:
                                atol=1e-5, rtol=1e-5)
 
 
-def test_padding_does_not_change_real_logits() -> None:
+@pytest.mark.parametrize("edge_head", EDGE_HEADS)
+def test_padding_does_not_change_real_logits(edge_head: str) -> None:
     """Tasks of 3 and 5 variables padded to 8 with arbitrary values in the padding give
     the logits they give alone, and every padded entry is masked."""
-    model = sharpen(tiny_model())
+    model = sharpen(tiny_model(edge_head=edge_head))
     sizes = [3, 5]
     data, intervened = random_tasks(2, 10, 8, seed=2)  # padding columns hold noise
     node_mask = torch.arange(8)[None, :] < torch.tensor(sizes)[:, None]
@@ -291,6 +295,83 @@ def test_learner_implements_the_protocol() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# The three-way head
+# ---------------------------------------------------------------------------------------
+
+
+def test_three_way_marginals_are_the_softmax_of_each_pair() -> None:
+    """Pair {i, j}: probabilities proportional to 1 (no edge), e^s_ij, e^s_ji."""
+    scores = torch.tensor([[[0.0, 1.5, -2.0], [0.3, 0.0, 4.0], [-1.0, 2.0, 0.0]]])
+    node_mask = torch.ones(1, 3, dtype=torch.bool)
+    probs = torch.sigmoid(three_way_marginals(scores, node_mask))[0]
+    for i in range(3):
+        for j in range(3):
+            if i != j:
+                odds = torch.tensor([0.0, scores[0, i, j], scores[0, j, i]]).softmax(0)
+                assert probs[i, j].item() == pytest.approx(odds[1].item(), rel=1e-6)
+    assert (probs.diagonal() == 0).all()
+    assert ((probs + probs.T).fill_diagonal_(0) < 1).all()  # a pair never holds both directions
+
+
+def test_three_way_loss_matches_hand_computation() -> None:
+    """Task 1: 3 real variables, truth 0 -> 1 and a soft label 0.25 on 2 -> 1; task 2: 2
+    real variables of 3 (the padding's scores and labels, even a 2-cycle, must not leak
+    in), no edge."""
+    scores = torch.tensor([
+        [[0.0, 1.0, -2.0], [0.5, 0.0, 3.0], [-1.0, 2.0, 0.0]],
+        [[0.0, -0.5, 9.0], [1.5, 0.0, 9.0], [9.0, 9.0, 0.0]],
+    ])
+    adjacency = torch.tensor([
+        [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.25, 0.0]],
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]],
+    ])
+    node_mask = torch.tensor([[True, True, True], [True, True, False]])
+
+    def log_p(forward: float, backward: float) -> tuple[float, float, float]:
+        z = math.log(1 + math.exp(forward) + math.exp(backward))
+        return -z, forward - z, backward - z  # none, i -> j, j -> i
+
+    none01, edge01, _ = log_p(1.0, 0.5)
+    none02, _, _ = log_p(-2.0, -1.0)
+    none12, _, edge21 = log_p(3.0, 2.0)
+    task0 = -(edge01 + none02 + 0.25 * edge21 + 0.75 * none12) / 3
+    task1 = -log_p(-0.5, 1.5)[0]
+    expected = (task0 + task1) / 2
+    assert three_way_loss(scores, adjacency, node_mask).item() == pytest.approx(expected, rel=1e-6)
+    cyclic = adjacency.clone()
+    cyclic[0, 1, 0] = 1.0
+    with pytest.raises(ValueError, match=r"A\[i, j\] \+ A\[j, i\] <= 1 for the three_way head"):
+        three_way_loss(scores, cyclic, node_mask)
+
+
+def test_pair_graphs_follow_the_probabilities_without_two_cycles() -> None:
+    probs = torch.tensor([[[0.0, 0.6, 0.1], [0.3, 0.0, 0.0], [0.85, 0.5, 0.0]]])
+    samples = sample_pair_graphs(probs, 4000, torch.Generator().manual_seed(0))
+    assert samples.shape == (1, 4000, 3, 3) and samples.dtype == torch.uint8
+    torch.testing.assert_close(samples.float().mean(dim=1), probs, atol=0.03, rtol=0)
+    assert not (samples & samples.transpose(-1, -2)).any()
+    assert torch.equal(samples, sample_pair_graphs(probs, 4000, torch.Generator().manual_seed(0)))
+    with pytest.raises(ValueError, match="n_samples"):
+        sample_pair_graphs(probs, -1)
+
+
+def test_three_way_head_trains_every_parameter_and_its_learner_samples_no_two_cycles() -> None:
+    model = tiny_model(edge_head="three_way").train()
+    assert set(model.state_dict()) == set(tiny_model().state_dict())  # no parameter added
+    data, intervened = random_tasks(2, 9, 5)
+    node_mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    batch = {"data": data, "intervened": intervened, "node_mask": node_mask, "adjacency": torch.ones(2, 5, 5).triu(1)}
+    loss, terms = model.training_loss(batch)
+    assert set(terms) == {"pair_ce", "cyclicity"}
+    loss.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+    posterior = AmortizedLearner(sharpen(model), n_samples=50).fit(data[0].numpy(), intervened[0].numpy(), seed=1)
+    assert not (posterior.samples & posterior.samples.transpose(0, 2, 1)).any()
+    assert (posterior.probs + posterior.probs.T < 1).all()
+
+
+# ---------------------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------------------
 
@@ -300,7 +381,7 @@ def test_learner_implements_the_protocol() -> None:
     [("d_model", 0), ("heads", -1), ("head_dim", 2.5), ("layers", 0), ("ffn", True),
      ("dropout", 1.0), ("dropout", -0.1), ("key_size", 0), ("init_bias", float("nan")),
      ("power_iterations", 0), ("dual_every", -1), ("dual_lr", float("inf")), ("name", "bcnp"),
-     ("pair_statistics", 1)],
+     ("pair_statistics", 1), ("edge_head", "softmax")],
 )
 def test_bad_config_names_the_field(field: str, value: object) -> None:
     with pytest.raises(ValueError, match=rf"model\.{field} = {value!r} is not allowed: (must be|this is)"):

@@ -33,6 +33,13 @@ published, and what is ours:
   (:class:`~causal_meta.models.statistics.PairHead`, whose output starts at zero, so
   the initial logits are the ones above). Off, the model and its state dict are the
   published ones.
+* **Three-way head** (ours, ``edge_head = three_way``; ``independent``, the published
+  head, by default). The same scores ``s_ij`` become, per unordered pair {i, j}, a
+  categorical over "no edge", i -> j and j -> i with odds ``1 : e^s_ij : e^s_ji`` (as
+  SEA, Wu et al. 2024, classifies pairs), so a pair never holds both directions. The
+  model outputs the logits of the marginals (:func:`three_way_marginals`), trains by the
+  pairs' cross-entropy (:func:`three_way_loss`) and samples each pair's class
+  (:func:`sample_pair_graphs`); no parameter is added.
 * **Padding.** Tasks of a batch may have different d: ``node_mask`` (B, d) marks the
   real variables. Padded variables are masked out as attention keys over the variable
   axis, and the sample-axis attention, LayerNorms, FFNs and pooling act on each variable
@@ -78,7 +85,10 @@ __all__ = [
     "check_inputs",
     "edge_mask",
     "sample_graphs",
+    "sample_pair_graphs",
     "spectral_radius",
+    "three_way_loss",
+    "three_way_marginals",
     "update_dual",
 ]
 
@@ -153,7 +163,16 @@ class Avici(nn.Module):
     def forward(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> Tensor:
         """Edge logits float32 (B, d, d) of the tasks ``data`` (B, n, d) with intervention
         mask ``intervened`` (B, n, d); ``node_mask`` (B, d), default all True, marks the
-        real variables. Masked entries (diagonal, padding) are :data:`MASKED_LOGIT`."""
+        real variables. Masked entries (diagonal, padding) are :data:`MASKED_LOGIT`. With
+        the ``three_way`` head these are the logits of the marginals ``P(i -> j)``
+        (:func:`three_way_marginals`)."""
+        scores, node_mask = self.scores(data, intervened, node_mask)
+        return three_way_marginals(scores, node_mask) if self.config.edge_head == "three_way" else scores
+
+    def scores(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """The head's scores float32 (B, d, d), ``MASKED_LOGIT`` where masked, and the node
+        mask: the edge logits of the ``independent`` head; with ``three_way``, the logit
+        of i -> j against "no edge" of the pair {i, j}."""
         node_mask = check_inputs(data, intervened, node_mask)
         # (B, n, d, D) in the dtype of data, also under autocast, so that the residual sums
         # keep their precision (at the same speed under bf16 autocast on CPU, as measured).
@@ -169,7 +188,7 @@ class Avici(nn.Module):
         pair = None
         if self.pair_head is not None:
             pair = self.pair_head(pairwise_statistics(data, intervened, node_mask), pooled)
-        return self._edge_logits(pooled, node_mask, pair)
+        return self._edge_logits(pooled, node_mask, pair), node_mask
 
     def _edge_logits(self, z: Tensor, node_mask: Tensor, pair: Tensor | None) -> Tensor:
         u, v = self.u_head(z), self.v_head(z)
@@ -188,7 +207,9 @@ class Avici(nn.Module):
     def loss(self, logits: Tensor, adjacency: Tensor, node_mask: Tensor | None = None,
              dual: float | Tensor = 0.0) -> LossTerms:
         """Training loss of :meth:`forward`'s ``logits`` against ``adjacency`` (B, d, d),
-        0/1 or soft labels. The penalty is always computed (it is cheap), so that the
+        0/1 or soft labels: the cross-entropy of each entry's marginal, whatever the head
+        (:meth:`training_loss` trains the ``three_way`` head by its own likelihood, which
+        needs the scores). The penalty is always computed (it is cheap), so that the
         trainer can track it even while ``dual`` is 0."""
         node_mask = _default_mask(logits, node_mask)
         bce = bce_loss(logits, adjacency, node_mask)
@@ -199,19 +220,28 @@ class Avici(nn.Module):
     def posterior(self, data: Tensor, intervened: Tensor, node_mask: Tensor | None, n_samples: int,
                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Edge probabilities float32 (B, d, d) and ``n_samples`` graphs uint8 (B, S, d, d)
-        from AVICI's posterior, a product of independent Bernoullis (:func:`sample_graphs`)."""
+        from AVICI's posterior, a product of independent Bernoullis (:func:`sample_graphs`),
+        or with the ``three_way`` head of independent categoricals, one per pair
+        (:func:`sample_pair_graphs`)."""
         probs = self.edge_probs(data, intervened, node_mask).float()
-        return probs, sample_graphs(probs, n_samples, generator)
+        sampler = sample_pair_graphs if self.config.edge_head == "three_way" else sample_graphs
+        return probs, sampler(probs, n_samples, generator)
 
     # ------------------------------------------------------------------ the trainer's protocol
 
     def training_loss(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss to minimise on a training batch (``data``, ``intervened``,
         ``node_mask``, ``adjacency``) at the current acyclicity weight, and the terms the
-        trainer logs (``bce``, ``cyclicity``)."""
-        logits = self(batch["data"], batch["intervened"], batch["node_mask"])
-        terms = self.loss(logits, batch["adjacency"], batch["node_mask"], self._dual)
-        return terms.loss, {"bce": terms.bce, "cyclicity": terms.penalty}
+        trainer logs (``cyclicity`` and the likelihood: ``bce``, or with the ``three_way``
+        head ``pair_ce``, :func:`three_way_loss`)."""
+        if self.config.edge_head != "three_way":
+            logits = self(batch["data"], batch["intervened"], batch["node_mask"])
+            terms = self.loss(logits, batch["adjacency"], batch["node_mask"], self._dual)
+            return terms.loss, {"bce": terms.bce, "cyclicity": terms.penalty}
+        scores, node_mask = self.scores(batch["data"], batch["intervened"], batch["node_mask"])
+        likelihood = three_way_loss(scores, batch["adjacency"], node_mask)
+        penalty = acyclicity_penalty(three_way_marginals(scores, node_mask), node_mask, self.config.power_iterations)
+        return likelihood + self._dual * penalty, {"pair_ce": likelihood, "cyclicity": penalty}
 
     def after_step(self, step: int, terms: Mapping[str, Tensor],
                    mean_across_ranks: Callable[[Tensor], Tensor]) -> dict[str, float]:
@@ -353,6 +383,43 @@ def _unit(x: Tensor) -> Tensor:
     return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(_TINY)
 
 
+def three_way_marginals(scores: Tensor, node_mask: Tensor) -> Tensor:
+    """Logits (B, d, d) of the marginals ``P(i -> j)`` of the three-way head, whose pair
+    {i, j} is "no edge", i -> j or j -> i with probabilities proportional to
+    ``1 : exp(s_ij) : exp(s_ji)`` for its ``scores`` s: ``P(i -> j) = e^s_ij / (1 + e^s_ij
+    + e^s_ji)``, whose logit is ``s_ij - softplus(s_ji)``. :data:`MASKED_LOGIT` where
+    masked."""
+    with torch.autocast(scores.device.type, enabled=False):
+        s = scores.float()
+        return (s - F.softplus(s.transpose(-1, -2))).masked_fill(~edge_mask(node_mask), MASKED_LOGIT)
+
+
+def three_way_loss(scores: Tensor, adjacency: Tensor, node_mask: Tensor) -> Tensor:
+    """Cross-entropy of the three-way head's ``scores`` (B, d, d) against ``adjacency``
+    (B, d, d), 0/1 or soft labels with at most one direction per pair
+    (``A_ij + A_ji <= 1``): per unordered pair of real variables ``-(A_ij log P(i -> j) +
+    A_ji log P(j -> i) + (1 - A_ij - A_ji) log P(none))``, averaged over each task's pairs,
+    then over the tasks that have any (as :func:`bce_loss`). One term per pair where
+    :func:`bce_loss` has two per pair, so its scale is about twice that of ``bce``."""
+    with torch.autocast(scores.device.type, enabled=False):
+        valid = edge_mask(node_mask)
+        a = torch.where(valid, adjacency.float(), 0.0)
+        both = a + a.transpose(-1, -2)
+        if bool(((a < 0) | (a > 1) | (both > 1 + 1e-6)).any()):
+            raise ValueError("adjacency must lie in [0, 1] with A[i, j] + A[j, i] <= 1 for the three_way head "
+                             f"(one direction per pair); got entries in [{float(a.min())}, {float(a.max())}] "
+                             f"and pairs summing to {float(both.max())}")
+        s = scores.float()
+        # log(1 + e^s_ij + e^s_ji): the normaliser of the pair, the same for (i, j) and (j, i)
+        normaliser = torch.logsumexp(torch.stack((torch.zeros_like(s), s, s.transpose(-1, -2))), dim=0)
+        upper = valid.triu(1)
+        directed = torch.where(valid, a * (s - normaliser), 0.0).sum(dim=(-1, -2))
+        none = torch.where(upper, (1.0 - both) * -normaliser, 0.0).sum(dim=(-1, -2))
+        pairs = upper.sum(dim=(-1, -2))
+        per_task = -(directed + none) / pairs.clamp_min(1)
+        return per_task.sum() / (pairs > 0).sum().clamp_min(1)
+
+
 def acyclicity_penalty(logits: Tensor, node_mask: Tensor, steps: int) -> Tensor:
     """Mean over tasks of the spectral radius of the edge-probability matrix, masked
     entries 0. A matrix with spectral radius 0 is nilpotent, i.e. its support is a DAG."""
@@ -384,11 +451,27 @@ def update_dual(dual: float, penalty_avg: float, lr: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-def sample_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
-    """``n_samples`` graphs per task, each entry an independent Bernoulli(``probs``), as
-    uint8 (..., S, d, d) with a zero diagonal; ``probs`` is (..., d, d) in [0, 1]
-    (:meth:`Avici.edge_probs`; pass ``torch.sigmoid(logits)`` for logits). Reproducible
-    for a seeded ``generator`` on the device of ``probs``."""
+def sample_pair_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n_samples`` graphs per task, as uint8 (..., S, d, d), from the three-way head's
+    marginals ``probs`` (..., d, d), with ``P(i -> j) + P(j -> i) <= 1``: each pair
+    {i, j}, i < j, independently i -> j, j -> i or neither, by one uniform draw u: i -> j
+    when ``u < P(i -> j)``, j -> i when ``P(i -> j) <= u < P(i -> j) + P(j -> i)``. No
+    sample has a 2-cycle. Reproducible for a seeded ``generator``."""
+    p = _checked_probs(probs, n_samples)
+    d = p.shape[-1]
+    shape = (*p.shape[:-2], n_samples, d, d)
+    upper = torch.ones(d, d, dtype=torch.bool, device=p.device).triu(1)
+    u = torch.rand(shape, generator=generator, device=p.device) * upper
+    u = u + u.transpose(-1, -2)  # the pair's one draw, on both of its entries
+    p, pt = p.unsqueeze(-3), p.transpose(-1, -2).unsqueeze(-3)
+    forward_edge = u < p
+    backward_edge = (u >= pt) & (u < pt + p)
+    return (torch.where(upper, forward_edge, backward_edge & upper.T)).to(torch.uint8)
+
+
+def _checked_probs(probs: Tensor, n_samples: int) -> Tensor:
+    """``probs`` detached in float32, refused unless (..., d, d) in [0, 1], and
+    ``n_samples`` refused unless an integer >= 0 (the samplers' arguments)."""
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 0:
         raise ValueError(f"n_samples = {n_samples!r} is not allowed: must be an integer >= 0")
     if probs.ndim < 2 or probs.shape[-1] != probs.shape[-2]:
@@ -396,6 +479,15 @@ def sample_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | No
     p = probs.detach().float()
     if not ((p >= 0) & (p <= 1)).all():
         raise ValueError("probs must lie in [0, 1]; for logits pass torch.sigmoid(logits)")
+    return p
+
+
+def sample_graphs(probs: Tensor, n_samples: int, generator: torch.Generator | None = None) -> Tensor:
+    """``n_samples`` graphs per task, each entry an independent Bernoulli(``probs``), as
+    uint8 (..., S, d, d) with a zero diagonal; ``probs`` is (..., d, d) in [0, 1]
+    (:meth:`Avici.edge_probs`; pass ``torch.sigmoid(logits)`` for logits). Reproducible
+    for a seeded ``generator`` on the device of ``probs``."""
+    p = _checked_probs(probs, n_samples)
     shape = (*p.shape[:-2], n_samples, *p.shape[-2:])
     draws = torch.rand(shape, generator=generator, device=p.device) < p.unsqueeze(-3)
     eye = torch.eye(p.shape[-1], dtype=torch.bool, device=p.device)

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 
 from causal_meta.options import check_numbers, option, require
 
-__all__ = ["LOSSES", "SETTINGS", "AviciConfig", "BcnpConfig"]
+__all__ = ["EDGE_HEADS", "LOSSES", "SETTINGS", "AviciConfig", "BcnpConfig"]
 
 LOSSES = ("per_edge", "joint")
 """The two likelihoods of :class:`~causal_meta.models.bcnp.Bcnp` (see its module docstring)."""
+
+EDGE_HEADS = ("independent", "three_way")
+"""AVICI's edge heads (see :mod:`causal_meta.models.avici`)."""
 
 PAIR_STATISTICS_HELP = ("add each pair's correlation and shrunk partial correlation (observational rows) "
                         "to its edge logit")
@@ -49,6 +52,8 @@ class AviciConfig:
     dual_every: int = option(250, "training steps between updates of the acyclicity weight (0: never)")
     dual_lr: float = option(1e-4, "dual ascent rate: weight += dual_lr * mean penalty since the last update")
     pair_statistics: bool = option(False, PAIR_STATISTICS_HELP)
+    edge_head: str = option("independent", "independent (published: a Bernoulli per ordered pair) or three_way "
+                                           "(per unordered pair: no edge, i -> j or j -> i)")
 
     def __post_init__(self) -> None:
         if self.name != "avici":
@@ -56,6 +61,7 @@ class AviciConfig:
         check_numbers(self, "model", skip=("dual_every", "dual_lr"))
         require(0.0 <= self.dropout < 1.0, "model.dropout", self.dropout, "a number in [0, 1)")
         require(isinstance(self.pair_statistics, bool), "model.pair_statistics", self.pair_statistics, "true or false")
+        require(self.edge_head in EDGE_HEADS, "model.edge_head", self.edge_head, f"one of {list(EDGE_HEADS)}")
         require(isinstance(self.dual_every, numbers.Integral) and not isinstance(self.dual_every, bool)
                 and self.dual_every >= 0, "model.dual_every", self.dual_every, "an integer >= 0")
         require(isinstance(self.dual_lr, numbers.Real) and not isinstance(self.dual_lr, bool)
