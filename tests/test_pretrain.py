@@ -171,6 +171,21 @@ def test_resuming_with_another_architecture_names_the_difference(tmp_path: Path)
         other.train()
 
 
+def test_a_checkpoint_older_than_a_model_option_matches_runs_that_leave_it_at_its_default(tmp_path: Path) -> None:
+    """A file written before ``model.pair_statistics`` existed lacks the key: it is read as
+    the option's default, so it initialises (or resumes) a run with the option off and is
+    refused, naming the key, by a run that turns it on."""
+    short = ("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100")
+    loop.Trainer(cfg_for(*short), tmp_path / "first").train()
+    checkpoint = torch.load(tmp_path / "first" / "checkpoints" / "last.pt", weights_only=True)
+    del checkpoint["config"]["model"]["pair_statistics"]
+    older = tmp_path / "older.pt"
+    torch.save(checkpoint, older)
+    loop.Trainer(cfg_for(*short), tmp_path / "second").initialise_from(older)
+    with pytest.raises(ckpt.CheckpointError, match=r"model.pair_statistics: checkpoint False, this run True"):
+        loop.Trainer(cfg_for(*short, "model.pair_statistics=true"), tmp_path / "third").initialise_from(older)
+
+
 def test_init_from_starts_a_new_run_from_the_saved_weights_only(tmp_path: Path) -> None:
     short = ("trainer.steps=2", "trainer.checkpoint_every=2", "trainer.val_every=100")
     loop.Trainer(cfg_for(*short), tmp_path / "first").train()

@@ -420,6 +420,7 @@ def load_checkpoint(
     expected_model: str | tuple[str, ...],
     expected_config: object | None = None,
     keys_to_check: Sequence[str] = ("model",),
+    defaults: object | None = None,
     map_location: str | torch.device = "cpu",
 ) -> dict[str, Any]:
     """Read a checkpoint safely and check that it belongs to this run: saved by
@@ -430,14 +431,17 @@ def load_checkpoint(
     shape the network, so a checkpoint from another architecture fails here with the
     differing keys instead of deep inside ``load_state_dict``. Keys outside them (learning
     rate, logging, ...) may change on resume. ``expected_config`` may be a schema instance
-    or a plain dict; None skips the comparison. Returns the whole checkpoint; the
-    training state that was saved is under ``"state"``.
+    or a plain dict; None skips the comparison. ``defaults`` (same form) gives the value
+    of a key that the checkpoint lacks because it was written before the key existed
+    (an option added later, off by default): such a file still matches a run that leaves
+    the option at its default. Returns the whole checkpoint; the training state that was
+    saved is under ``"state"``.
     """
     checkpoint = _read(Path(path), map_location=map_location, mmap=False)
     _check_model(checkpoint, expected_model, path)
     if expected_config is not None:
         _check_config(saved_section(checkpoint, "config", path, settings=True), to_plain(expected_config),
-                      keys_to_check, path)
+                      keys_to_check, path, {} if defaults is None else to_plain(defaults))
     return checkpoint
 
 
@@ -721,10 +725,11 @@ def _check_config(
     expected: Mapping[str, Any],
     keys: Sequence[str],
     path: str | os.PathLike[str],
+    defaults: Mapping[str, Any],
 ) -> None:
     differences = [
         f"{key}: checkpoint {old!r}, this run {new!r}"
-        for key, old, new in _config_differences(saved, expected, keys)
+        for key, old, new in _config_differences(saved, expected, keys, defaults)
     ]
     if differences:
         raise CheckpointError(
@@ -735,13 +740,14 @@ def _check_config(
 
 
 def _config_differences(
-    saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Sequence[str]
+    saved: Mapping[str, Any], expected: Mapping[str, Any], keys: Sequence[str], defaults: Mapping[str, Any]
 ) -> Iterator[tuple[str, Any, Any]]:
     for key in keys:
         old = dict(_leaves(_lookup(saved, key), key))
         new = dict(_leaves(_lookup(expected, key), key))
+        fallback = dict(_leaves(_lookup(defaults, key), key))
         for leaf in sorted(old.keys() | new.keys()):
-            before, after = old.get(leaf, _ABSENT), new.get(leaf, _ABSENT)
+            before, after = old.get(leaf, fallback.get(leaf, _ABSENT)), new.get(leaf, _ABSENT)
             if before != after:
                 yield leaf, before, after
 

@@ -170,8 +170,9 @@ class Trainer:
 
     def _load_checked(self, path: Path) -> dict[str, Any]:
         """The state saved at ``path``, refused unless it is this model with this architecture."""
+        defaults = {"model": plain_config(type(self.cfg.model)())}  # a file older than a model option lacks it
         saved = ckpt.load_checkpoint(path, expected_model=self.cfg.model.name,
-                                     expected_config={"model": plain_config(self.cfg.model)})
+                                     expected_config={"model": plain_config(self.cfg.model)}, defaults=defaults)
         return saved["state"]
 
     def save(self, is_best: bool = False) -> None:
