@@ -11,8 +11,10 @@ level=5)`` work.
 * ``CausalBO-ToyGraph-v0``, ``CausalBO-PSA-v0`` and ``CausalBO-CompleteGraph-v0``: the
   named benchmark SCMs of :mod:`envs.named`.
 
-Episodes are truncated by the TimeLimit that registration adds, after
-:data:`~envs.causal_bo.HORIZON` steps.
+Registration adds no TimeLimit: an environment truncates its episodes after its own
+``horizon`` (:data:`~envs.causal_bo.HORIZON` by default), so that
+``gymnasium.make("CausalBO-v0", horizon=30)`` plays 30 steps. The episode settings can
+also be given whole, ``settings=``:class:`~envs.settings.EnvSettings`.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ from gymnasium.envs.registration import register, registry
 from envs.actions import DEFAULT_INTERVENTION_RANGE, InterventionRange
 from envs.causal_bo import HORIZON, PRODUCTION_HORIZON, CausalBOEnv
 from envs.curriculum import LEVELS, MAX_LEVEL
+from envs.settings import EnvSettings
 
 __all__ = ["DEFAULT_INTERVENTION_RANGE", "HORIZON", "IDS", "LEVELS", "MAX_LEVEL", "PRODUCTION_HORIZON", "CausalBOEnv",
-           "InterventionRange"]
+           "EnvSettings", "InterventionRange"]
 
 IDS = {
     "CausalBO-v0": {},
@@ -40,6 +43,5 @@ for _id, _kwargs in IDS.items():
             id=_id,
             entry_point="envs.causal_bo:CausalBOEnv",
             vector_entry_point="envs.vector:CausalBOVectorEnv" if not _kwargs else None,
-            max_episode_steps=HORIZON,
             kwargs=_kwargs,
         )

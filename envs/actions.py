@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from causal_meta.options import option
 from envs.checks import check_array
 
 __all__ = ["DEFAULT_INTERVENTION_RANGE", "InterventionRange", "check_actions", "decode_action", "decode_actions",
@@ -45,16 +46,16 @@ class InterventionRange:
     """Intervention values from ``low`` to ``high`` observational standard deviations
     around each variable's observational mean."""
 
-    low: float = -2.0
-    high: float = 2.0
+    low: float = option(-2.0, "lowest value: this many observational standard deviations from the mean")
+    high: float = option(2.0, "highest value: this many observational standard deviations from the mean")
 
     def __post_init__(self) -> None:
         for name in ("low", "high"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"intervention_range.{name} = {value!r} is not allowed: must be a finite number")
+                raise ValueError(f"env.intervention_range.{name} = {value!r} is not allowed: must be a finite number")
         if not self.low < self.high:
-            raise ValueError(f"intervention_range = ({self.low}, {self.high}) is not allowed: needs low < high")
+            raise ValueError(f"env.intervention_range = ({self.low}, {self.high}) is not allowed: needs low < high")
 
     @classmethod
     def of(cls, value: Any) -> InterventionRange:
@@ -65,7 +66,7 @@ class InterventionRange:
             return cls(-value, value)
         if isinstance(value, (tuple, list)) and len(value) == 2:
             return cls(*value)
-        raise ValueError(f"intervention_range = {value!r} is not allowed: expected a number w (for [-w, w]), "
+        raise ValueError(f"env.intervention_range = {value!r} is not allowed: expected a number w (for [-w, w]), "
                          "a pair (low, high) or an InterventionRange")
 
     def bounds(self, mean: np.ndarray, std: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

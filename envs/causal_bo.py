@@ -98,13 +98,19 @@ switches the curriculum level from this episode on.
 
 ## Episode End
 
-The episode never terminates. It is truncated after ``horizon`` steps by the TimeLimit
-wrapper that registration adds (20 by default, 30 in the production setting:
-``gymnasium.make("CausalBO-v0", horizon=30, max_episode_steps=30)``). Stepping past
-``horizon`` raises RuntimeError, as the history would not fit the observation.
+The episode never terminates. The environment truncates it after its own ``horizon``
+steps (20 by default, 30 in the production setting: ``gymnasium.make("CausalBO-v0",
+horizon=30)``); registration adds no TimeLimit, and one given
+(``max_episode_steps``) can only cut the episode shorter. Stepping past ``horizon``
+raises RuntimeError, as the history would not fit the observation.
 
 ## Arguments
 
+* ``settings``: an :class:`~envs.settings.EnvSettings`, the episode settings below
+  (``n_obs``, ``samples_per_step``, ``horizon``, ``intervention_range``, the reward
+  weights, ``optimum_grid`` and ``optimum_samples``) in one object, as every entry
+  point's ``env`` config section holds them; each of them given as a keyword replaces
+  the object's (default: EnvSettings's defaults).
 * ``level`` (1-15, default 1): curriculum level; ``graph``, ``mechanism``, ``noise``,
   ``nodes`` override it (:mod:`envs.curriculum`).
 * ``benchmark``: ``"toy_graph"``, ``"psa"`` or ``"complete_graph"`` for a named SCM
@@ -144,6 +150,7 @@ from envs.checks import check_array
 from envs.config import HORIZON, PRODUCTION_HORIZON, EnvConfig
 from envs.episode import TARGET_CLIP, Episode, reward, row_mean, standardise, start_episodes, target_reward
 from envs.rows import append_rows, candidates, start_rows
+from envs.settings import EnvSettings
 
 __all__ = ["HORIZON", "PRODUCTION_HORIZON", "CausalBOEnv", "Step", "Surrogate", "WhatIf", "parent_entropy",
            "surrogate_probs"]
@@ -208,9 +215,9 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 2}
 
-    def __init__(self, level: int | None = None, *, surrogate: Surrogate | str | None = None,
-                 render_mode: str | None = None, **kwargs: Any) -> None:
-        self.config = EnvConfig.build(level, **kwargs)
+    def __init__(self, level: int | None = None, *, settings: EnvSettings | None = None,
+                 surrogate: Surrogate | str | None = None, render_mode: str | None = None, **kwargs: Any) -> None:
+        self.config = EnvConfig.build(level, settings, **kwargs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r} is not allowed: expected None or one of "
                              f"{self.metadata['render_modes']}")
@@ -273,8 +280,8 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise RuntimeError("step() called before reset()")
         cfg = self.config
         if self._steps >= cfg.horizon:
-            raise RuntimeError(f"step {self._steps + 1} is past horizon = {cfg.horizon}: build the environment with "
-                               "horizon equal to the TimeLimit's max_episode_steps")
+            raise RuntimeError(f"step {self._steps + 1} is past horizon = {cfg.horizon}: the episode was truncated "
+                               "there; call reset()")
         node, value = decode_action(check_actions(action, cfg.max_nodes), self._penalty, ep.low, ep.high)
         data = ep.scm.sample(cfg.samples_per_step, do={node: value})[0]
         y = row_mean(data[:, ep.target])
@@ -295,7 +302,7 @@ class CausalBOEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 "best_target_value": self._best_y, "is_parent": is_parent, "expected_target": expected,
                 "expected_stderr": stderr, **self._optimum_info, "simple_regret": self._simple_regret,
                 "cumulative_regret": self._cumulative_regret, "info_gain": gain}
-        return self._observation(), step_reward, False, False, info
+        return self._observation(), step_reward, False, self._steps >= cfg.horizon, info
 
     def _record(self, data: np.ndarray, node: int) -> None:
         """Write a step's samples into the next rows of the observation buffers."""

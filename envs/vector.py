@@ -15,8 +15,9 @@ numbers) and the regrets are computed here.
 
 Autoreset follows Gymnasium 1.x's default (``AutoresetMode.NEXT_STEP``): the step after
 an episode ends resets that sub-environment, ignores its action and returns its first
-observation with reward 0. Truncation after ``max_episode_steps`` (the horizon) is done
-here, as the TimeLimit wrapper does for a single environment. Infos are dicts of arrays
+observation with reward 0. Truncation after the horizon is done here, as the single
+environment does it (``max_episode_steps``, which ``make_vec`` passes on when given,
+must equal the horizon). Infos are dicts of arrays
 with ``_key`` masks, as Gymnasium's vector environments build them.
 
 Not supported here (use ``SyncVectorEnv`` instead): a ``surrogate`` for the steps (it
@@ -39,9 +40,10 @@ from causal_meta._core import columns_under_interventions, stack_graphs, step_en
 from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, Surrogate, WhatIf, parent_entropy, surrogate_probs
-from envs.config import HORIZON, VALUE_CLIP, EnvConfig, check_vector_size
+from envs.config import VALUE_CLIP, EnvConfig, check_vector_size
 from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
 from envs.rows import candidates, start_rows
+from envs.settings import EnvSettings
 
 __all__ = ["CausalBOVectorEnv", "StepArrays"]
 
@@ -98,24 +100,23 @@ class StepArrays:
 
 
 class CausalBOVectorEnv(VectorEnv):
-    """``num_envs`` CausalBO environments; keyword arguments as :class:`~envs.causal_bo.CausalBOEnv`.
+    """``num_envs`` CausalBO environments; ``settings`` and keyword arguments as
+    :class:`~envs.causal_bo.CausalBOEnv`.
     Their observations together hold at most 2**27 cells (``num_envs * T * max_nodes``)."""
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int, level: int | None = None, *, max_episode_steps: int | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, num_envs: int, level: int | None = None, *, settings: EnvSettings | None = None,
+                 max_episode_steps: int | None = None, **kwargs: Any) -> None:
         for field in ("surrogate", "render_mode", "benchmark"):
             if kwargs.get(field) is not None:
                 raise ValueError(f"{field} is not allowed in the vector environment: use "
                                  "vectorization_mode='sync' for it")
-        horizon = kwargs.pop("horizon", None)
-        if horizon is not None and max_episode_steps is not None and horizon != max_episode_steps:
-            raise ValueError(f"horizon = {horizon} is not allowed with max_episode_steps = {max_episode_steps}: "
-                             "the two must agree")
-        horizon = horizon or max_episode_steps or HORIZON
         kwargs = {k: v for k, v in kwargs.items() if k not in ("surrogate", "render_mode")}
-        self.config = cfg = EnvConfig.build(level, horizon=horizon, **kwargs)
+        self.config = cfg = EnvConfig.build(level, settings, **kwargs)
+        if max_episode_steps is not None and max_episode_steps != cfg.horizon:
+            raise ValueError(f"horizon = {cfg.horizon} is not allowed with max_episode_steps = {max_episode_steps}: "
+                             "the two must agree (the episodes end at the horizon)")
         self.num_envs = num_envs = check_vector_size(num_envs, cfg)
         self.render_mode = None
         self.single_observation_space = cfg.observation_space()
