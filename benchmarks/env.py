@@ -102,7 +102,7 @@ def engine_ceiling(level: int, num_envs: int, seconds: float, repeats: int) -> f
     """Interventional rows/s of ``sample_interventions`` alone for level-``level`` SCMs."""
     vec = gym.make_vec("CausalBO-v0", num_envs=num_envs, vectorization_mode="vector_entry_point", level=level)
     vec.reset(seed=0)
-    scms = list(vec.unwrapped._scms)
+    scms = list(vec.unwrapped._episodes.scms)
     nodes = np.zeros(num_envs, np.int64)
     values = np.ones(num_envs, np.float32)
     d_max = vec.unwrapped.config.max_nodes

@@ -1,7 +1,7 @@
 """Type stubs of the Rust extension (kept in sync with rust/src/python/ by hand)."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -76,13 +76,36 @@ def task_seeds(
     base_seeds: Sequence[int] | npt.NDArray[np.uint64], index: int | Sequence[int] | npt.NDArray[np.uint64]
 ) -> npt.NDArray[np.uint64]:
     """task_seed(base_seeds[k], index) (or index[k]) for every k."""
+class EpisodeStarts(TypedDict):
+    """What start_episodes returns: the columns of K CausalBO episodes by name, row k
+    episode k's, of width D (rust/src/episode.rs, Starts). Nonlinear SCMs get effect 0,
+    mean 0, std 1, bounds 0 and optimum (-1, NaN, NaN, NaN)."""
+
+    scms: list[Scm]
+    """Each with its own noise stream after the first observations."""
+    target: npt.NDArray[np.int64]
+    n_nodes: npt.NDArray[np.int64]
+    is_linear: npt.NDArray[np.bool_]
+    valid: npt.NDArray[np.bool_]
+    """(K, D): the SCM's nodes but the target."""
+    parents: npt.NDArray[np.bool_]
+    """(K, D): the target's parents."""
+    effect: npt.NDArray[np.float64]
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    optimum: npt.NDArray[np.float64]
+    """(K, 4): node, value, expected target, 0."""
+    observations: npt.NDArray[np.float32]
+    """(K, n_obs, D)."""
+
 def start_episodes(
     family: CompiledFamily | str, seeds: Sequence[int] | npt.NDArray[np.uint64], n_obs: int, width: int, low: float, high: float
-) -> tuple[Any, ...]:
-    """(scms, target, adjacency, n_nodes, observations, is_linear, effect, mean, std, low,
-    high, optimum) of the CausalBO episodes of seeds; see rust/src/python/env.rs."""
+) -> EpisodeStarts:
+    """The CausalBO episodes of seeds by column; see rust/src/python/env.rs."""
 def step_envs(
-    scms: list[Scm],
+    episodes: Any,
     arrays: Any,
     actions: npt.NDArray[np.float64],
     stepping: npt.NDArray[np.bool_],
@@ -91,8 +114,9 @@ def step_envs(
     rules: tuple[float, float, float, float, float],
 ) -> tuple[npt.NDArray[Any], ...]:
     """(node, value, y, reward, is_parent, expected), (K,) each: one CausalBO step of every
-    stepping environment, updating ``arrays`` (an envs.vector.StepArrays) in place. Each
-    Scm once, and not while another thread uses it."""
+    stepping environment, reading the episodes' SCMs and constants from ``episodes`` (an
+    envs.episode.Episodes) and updating ``arrays`` (an envs.vector.StepArrays) in place.
+    Each Scm once, and not while another thread uses it."""
 def simd_level() -> str:
     """Which build of the hot loops runs on this CPU: "avx512", "avx2" or "plain"."""
 def set_simd(enabled: bool) -> None: ...

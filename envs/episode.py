@@ -19,8 +19,8 @@ engine's ``task_seed`` hash, so an episode is a pure function of its seed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,6 +38,9 @@ from envs.optimum import (
     mc_optimum,
 )
 
+if TYPE_CHECKING:
+    from causal_meta._core import EpisodeStarts  # the stub's name of the engine's columns
+
 __all__ = ["TARGET_CLIP", "Episode", "Episodes", "reward", "row_mean", "standardise", "start_episodes",
            "target_reward"]
 
@@ -51,65 +54,141 @@ _NOISE, _MOMENTS, _CRN = EPISODE_NOISE_INDEX, 2**64 - 4, 2**64 - 5
 _NO_OPTIMUM = (-1.0, np.nan, np.nan, np.nan)
 
 
-@dataclass(frozen=True)
-class Episode:
-    """One episode's hidden facts, in the SCM's units, padded to width D = max_nodes
-    (padded nodes: invalid, not parents, mean 0, std 1)."""
+class _Row:
+    """An attribute of :class:`Episode`: its row of the record's column of the same name
+    (a view, not a copy)."""
 
-    scm: Any
-    level: int | None
-    target: int
-    valid: np.ndarray
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, episode: Episode | None, owner: type | None = None) -> Any:
+        return self if episode is None else getattr(episode.episodes, self.name)[episode.k]
+
+
+class Episode:
+    """Episode k of an :class:`Episodes` record, a view of its row k: one episode's hidden
+    facts in the SCM's units, padded to width D = max_nodes (padded nodes: invalid, not
+    parents, mean 0, std 1). The single environment holds the view of a record of one."""
+
+    __slots__ = ("episodes", "k")
+    valid = _Row()
     """(D,) bool: the nodes an action may choose."""
-    parents: np.ndarray
+    parents = _Row()
     """(D,) bool: the target's true parents."""
-    mean: np.ndarray
+    mean = _Row()
     """(D,) observational means."""
-    std: np.ndarray
+    std = _Row()
     """(D,) observational standard deviations."""
-    low: np.ndarray
+    low = _Row()
     """(D,) lowest intervention value per node."""
-    high: np.ndarray
+    high = _Row()
     """(D,) highest intervention value per node."""
-    response: Response | None
-    """E[target | do(X_i = v)] at any (i, v); None when not computed."""
-    optimum: Optimum
-    """The best single intervention; (-1, NaN, NaN, NaN) when not computed."""
-    observations: np.ndarray
+    observations = _Row()
     """(n_obs, D) float32 observational rows."""
+
+    def __init__(self, episodes: Episodes, k: int) -> None:
+        self.episodes, self.k = episodes, k
+
+    @property
+    def scm(self) -> Any:
+        return self.episodes.scms[self.k]
+
+    @property
+    def level(self) -> int | None:
+        return self.episodes.levels[self.k]
+
+    @property
+    def target(self) -> int:
+        return int(self.episodes.target[self.k])
 
     @property
     def d(self) -> int:
         return self.scm.d
 
+    @property
+    def response(self) -> Response | None:
+        """E[target | do(X_i = v)] at any (i, v); None when not computed."""
+        return self.episodes.response(self.k)
+
+    @property
+    def optimum(self) -> Optimum:
+        """The best single intervention; (-1, NaN, NaN, NaN) when not computed."""
+        node, value, expected, stderr = self.episodes.optimum[self.k].tolist()
+        return Optimum(int(node), value, expected, stderr)
+
 
 @dataclass(frozen=True)
 class Episodes:
-    """K episodes as stacked arrays padded to max_nodes; ``episodes[k]`` is episode k as an
-    :class:`Episode`."""
+    """The one record of K episodes: columns whose row k is episode k's, padded to width
+    D = max_nodes. The engine's ``start_episodes`` gives the columns from ``scms`` to
+    ``observations`` under these names; the levels, the Monte Carlo estimates of nonlinear
+    SCMs and ``has_optimum`` are added here. ``episodes[k]`` is episode k as an
+    :class:`Episode` view. The vector environment keeps one record of all its
+    sub-environments, rewritten row by row as they reset (:meth:`put`), that the engine's
+    ``step_envs`` reads by these names."""
 
     scms: list[Any]
     levels: list[int | None]
-    n_nodes: np.ndarray
-    """(K,) the number of variables of each SCM."""
     target: np.ndarray
-    valid: np.ndarray
-    parents: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    effect: np.ndarray
-    """(K, D) total effects on the target of linear SCMs (0 for the others)."""
+    """(K,) int64."""
+    n_nodes: np.ndarray
+    """(K,) int64 the number of variables of each SCM."""
     is_linear: np.ndarray
+    """(K,) bool."""
+    valid: np.ndarray
+    """(K, D) bool: the nodes an action may choose."""
+    parents: np.ndarray
+    """(K, D) bool: the target's true parents."""
+    effect: np.ndarray
+    """(K, D) float64 total effects on the target of linear SCMs (0 for the others)."""
+    mean: np.ndarray
+    """(K, D) float64 observational means (padding 0)."""
+    std: np.ndarray
+    """(K, D) float64 observational standard deviations (padding 1)."""
+    low: np.ndarray
+    """(K, D) float64 lowest intervention value per node."""
+    high: np.ndarray
+    """(K, D) float64 highest intervention value per node."""
+    optimum: np.ndarray
+    """(K, 4): node (as a float, -1 if none), value, expected target, standard error."""
+    observations: np.ndarray
+    """(K, n_obs, D) float32 rows from each SCM's own noise stream, zero-padded."""
     has_optimum: np.ndarray
     """(K,) bool: whether the optimum and the expected targets were computed (always for
     linear SCMs, with ``optimum_samples`` for the others)."""
     estimates: list[MonteCarloResponse | None]
     """The Monte Carlo responses of nonlinear episodes with an optimum; None elsewhere."""
-    optimum: np.ndarray
-    """(K, 4): node (as a float, -1 if none), value, expected target, standard error."""
-    observations: np.ndarray
+
+    @classmethod
+    def empty(cls, k: int, width: int, n_obs: int) -> Episodes:
+        """K rows that hold no episode yet (no SCM, no optimum), to be :meth:`put`."""
+        return cls(scms=[None] * k, levels=[None] * k, target=np.zeros(k, np.int64), n_nodes=np.zeros(k, np.int64),
+                   is_linear=np.zeros(k, bool), valid=np.zeros((k, width), bool), parents=np.zeros((k, width), bool),
+                   effect=np.zeros((k, width)), mean=np.zeros((k, width)), std=np.ones((k, width)),
+                   low=np.zeros((k, width)), high=np.ones((k, width)), optimum=np.tile(_NO_OPTIMUM, (k, 1)),
+                   observations=np.zeros((k, n_obs, width), np.float32), has_optimum=np.zeros(k, bool),
+                   estimates=[None] * k)
+
+    def __len__(self) -> int:
+        return len(self.scms)
+
+    def __getitem__(self, k: int) -> Episode:
+        return Episode(self, k)
+
+    def put(self, at: slice | np.ndarray, episodes: Episodes) -> None:
+        """Write ``episodes`` into the rows ``at`` (a slice or an index array) in place:
+        the arrays keep their memory and dtypes, so a reader of the record (the engine's
+        step) sees the new episodes."""
+        rows = np.arange(len(self))[at].tolist()
+        if len(rows) != len(episodes):
+            raise ValueError(f"{len(episodes)} episodes are not allowed in {len(rows)} rows: must be as many")
+        for field in fields(self):
+            column, part = getattr(self, field.name), getattr(episodes, field.name)
+            if isinstance(column, list):
+                for k, i in enumerate(rows):
+                    column[i] = part[k]
+            else:
+                column[at] = part
 
     def response(self, k: int) -> Response | None:
         """E[target | do(X_i = v)] of episode k: exact for a linear SCM, the Monte Carlo
@@ -118,92 +197,45 @@ class Episodes:
             return LinearResponse(self.effect[k], self.mean[k], int(self.target[k]))
         return self.estimates[k]
 
-    def __getitem__(self, k: int) -> Episode:
-        node, value, expected, stderr = self.optimum[k].tolist()
-        return Episode(self.scms[k], self.levels[k], int(self.target[k]), self.valid[k], self.parents[k],
-                       self.mean[k], self.std[k], self.low[k], self.high[k], self.response(k),
-                       Optimum(int(node), value, expected, stderr), self.observations[k])
+
+def _engine_columns(cfg: EnvConfig, level: int | None, seeds: np.ndarray) -> EpisodeStarts:
+    """The engine's columns of the episodes of ``seeds`` at one curriculum level
+    (``causal_meta._core.start_episodes``): SCMs with seeded noise streams, targets, first
+    observations, and the exact moments, bounds and optimum of linear SCMs (effect 0,
+    mean 0, std 1, bounds 0 and no optimum for the others)."""
+    ends = cfg.intervention_range.low, cfg.intervention_range.high
+    return start_engine_episodes(cfg.family(level), seeds, cfg.n_obs, cfg.max_nodes, *ends)
 
 
-@dataclass(frozen=True)
-class _Draws:
-    """The SCMs of K episodes with their structure, and what the engine knows exactly
-    about the linear ones (effect 0, mean 0, std 1, bounds 0 and no optimum for the
-    others)."""
-
-    scms: list[Any]
-    adjacency: np.ndarray
-    """(K, D, D) uint8, zero-padded."""
-    n_nodes: np.ndarray
-    target: np.ndarray
-    valid: np.ndarray
-    observations: np.ndarray
-    """(K, n_obs, D) float32 rows from each SCM's own noise stream, zero-padded."""
-    is_linear: np.ndarray
-    effect: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
-    optimum: np.ndarray
-
-
-def _draw_curriculum(cfg: EnvConfig, levels: Sequence[int | None], seeds: np.ndarray) -> _Draws:
-    """The episodes' starts from the engine (``causal_meta._core.start_episodes``), one
-    call per level: SCMs with seeded noise streams, targets, first observations, and the
-    exact moments, bounds and optimum of linear SCMs."""
-    width, ends = cfg.max_nodes, (cfg.intervention_range.low, cfg.intervention_range.high)
-
-    def start(level: int | None, at: slice | np.ndarray) -> tuple[Any, ...]:
-        return start_engine_episodes(cfg.family(level), seeds[at], cfg.n_obs, width, *ends)
-
-    if len(set(levels)) == 1:
-        scms, *columns = start(levels[0], slice(None))
-    else:
-        scms, columns = [None] * len(seeds), []
-        for level in sorted(set(levels)):
-            idx = np.flatnonzero(np.array(levels) == level)
-            part_scms, *part = start(level, idx)
-            columns = columns or [np.zeros((len(seeds), *column.shape[1:]), column.dtype) for column in part]
-            for k, scm in zip(idx.tolist(), part_scms):
-                scms[k] = scm
-            for out, column in zip(columns, part):
-                out[idx] = column
-    target, adjacency, n_nodes, observations, is_linear, effect, mean, std, low, high, optimum = columns
-    valid = np.arange(width) < n_nodes[:, None]
-    valid[np.arange(len(seeds)), target] = False
-    return _Draws(scms, adjacency, n_nodes, target, valid, observations, is_linear, effect, mean, std, low, high,
-                  optimum)
-
-
-def _draw_named(cfg: EnvConfig, seeds: np.ndarray) -> _Draws:
-    """The benchmark SCM for every episode (noise streams seeded), with its own target, its
-    manipulable nodes as the valid ones and its first observations."""
+def _named_columns(cfg: EnvConfig, seeds: np.ndarray) -> EpisodeStarts:
+    """The engine's columns for the benchmark SCM in every episode (noise streams seeded),
+    with its own target, its manipulable nodes as the valid ones and its first
+    observations; nothing known exactly."""
     k_count, width = len(seeds), cfg.max_nodes
     scms = [NAMED_SCMS[cfg.benchmark]() for _ in range(k_count)]
-    adjacency = np.zeros((k_count, width, width), np.uint8)
-    valid = np.zeros((k_count, width), bool)
+    target = np.array([scm.target for scm in scms])
+    valid, parents = np.zeros((k_count, width), bool), np.zeros((k_count, width), bool)
     observations = np.zeros((k_count, cfg.n_obs, width), np.float32)
     for k, (scm, noise) in enumerate(zip(scms, task_seeds(seeds, _NOISE).tolist())):
         scm.seed_noise(noise)
-        adjacency[k, :scm.d, :scm.d] = scm.adjacency
+        parents[k, :scm.d] = scm.adjacency[:, scm.target]
         valid[k, sorted(scm.domains)] = True
         if cfg.n_obs:
             observations[k, :, :scm.d] = scm.sample(cfg.n_obs)[0]
     zeros = np.zeros((k_count, width))
-    return _Draws(scms, adjacency, np.array([scm.d for scm in scms]), np.array([scm.target for scm in scms]), valid,
-                  observations, np.zeros(k_count, bool), zeros, zeros.copy(), np.ones((k_count, width)), zeros.copy(),
-                  zeros.copy(), np.tile(_NO_OPTIMUM, (k_count, 1)))
+    return {"scms": scms, "target": target, "n_nodes": np.array([scm.d for scm in scms]),
+            "is_linear": np.zeros(k_count, bool), "valid": valid, "parents": parents, "effect": zeros,
+            "mean": zeros.copy(), "std": np.ones((k_count, width)), "low": zeros.copy(), "high": zeros.copy(),
+            "optimum": np.tile(_NO_OPTIMUM, (k_count, 1)), "observations": observations}
 
 
-def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence[int]) -> Episodes:
-    """The episodes of ``seeds`` (one level each): a pure function of the arguments."""
+def _start_level(cfg: EnvConfig, level: int | None, seeds: np.ndarray) -> Episodes:
+    """The episodes of ``seeds`` at one level: the engine's columns, then the Monte Carlo
+    moments, bounds and optimum of the nonlinear SCMs, episode by episode."""
     k_count = len(seeds)
-    seeds = np.asarray(seeds, np.uint64)
-    draws = _draw_curriculum(cfg, levels, seeds) if cfg.benchmark is None else _draw_named(cfg, seeds)
-    scms, target, valid, is_linear = draws.scms, draws.target, draws.valid, draws.is_linear
-    parents = draws.adjacency[np.arange(k_count), :, target].astype(bool)
-    mean, std, low, high, optimum = draws.mean, draws.std, draws.low, draws.high, draws.optimum
+    columns = _engine_columns(cfg, level, seeds) if cfg.benchmark is None else _named_columns(cfg, seeds)
+    scms, target, valid, is_linear = columns["scms"], columns["target"], columns["valid"], columns["is_linear"]
+    mean, std, low, high, optimum = (columns[key] for key in ("mean", "std", "low", "high", "optimum"))
     nonlinear = np.flatnonzero(~is_linear)
     for k in nonlinear.tolist():
         mean[k], std[k] = mc_moments(scms[k], task_seed(int(seeds[k]), _MOMENTS), cfg.max_nodes)
@@ -225,8 +257,21 @@ def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence
             optimum[k] = mc_optimum(response, low[k], high[k], valid[k], cfg.optimum_grid)
             estimates[k] = response
             has_optimum[k] = True
-    return Episodes(scms, list(levels), draws.n_nodes, target, valid, parents, mean, std, low, high, draws.effect,
-                    is_linear, has_optimum, estimates, optimum, draws.observations)
+    return Episodes(levels=[level] * k_count, has_optimum=has_optimum, estimates=estimates, **columns)
+
+
+def start_episodes(cfg: EnvConfig, levels: Sequence[int | None], seeds: Sequence[int]) -> Episodes:
+    """The episodes of ``seeds`` (one level each): a pure function of the arguments, episode
+    by episode, so that a batch gives the bits of its episodes started one at a time. One
+    engine call per level, merged into one record."""
+    seeds = np.asarray(seeds, np.uint64)
+    if len(set(levels)) == 1:
+        return _start_level(cfg, levels[0], seeds)
+    episodes = Episodes.empty(len(seeds), cfg.max_nodes, cfg.n_obs)
+    for level in sorted(set(levels)):
+        at = np.flatnonzero(np.array(levels) == level)
+        episodes.put(at, _start_level(cfg, level, seeds[at]))
+    return episodes
 
 
 def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:

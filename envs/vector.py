@@ -8,7 +8,8 @@ as ``SyncVectorEnv`` over N single environments made with the same arguments and
 a step of all N is one engine call, ``causal_meta._core.step_envs``, that does the single
 environment's arithmetic for each in parallel with the GIL released: it decodes the
 actions, draws each SCM's rows from its own noise stream, writes them standardised into
-the observation buffers (:class:`StepArrays`, updated in place) and computes the
+the observation buffers (:class:`StepArrays`, updated in place; the episodes' constants
+it reads from their :class:`~envs.episode.Episodes` record) and computes the
 rewards, the best target values and the exact expected targets of linear SCMs. Only the
 Monte Carlo expected targets of nonlinear SCMs (from each episode's kept common random
 numbers) and the regrets are computed here.
@@ -41,7 +42,7 @@ from causal_meta.scm import task_seeds
 from envs.actions import check_actions, decode_actions, encode_actions
 from envs.causal_bo import SEED_BOUND, Surrogate, WhatIf, parent_entropy, surrogate_probs
 from envs.config import VALUE_CLIP, EnvConfig, check_vector_size
-from envs.episode import TARGET_CLIP, reward, standardise, start_episodes, target_reward
+from envs.episode import TARGET_CLIP, Episodes, reward, standardise, start_episodes, target_reward
 from envs.rows import candidates, start_rows
 from envs.settings import EnvSettings
 
@@ -54,31 +55,11 @@ _OPTIMUM_KEYS = ("optimal_node", "optimal_value", "optimal_expected_target", "op
 
 @dataclass(frozen=True)
 class StepArrays:
-    """The per-environment arrays that the engine's ``step_envs`` reads (the episodes'
-    constants, padded to width D = max_nodes) and updates in place (the step counts, the
-    best target values and the observation buffers of T rows), for N environments. The
-    engine reads them by these field names."""
+    """What a step changes, for N environments: the step counts, the best target values
+    and the observation buffers of T rows, which the engine's ``step_envs`` updates in
+    place (it reads them by these field names). What stays constant over an episode is in
+    the environments' :class:`~envs.episode.Episodes` record."""
 
-    valid: np.ndarray
-    """(N, D) bool: the nodes an action may choose."""
-    parents: np.ndarray
-    """(N, D) bool: the target's true parents."""
-    low: np.ndarray
-    """(N, D) float64 lowest intervention value per node."""
-    high: np.ndarray
-    """(N, D) float64 highest intervention value per node."""
-    mean: np.ndarray
-    """(N, D) float64 observational means (padding 0)."""
-    std: np.ndarray
-    """(N, D) float64 observational standard deviations (padding 1)."""
-    effect: np.ndarray
-    """(N, D) float64 total effects on the target of linear SCMs."""
-    target: np.ndarray
-    """(N,) int64."""
-    is_linear: np.ndarray
-    """(N,) bool."""
-    has_optimum: np.ndarray
-    """(N,) bool: whether the optimum and the expected targets are computed."""
     steps: np.ndarray
     """(N,) int64 steps taken in the episode."""
     best: np.ndarray
@@ -92,10 +73,7 @@ class StepArrays:
 
     @classmethod
     def empty(cls, n: int, t: int, d: int) -> StepArrays:
-        return cls(valid=np.zeros((n, d), bool), parents=np.zeros((n, d), bool), low=np.zeros((n, d)),
-                   high=np.ones((n, d)), mean=np.zeros((n, d)), std=np.ones((n, d)), effect=np.zeros((n, d)),
-                   target=np.zeros(n, np.int64), is_linear=np.zeros(n, bool), has_optimum=np.zeros(n, bool),
-                   steps=np.zeros(n, np.int64), best=np.full(n, np.inf), values=np.zeros((n, t, d), np.float32),
+        return cls(steps=np.zeros(n, np.int64), best=np.full(n, np.inf), values=np.zeros((n, t, d), np.float32),
                    intervened=np.zeros((n, t, d), np.int8), row_mask=np.zeros((n, t), np.int8))
 
 
@@ -126,18 +104,16 @@ class CausalBOVectorEnv(VectorEnv):
 
         n, t, d = num_envs, cfg.rows, cfg.max_nodes
         self._arrays = StepArrays.empty(n, t, d)
+        self._episodes = Episodes.empty(n, d, cfg.n_obs)  # row i: sub-environment i's episode
         self._rules = (cfg.w_target, cfg.w_parent, cfg.w_info, VALUE_CLIP, TARGET_CLIP)
         self._node_mask = np.zeros((n, d), np.int8)
         self._target_hot = np.zeros((n, d), np.int8)
         self._valid_hot = np.zeros((n, d), np.int8)
-        self._estimates: list[Any] = [None] * n  # the Monte Carlo responses of nonlinear episodes
-        self._optimum = np.tile([-1.0, math.nan, math.nan, math.nan], (n, 1))  # node -1: no optimum yet
         self._levels = np.zeros(n, np.int64)
         # Per-episode state besides the steps and the best target value.
         self._simple = np.full(n, np.inf)
         self._cumulative = np.zeros(n)
         self._autoreset = np.zeros(n, bool)
-        self._scms: list[Any] = [None] * n
         self._bases = np.zeros(n, np.uint64)  # base seed of each sub-environment
         self._generators: list[np.random.Generator | None] = [None] * n  # each one's np_random
         self._seeded = np.zeros(n, bool)  # whether it has a base seed yet
@@ -179,11 +155,7 @@ class CausalBOVectorEnv(VectorEnv):
         seeds = task_seeds(self._bases[at], self._next[at])
         self._next[at] += 1
         eps = start_episodes(cfg, self._levels[at].tolist(), seeds)
-        if isinstance(at, slice):
-            self._scms, self._estimates = eps.scms, eps.estimates
-        else:
-            for k, i in enumerate(envs.tolist()):
-                self._scms[i], self._estimates[i] = eps.scms[k], eps.estimates[k]
+        self._episodes.put(at, eps)
         arrays = self._arrays
         start_rows(arrays.values, arrays.intervened, arrays.row_mask,
                    standardise(eps.observations, eps.mean[:, None], eps.std[:, None]), at)
@@ -191,16 +163,10 @@ class CausalBOVectorEnv(VectorEnv):
         self._target_hot[at] = 0
         self._target_hot[envs, eps.target] = 1
         self._valid_hot[at] = eps.valid
-        has_optimum = eps.has_optimum
-        for field, column in (("target", eps.target), ("valid", eps.valid), ("parents", eps.parents),
-                              ("low", eps.low), ("high", eps.high), ("mean", eps.mean), ("std", eps.std),
-                              ("effect", eps.effect), ("is_linear", eps.is_linear), ("has_optimum", has_optimum)):
-            getattr(arrays, field)[at] = column
-        self._optimum[at] = eps.optimum
         arrays.steps[at] = 0
         arrays.best[at] = math.inf
-        self._simple[at] = np.where(has_optimum, math.inf, math.nan)
-        self._cumulative[at] = np.where(has_optimum, 0.0, math.nan)
+        self._simple[at] = np.where(eps.has_optimum, math.inf, math.nan)
+        self._cumulative[at] = np.where(eps.has_optimum, 0.0, math.nan)
 
     def _rows(self, envs: np.ndarray) -> slice | np.ndarray:
         """``envs`` as an index of the per-environment arrays: a slice when it is every
@@ -239,16 +205,16 @@ class CausalBOVectorEnv(VectorEnv):
         expected targets of linear SCMs), then the Monte Carlo expected targets of
         nonlinear SCMs and the regrets. Returns the rewards and the step's infos, 0 where
         not ``stepping``."""
-        cfg, arrays = self.config, self._arrays
+        cfg, arrays, eps = self.config, self._arrays, self._episodes
         nodes, values, y, rewards, is_parent, expected = step_envs(
-            self._scms, arrays, np.ascontiguousarray(a), stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
-        estimated = stepping & ~arrays.is_linear & arrays.has_optimum
-        stderr = np.where(stepping & ~(arrays.is_linear & arrays.has_optimum), math.nan, 0.0)
+            eps, arrays, np.ascontiguousarray(a), stepping, cfg.samples_per_step, cfg.n_obs, self._rules)
+        estimated = stepping & ~eps.is_linear & eps.has_optimum
+        stderr = np.where(stepping & ~(eps.is_linear & eps.has_optimum), math.nan, 0.0)
         for k in np.flatnonzero(estimated).tolist():
-            expected[k], stderr[k] = self._estimates[k].at(int(nodes[k]), float(values[k]))
-        scored = stepping & arrays.has_optimum
+            expected[k], stderr[k] = eps.estimates[k].at(int(nodes[k]), float(values[k]))
+        scored = stepping & eps.has_optimum
         if scored.any():
-            regret = expected[scored] - self._optimum[scored, 2]
+            regret = expected[scored] - eps.optimum[scored, 2]
             self._simple[scored] = np.minimum(self._simple[scored], regret)
             self._cumulative[scored] += regret
 
@@ -277,28 +243,28 @@ class CausalBOVectorEnv(VectorEnv):
         non-numeric array or an entry outside [0, 1] (NaN included) raises ValueError
         naming the (env, candidate, node). Without it that term is 0, as in a single
         environment without a surrogate. Call it between a step and the end of the episode."""
-        cfg, arrays = self.config, self._arrays
+        cfg, eps = self.config, self._episodes
         a = check_actions(actions, cfg.max_nodes, {"env": self.num_envs, "candidate": None})
         if any(generator is None for generator in self._generators):
             raise RuntimeError("what_if() called before reset()")
         n, g, m, d = a.shape[0], a.shape[1], cfg.samples_per_step, cfg.max_nodes
         nodes, values = decode_actions(a.reshape(n * g, -1), *(np.repeat(x, g, axis=0)
-                                                                for x in (arrays.valid, arrays.low, arrays.high)))
+                                                                for x in (eps.valid, eps.low, eps.high)))
         nodes, values = nodes.reshape(n, g), values.reshape(n, g)
         seeds = np.array([generator.integers(SEED_BOUND) for generator in self._generators], np.uint64)
         if surrogate is None:
-            target = columns_under_interventions(self._scms, nodes, values, m, seeds, arrays.target)  # (n, g, m)
+            target = columns_under_interventions(eps.scms, nodes, values, m, seeds, eps.target)  # (n, g, m)
             gains = np.zeros((n, g))
         else:
             rows = np.zeros((n, g, m, d), np.float32)
-            for i, scm in enumerate(self._scms):
+            for i, scm in enumerate(eps.scms):
                 for k in range(g):
                     rows[i, k, :, :scm.d] = scm.sample(m, do={int(nodes[i, k]): float(values[i, k])},
                                                        seed=int(seeds[i]))[0]
-            target = rows[np.arange(n), :, :, arrays.target]
+            target = rows[np.arange(n), :, :, eps.target]
             observation = self._observation()
-            hypothetical = candidates(observation, standardise(rows, arrays.mean[:, None, None],
-                                                               arrays.std[:, None, None]), nodes)
+            hypothetical = candidates(observation, standardise(rows, eps.mean[:, None, None],
+                                                               eps.std[:, None, None]), nodes)
             before = parent_entropy(surrogate_probs(surrogate, observation, {"env": n, "node": d}), self._valid_hot)
             after = parent_entropy(surrogate_probs(surrogate, hypothetical, {"env": n, "candidate": g, "node": d}),
                                    self._valid_hot[:, None])
@@ -308,9 +274,9 @@ class CausalBOVectorEnv(VectorEnv):
             y += target[..., r]
         y /= m
         rows_index = np.arange(n)[:, None]
-        target_index = arrays.target[:, None]
-        mean_y, std_y = arrays.mean[rows_index, target_index], arrays.std[rows_index, target_index]
-        rewards = reward(cfg, target_reward(y, mean_y, std_y), arrays.parents[rows_index, nodes].astype(np.float64),
+        target_index = eps.target[:, None]
+        mean_y, std_y = eps.mean[rows_index, target_index], eps.std[rows_index, target_index]
+        rewards = reward(cfg, target_reward(y, mean_y, std_y), eps.parents[rows_index, nodes].astype(np.float64),
                          gains)
         return WhatIf(rewards, nodes, values, y, gains)
 
@@ -318,18 +284,18 @@ class CausalBOVectorEnv(VectorEnv):
         """(num_envs, max_nodes, max_nodes) uint8 adjacency of each sub-environment's
         hidden SCM (privileged: for training a surrogate on the true graphs, never for an
         agent)."""
-        return stack_graphs(self._scms, self.config.max_nodes)[0]
+        return stack_graphs(self._episodes.scms, self.config.max_nodes)[0]
 
     def optimal_actions(self) -> np.ndarray:
         """(num_envs, max_nodes + 1): the action that plays each sub-environment's optimum,
         as :meth:`~envs.causal_bo.CausalBOEnv.optimal_action` (privileged; the oracle's).
         ValueError when an optimum was not computed."""
-        arrays = self._arrays
-        if not arrays.has_optimum.all():
-            bad = int(np.flatnonzero(~arrays.has_optimum)[0])
+        eps = self._episodes
+        if not eps.has_optimum.all():
+            bad = int(np.flatnonzero(~eps.has_optimum)[0])
             raise ValueError(f"the optimum of sub-environment {bad} was not computed (optimum_samples = 0 on a "
                              "nonlinear SCM, or no reset yet)")
-        return encode_actions(self._optimum[:, 0].astype(np.int64), self._optimum[:, 1], arrays.low, arrays.high)
+        return encode_actions(eps.optimum[:, 0].astype(np.int64), eps.optimum[:, 1], eps.low, eps.high)
 
     # ------------------------------------------------------------------ helpers
 
@@ -344,11 +310,12 @@ class CausalBOVectorEnv(VectorEnv):
         outside its mask and absent if its mask is empty, as Gymnasium merges the infos of
         single environments."""
         infos: dict[str, Any] = {}
-        target, target_std = self._arrays.target, self._arrays.std[np.arange(self.num_envs), self._arrays.target]
+        eps = self._episodes
+        target, target_std = eps.target, eps.std[np.arange(self.num_envs), eps.target]
         columns = [("level", self._levels, level_mask), ("target", target, target_mask),
                    ("target_std", target_std, target_mask)]
         columns += [(key, column.astype(np.int64) if key == "optimal_node" else column, optimum_mask)
-                    for key, column in zip(_OPTIMUM_KEYS, self._optimum.T)]
+                    for key, column in zip(_OPTIMUM_KEYS, eps.optimum.T)]
         for key, column, mask in columns:
             if mask.any():
                 infos[key] = np.where(mask, column, 0).astype(column.dtype, copy=False)

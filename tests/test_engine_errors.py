@@ -501,16 +501,20 @@ def test_corrupt_pickle_state() -> None:
 
 def test_the_stub_declares_exactly_what_the_extension_exports() -> None:
     """causal_meta/_core.pyi is written by hand: every public name of the extension (and
-    of Scm) must be declared there, and nothing else."""
+    of Scm) must be declared there, and nothing else; a TypedDict there is no export but
+    the keys of what a function returns (EpisodeStarts: start_episodes), and must name
+    exactly those."""
     import ast
     from pathlib import Path
 
     import causal_meta._core as core
 
     tree = ast.parse((Path(core.__file__).parent / "_core.pyi").read_text())
-    declared, methods = set(), set()
+    declared, methods, typed_dicts = set(), set(), {}
     for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        if isinstance(node, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id == "TypedDict" for b in node.bases):
+            typed_dicts[node.name] = {item.target.id for item in node.body if isinstance(item, ast.AnnAssign)}
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             declared.add(node.name)
         elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
             declared.add(node.target.id)
@@ -519,6 +523,8 @@ def test_the_stub_declares_exactly_what_the_extension_exports() -> None:
     exported = {name for name in dir(core) if not name.startswith("__")}
     assert declared == exported
     assert methods - {"__reduce__"} == {name for name in dir(core.Scm) if not name.startswith("__")}
+    spec = {"nodes": 3, "graph": {"type": "chain"}}
+    assert typed_dicts == {"EpisodeStarts": set(core.start_episodes(family_json(spec), [0], 2, 4, -2.0, 2.0))}
 
 
 def test_arguments_of_the_wrong_kind_are_named() -> None:
@@ -579,6 +585,7 @@ OVERFLOW = r"has non-finite values \(inf or NaN\): the SCM's parameters .* or th
 def overflowing_calls(spec: Spec) -> dict[str, tuple[Callable[[], object], str]]:
     """Each engine call that returns data of the SCM of ``spec``, with the name its
     refusal must give."""
+    from envs.episode import Episodes
     from envs.vector import StepArrays
 
     bad, fine = sample_scm(spec, 0), sample_scm({"nodes": spec["nodes"], "graph": {"type": "chain"}}, 0)
@@ -587,9 +594,10 @@ def overflowing_calls(spec: Spec) -> dict[str, tuple[Callable[[], object], str]]
     one = np.ones(1, np.float32)
     mask = np.zeros((64, d), bool)
     mask[:, last] = True
-    arrays = StepArrays.empty(1, 4, d)
-    arrays.valid[0, bad.topological_order[0]] = True
-    arrays.target[0] = last
+    episodes, arrays = Episodes.empty(1, d, 0), StepArrays.empty(1, 4, d)
+    episodes.scms[0] = bad
+    episodes.valid[0, bad.topological_order[0]] = True
+    episodes.target[0] = last
     step = (np.zeros((1, d + 1)), np.ones(1, bool), 4, 0, (1.0, 0.0, 0.0, 100.0, 5.0))
     return {
         "sample": (lambda: bad.sample(64), "the sample"),
@@ -607,7 +615,7 @@ def overflowing_calls(spec: Spec) -> dict[str, tuple[Callable[[], object], str]]
             np.array([last, last], np.int64)), r"the sample of scms\[1\] under common random numbers"),
         "start_episodes": (lambda: _core.start_episodes(family_json(spec), [0], 64, d, -2.0, 2.0),
                            "the start of the episode of seed 0"),
-        "step_envs": (lambda: _core.step_envs([bad], arrays, *step), "the step of environment 0"),
+        "step_envs": (lambda: _core.step_envs(episodes, arrays, *step), "the step of environment 0"),
     }
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from causal_meta import _core
 from causal_meta.scm import Scm, sample_scm
+from envs.episode import Episodes
 from envs.vector import StepArrays
 
 ROWS = 20_000
@@ -103,11 +104,13 @@ def test_an_scm_listed_twice_in_a_batched_call_is_named() -> None:
     with pytest.raises(ValueError, match=r"^scms\[2\] is scms\[0\]: an Scm may appear only once in a call that "
                                          r"draws from the own noise streams$"):
         _core.sample_interventions([scm, other, scm], nodes, values, 2, 5)
-    arrays = StepArrays.empty(2, 4, 5)
-    arrays.valid[:, 0] = True
-    arrays.target[:] = scm.topological_order[-1]
+    episodes = Episodes.empty(2, 5, 0)
+    episodes.scms[:] = [scm, scm]
+    episodes.valid[:, 0] = True
+    episodes.target[:] = scm.topological_order[-1]
     with pytest.raises(ValueError, match=r"^scms\[1\] is scms\[0\]"):
-        _core.step_envs([scm, scm], arrays, np.zeros((2, 6)), np.ones(2, bool), 1, 0, (1.0, 0.0, 0.0, 100.0, 5.0))
+        _core.step_envs(episodes, StepArrays.empty(2, 4, 5), np.zeros((2, 6)), np.ones(2, bool), 1, 0,
+                        (1.0, 0.0, 0.0, 100.0, 5.0))
 
 
 def test_a_batched_call_on_an_scm_that_another_thread_samples_is_named() -> None:

@@ -88,8 +88,8 @@ def test_prefix_and_played_targets_follow_the_engines_step() -> None:
     assert filled_rows(obs).tolist() == [9] * 4 and filled_rows(first).tolist() == [6] * 4
     for key, value in prefix(obs, 6).items():
         np.testing.assert_array_equal(value, prefix(first, 6)[key], err_msg=key)
-    target = vec._arrays.target
-    mean, std = vec._arrays.mean[np.arange(4), target], vec._arrays.std[np.arange(4), target]
+    target = vec._episodes.target
+    mean, std = vec._episodes.mean[np.arange(4), target], vec._episodes.std[np.arange(4), target]
     np.testing.assert_array_equal(played_targets(obs), standardise(np.stack(targets, axis=1), mean[:, None],
                                                                    std[:, None]))
     assert played_targets(first).shape == (4, 0)

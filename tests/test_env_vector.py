@@ -159,24 +159,26 @@ def test_engine_step_and_start_refuse_bad_arrays_by_name() -> None:
     episode."""
     vec = CausalBOVectorEnv(3, level=2)
     vec.reset(seed=0)
-    arrays, cfg = vec._arrays, vec.config
+    episodes, arrays, cfg = vec._episodes, vec._arrays, vec.config
     actions, stepping = np.zeros((3, cfg.max_nodes + 1)), np.ones(3, bool)
 
-    def step(arrays, actions=actions):
-        return step_envs(vec._scms, arrays, actions, stepping, 1, cfg.n_obs, vec._rules)
+    def step(episodes=episodes, arrays=arrays, actions=actions):
+        return step_envs(episodes, arrays, actions, stepping, 1, cfg.n_obs, vec._rules)
 
-    strided = dataclasses.replace(arrays, mean=np.zeros((3, 2 * cfg.max_nodes))[:, ::2])
+    strided = dataclasses.replace(episodes, mean=np.zeros((3, 2 * cfg.max_nodes))[:, ::2])
     with pytest.raises(ValueError, match=r"mean = a strided view is not allowed: must be a C-contiguous array"):
         step(strided)
     with pytest.raises(ValueError, match=r"std length = 6 is not allowed: must be \(count, D\)"):
-        step(dataclasses.replace(arrays, std=np.ones((3, 2))))
+        step(dataclasses.replace(episodes, std=np.ones((3, 2))))
     with pytest.raises(ValueError, match=r"actions length = 3 is not allowed: must be \(count, D \+ 1\)"):
-        step(arrays, np.zeros((3, 1)))
+        step(actions=np.zeros((3, 1)))
     with pytest.raises(TypeError, match=r"StepArrays\.steps"):
-        step(dataclasses.replace(arrays, steps=arrays.steps.astype(np.int32)))
+        step(arrays=dataclasses.replace(arrays, steps=arrays.steps.astype(np.int32)))
+    with pytest.raises(TypeError, match=r"Episodes\.target"):
+        step(dataclasses.replace(episodes, target=episodes.target.astype(np.int32)))
     arrays.steps[:] = cfg.horizon  # past the last row
     with pytest.raises(ValueError, match=r"must lie within the \d+ rows of the observation"):
-        step(arrays)
+        step()
     family = cfg.family(2)
     with pytest.raises(ValueError, match=r"width = 2 is not allowed: must be at least the SCM's \d nodes"):
         start_engine_episodes(family, [1, 2, 3], 0, 2, -2.0, 2.0)
@@ -288,11 +290,11 @@ def test_actions_outside_the_box_clip_their_value_alike_everywhere() -> None:
     vec.reset(seed=3)
     for i, single in enumerate(singles):
         single.reset(seed=3 + i)
-    d, arrays = vec.config.max_nodes, vec._arrays
+    d, episodes = vec.config.max_nodes, vec._episodes
     outside, inside = np.full((n, d + 1), -5.0), np.full((n, d + 1), -1.0)
     chosen = np.zeros(n, np.int64)
     for i, (low_score, high_score) in enumerate([(2.0, 3.0), (9e307, 1e308), (-3.0, -2.0)]):
-        first, chosen[i] = np.flatnonzero(arrays.valid[i])[:2]
+        first, chosen[i] = np.flatnonzero(episodes.valid[i])[:2]
         outside[i, first], outside[i, chosen[i]] = low_score, high_score
         inside[i, chosen[i]] = 1.0
     outside[:, d], inside[:, d] = [7.0, -1e308, 1e308], [1.0, -1.0, 1.0]
@@ -306,7 +308,7 @@ def test_actions_outside_the_box_clip_their_value_alike_everywhere() -> None:
         for field in one._fields:
             np.testing.assert_array_equal(getattr(one, field), getattr(both, field)[i], err_msg=field)
 
-    ends = np.where(inside[:, d] > 0, arrays.high[np.arange(n), chosen], arrays.low[np.arange(n), chosen])
+    ends = np.where(inside[:, d] > 0, episodes.high[np.arange(n), chosen], episodes.low[np.arange(n), chosen])
     _, rewards, _, _, info = vec.step(outside)
     np.testing.assert_array_equal(info["node"], chosen)
     np.testing.assert_array_equal(info["value"], ends.astype(np.float32))

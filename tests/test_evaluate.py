@@ -36,7 +36,7 @@ class ChainScript:
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
         step = 0 if state is None else state
         nodes, entries = [], []
-        for scm, target in zip(self.env._scms, self.env._arrays.target):
+        for scm, target in zip(self.env._episodes.scms, self.env._episodes.target):
             a = scm.adjacency
             root = int(np.flatnonzero(a.sum(axis=0) == 0)[0])
             mid = int(np.flatnonzero(a[root])[0])

@@ -49,7 +49,7 @@ def test_tiny_run_trains_checkpoints_and_evaluates(tmp_path: Path, capsys: pytes
     actions, _ = agent.predict(obs, deterministic=True)
     assert actions.shape == (5, 5) and np.array_equal(actions, agent.predict(obs, deterministic=True)[0])
     chosen = env.step(actions)[4]["node"]
-    assert (chosen != env._arrays.target).all()
+    assert (chosen != env._episodes.target).all()
     single, _ = agent.predict({k: v[0] for k, v in obs.items()}, deterministic=True)
     # Alone, an observation is cut to its own width: the same action up to float rounding.
     assert single.argmax() == actions[0, :-1].argmax()
@@ -229,7 +229,7 @@ def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None
         r = int(obs["row_mask"][0].sum())
         for i in range(n):
             seed = int(generators[i].integers(SEED_BOUND))
-            scm, mean, std = env._scms[i], env._arrays.mean[i], env._arrays.std[i]
+            scm, mean, std = env._episodes.scms[i], env._episodes.mean[i], env._episodes.std[i]
             before = parent_entropy(probs[i], obs["valid"][i])
             for k in range(2):
                 node, x = int(scored.nodes[i, k]), float(scored.values[i, k])
@@ -242,9 +242,9 @@ def test_information_gain_is_the_surrogates_entropy_drop(tmp_path: Path) -> None
                 assert scored.info_gains[i, k] == pytest.approx(before - after, abs=1e-5)
         assert np.abs(scored.info_gains).max() > 0
         target = obs["target"].argmax(axis=1)
-        mean_y, std_y = env._arrays.mean[np.arange(n), target][:, None], env._arrays.std[np.arange(n), target][:, None]
+        mean_y, std_y = env._episodes.mean[np.arange(n), target][:, None], env._episodes.std[np.arange(n), target][:, None]
         base = (0.9 * -np.clip((scored.target_values - mean_y) / std_y, -5, 5)
-                + 0.1 * env._arrays.parents[np.arange(n)[:, None], scored.nodes])
+                + 0.1 * env._episodes.parents[np.arange(n)[:, None], scored.nodes])
         np.testing.assert_allclose(scored.rewards, base + 0.5 * scored.info_gains, rtol=1e-12, atol=1e-12)
     finally:
         trainer.close()

@@ -37,8 +37,8 @@ def test_random_never_picks_the_target_and_covers_the_range() -> None:
         chosen.append(info["node"])
         entries.append(actions[:, -1])
     chosen = np.array(chosen)
-    assert not (chosen == env._arrays.target[None]).any()
-    assert (chosen < env._arrays.valid.sum(axis=1)[None] + 1).all()
+    assert not (chosen == env._episodes.target[None]).any()
+    assert (chosen < env._episodes.valid.sum(axis=1)[None] + 1).all()
     entries = np.concatenate(entries)
     # 1280 uniform entries on [-1, 1]: the extreme ones lie within 0.02 of the ends with
     # probability 1 - 2 (0.99)^1280 > 0.9999, and the quartiles within 0.05 of +-0.5.

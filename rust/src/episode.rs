@@ -13,7 +13,7 @@
 
 use crate::budget;
 use crate::error::{EngineError, Result};
-use crate::family::{write_padded, FamilySpec};
+use crate::family::FamilySpec;
 use crate::scm::{Interventions, Scm};
 use crate::seed::{noise_stream_seed, task_seed, Rng};
 
@@ -37,19 +37,86 @@ pub struct Settings {
     pub range: (f64, f64),
 }
 
-/// One started episode; arrays of width D, the SCM-dependent ones (mean, std, bounds,
-/// effect, optimum) filled only for linear SCMs (`moments` is Some).
+/// One started episode, its arrays of width D.
 pub struct Start {
     pub scm: Scm,
     /// The SCM's own noise stream, after the first observations were drawn from it.
     pub rng: Rng,
     pub target: usize,
-    /// (D, D) padded adjacency.
-    pub adjacency: Vec<u8>,
+    /// The nodes an action may choose: the SCM's own, less the target.
+    pub valid: Vec<bool>,
+    /// The target's parents.
+    pub parents: Vec<bool>,
     /// (n_obs, D) observational rows, zero-padded.
     pub observations: Vec<f32>,
     /// Exact moments, bounds and optimum of a linear SCM.
     pub linear: Option<LinearStart>,
+}
+
+/// The starts of K episodes as named columns, episode k's part of each at row k: the
+/// record that `start_episodes` hands to Python under these names. A nonlinear
+/// episode's SCM-dependent columns hold [`LinearStart::unknown`] (its moments are the
+/// caller's Monte Carlo estimates).
+pub struct Starts {
+    /// The SCMs, each with its own noise stream after its first observations.
+    pub scms: Vec<(Scm, Rng)>,
+    /// (K,) each.
+    pub target: Vec<i64>,
+    pub n_nodes: Vec<i64>,
+    pub is_linear: Vec<bool>,
+    /// (K, D) each.
+    pub valid: Vec<bool>,
+    pub parents: Vec<bool>,
+    pub effect: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+    pub low: Vec<f64>,
+    pub high: Vec<f64>,
+    /// (K, 4).
+    pub optimum: Vec<f64>,
+    /// (K, n_obs, D).
+    pub observations: Vec<f32>,
+}
+
+impl Starts {
+    /// The columns of `starts`, in their order; `width` is their D.
+    pub fn stack(starts: Vec<Start>, width: usize) -> Starts {
+        let k = starts.len();
+        let cells = k * width;
+        let observations = Vec::with_capacity(starts.iter().map(|s| s.observations.len()).sum());
+        let mut out = Starts {
+            scms: Vec::with_capacity(k),
+            target: Vec::with_capacity(k),
+            n_nodes: Vec::with_capacity(k),
+            is_linear: Vec::with_capacity(k),
+            valid: Vec::with_capacity(cells),
+            parents: Vec::with_capacity(cells),
+            effect: Vec::with_capacity(cells),
+            mean: Vec::with_capacity(cells),
+            std: Vec::with_capacity(cells),
+            low: Vec::with_capacity(cells),
+            high: Vec::with_capacity(cells),
+            optimum: Vec::with_capacity(k * 4),
+            observations,
+        };
+        let unknown = LinearStart::unknown(width);
+        for start in starts {
+            out.target.push(start.target as i64);
+            out.n_nodes.push(start.scm.d() as i64);
+            out.is_linear.push(start.linear.is_some());
+            out.valid.extend_from_slice(&start.valid);
+            out.parents.extend_from_slice(&start.parents);
+            out.observations.extend_from_slice(&start.observations);
+            let known = start.linear.as_ref().unwrap_or(&unknown);
+            let columns = [&mut out.effect, &mut out.mean, &mut out.std, &mut out.low, &mut out.high];
+            for (column, part) in columns.into_iter().zip([&known.effect, &known.mean, &known.std, &known.low, &known.high]) {
+                column.extend_from_slice(part);
+            }
+            out.optimum.extend_from_slice(&known.optimum);
+            out.scms.push((start.scm, start.rng));
+        }
+        out
+    }
 }
 
 /// What a linear SCM's episode knows exactly, each of width D (padding: effect 0, mean
@@ -63,6 +130,15 @@ pub struct LinearStart {
     pub high: Vec<f64>,
     /// (node, value, expected target, standard error 0) of the best intervention.
     pub optimum: [f64; 4],
+}
+
+impl LinearStart {
+    /// What a nonlinear episode's columns hold in its place, the moments being unknown
+    /// here: effect 0, mean 0, std 1, bounds 0 and optimum (-1, NaN, NaN, NaN).
+    pub fn unknown(width: usize) -> LinearStart {
+        let zeros = vec![0.0; width];
+        LinearStart { effect: zeros.clone(), mean: zeros.clone(), std: vec![1.0; width], low: zeros.clone(), high: zeros, optimum: [-1.0, f64::NAN, f64::NAN, f64::NAN] }
+    }
 }
 
 /// The SCM of an episode and its target: the first draw with an edge, and the target
@@ -134,29 +210,28 @@ pub fn start(spec: &FamilySpec, seed: u64, settings: &Settings) -> Result<Start>
         return Err(EngineError::param("width", width, format!("must be at least the SCM's {d} nodes")));
     }
     let mut rng = Rng::new(noise_stream_seed(task_seed(seed, NOISE_INDEX)));
-    let mut adjacency = vec![0u8; width * width];
-    write_padded(&scm.dag, &mut adjacency, width);
     let mut observations = budget::zeroed("the first observations", settings.n_obs * width)?;
     if settings.n_obs > 0 {
         let sampled = scm.sample_into(settings.n_obs, Interventions::None, &mut rng, &mut observations, width);
         sampled.map_err(|e| e.non_finite_in(|| format!("the start of the episode of seed {seed}")))?;
     }
-    let linear = if scm.is_linear() {
-        let valid: Vec<bool> = (0..width).map(|i| i < d && i != target).collect();
-        Some(linear_start(&scm, target, &valid, settings.range)?)
-    } else {
-        None
-    };
-    Ok(Start { scm, rng, target, adjacency, observations, linear })
+    let valid: Vec<bool> = (0..width).map(|i| i < d && i != target).collect();
+    let mut parents = vec![false; width];
+    for &p in scm.dag.parents(target) {
+        parents[p] = true;
+    }
+    let linear = if scm.is_linear() { Some(linear_start(&scm, target, &valid, settings.range)?) } else { None };
+    Ok(Start { scm, rng, target, valid, parents, observations, linear })
 }
 
-/// [`start`] for every seed, in parallel; the first error stops the rest.
-pub fn start_all(spec: &FamilySpec, seeds: &[u64], settings: &Settings) -> Result<Vec<Start>> {
+/// [`start`] for every seed, in parallel, as columns; the first error stops the rest.
+pub fn start_all(spec: &FamilySpec, seeds: &[u64], settings: &Settings) -> Result<Starts> {
     budget::total(
         "the episodes' memory",
         &[budget::within("len(seeds)", &[seeds.len()], spec.scm_bytes())?, budget::within("len(seeds) * (n_obs + width) * width", &[seeds.len(), settings.n_obs + settings.width, settings.width], 4)?],
     )?;
-    crate::parallel::map(seeds, |&seed| start(spec, seed, settings))?.into_iter().collect()
+    let starts = crate::parallel::map(seeds, |&seed| start(spec, seed, settings))?.into_iter().collect::<Result<Vec<_>>>()?;
+    Ok(Starts::stack(starts, settings.width))
 }
 
 #[cfg(test)]
@@ -202,6 +277,48 @@ mod tests {
         // A tie between node 0's ends (effect 0) goes to its low end.
         let got = linear_optimum(&[0.0, 0.0], &[0.0, 0.0], 1, &[-1.0, -1.0], &[1.0, 1.0], &[true, false]);
         assert_eq!(got, [0.0, -1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn the_valid_nodes_are_the_scms_but_the_target_and_the_parents_its_column() {
+        let got = start(&linear_spec(), 4, &Settings { width: 13, n_obs: 0, range: (-2.0, 2.0) }).unwrap();
+        let d = got.scm.d();
+        for i in 0..13 {
+            assert_eq!(got.valid[i], i < d && i != got.target, "node {i}");
+            assert_eq!(got.parents[i], i < d && got.scm.dag.adj[i * d + got.target] == 1, "node {i}");
+        }
+        assert!(got.parents.iter().any(|&p| p));
+    }
+
+    /// Row k of every column is seed k's start, linear or not (a nonlinear one holds
+    /// `LinearStart::unknown`), whatever the batch.
+    #[test]
+    fn the_columns_of_a_batch_are_its_starts_one_after_another() {
+        let unknown = LinearStart::unknown(2);
+        assert_eq!([unknown.effect, unknown.mean, unknown.std, unknown.low, unknown.high], [[0.0; 2], [0.0; 2], [1.0; 2], [0.0; 2], [0.0; 2]]);
+        assert!(unknown.optimum[0] == -1.0 && unknown.optimum[1..].iter().all(|x| x.is_nan()));
+        let settings = Settings { width: 12, n_obs: 2, range: (-1.5, 2.0) };
+        let seeds = [3, 1, 4, 1, 5];
+        let square = spec_with(MechanismSpec::Square { weights: Dist::Fixed { value: 1.0 } });
+        for (spec, linear) in [(linear_spec(), true), (square, false)] {
+            let all = start_all(&spec, &seeds, &settings).unwrap();
+            assert_eq!(all.scms.len(), seeds.len());
+            assert!(all.is_linear.iter().all(|&l| l == linear));
+            for (k, &seed) in seeds.iter().enumerate() {
+                let one = start(&spec, seed, &settings).unwrap();
+                let known = one.linear.clone().unwrap_or_else(|| LinearStart::unknown(12));
+                let (row, wide) = (k..k + 1, k * 12..(k + 1) * 12);
+                assert_eq!((&all.target[row.clone()], &all.n_nodes[row.clone()]), (&[one.target as i64][..], &[one.scm.d() as i64][..]));
+                assert_eq!((&all.valid[wide.clone()], &all.parents[wide.clone()]), (&one.valid[..], &one.parents[..]));
+                for (column, part) in [(&all.effect, &known.effect), (&all.mean, &known.mean), (&all.std, &known.std), (&all.low, &known.low), (&all.high, &known.high)] {
+                    assert_eq!(&column[wide.clone()], &part[..]);
+                }
+                let optimum = &all.optimum[k * 4..(k + 1) * 4];
+                assert!(optimum.iter().zip(&known.optimum).all(|(a, b)| a.to_bits() == b.to_bits()), "{optimum:?}");
+                assert_eq!(&all.observations[k * 24..(k + 1) * 24], &one.observations[..]);
+                assert_eq!(all.scms[k], (one.scm, one.rng));
+            }
+        }
     }
 
     #[test]

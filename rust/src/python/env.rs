@@ -6,36 +6,22 @@ use super::errors::guarded;
 use super::family::family_arg;
 use super::scm::{exclusive, PyScm};
 use crate::bo::{self, Buffers, Constants, Outcome, Rules};
-use crate::episode::{self, Settings};
+use crate::episode::{self, Settings, Starts};
 use crate::error::{finite, EngineError};
 use crate::{family, graph};
 use numpy::ndarray::{Dimension, Ix1, Ix2};
-use numpy::{Element, IntoPyArray, PyArray1, PyUntypedArrayMethods, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray, PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3};
+use numpy::{Element, IntoPyArray, PyArray1, PyUntypedArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadwriteArray, PyReadwriteArray1, PyReadwriteArray2, PyReadwriteArray3};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-/// What `start_episodes` returns: the SCMs, then target (K,), adjacency (K, D, D),
-/// n_nodes (K,), observations (K, n_obs, D), is_linear (K,), effect, mean, std, low,
-/// high (K, D) each and optimum (K, 4).
-type Starts<'py> = (
-    Vec<PyScm>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray3<u8>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray3<f32>>,
-    Bound<'py, PyArray1<bool>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-    Bound<'py, PyArray2<f64>>,
-);
-
-/// Start the episodes of `seeds` in one family, in parallel with the GIL released: per
-/// episode the SCM (its noise stream seeded), the target, the first `n_obs` observations
-/// from that stream, and for linear SCMs the exact moments (effect on the target, mean,
-/// std), the bounds mean + range * std (range = [low, high], in float32) and the optimum
-/// (node, value, expected, 0). Nonlinear episodes get effect 0, mean 0, std 1, bounds 0
+/// Start the episodes of `seeds` in one family, in parallel with the GIL released, and
+/// return their columns by name (`episode::Starts`, K episodes of width D): `scms` (each
+/// with its noise stream seeded and the first observations drawn from it), `target`,
+/// `n_nodes`, `is_linear` (K,); `valid` (the SCM's nodes but the target), `parents` (the
+/// target's), and for linear SCMs the exact moments `effect` (on the target), `mean`,
+/// `std` and the bounds `low`, `high` = mean + range * std (range = [low, high], in
+/// float32), (K, D) each; the `optimum` (node, value, expected, 0) (K, 4); the first
+/// `observations` (K, n_obs, D). Nonlinear episodes get effect 0, mean 0, std 1, bounds 0
 /// and optimum (-1, NaN, NaN, NaN): their Monte Carlo estimates are the caller's.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -47,7 +33,7 @@ pub fn start_episodes<'py>(
     width: &Bound<'py, PyAny>,
     low: f64,
     high: f64,
-) -> PyResult<Starts<'py>> {
+) -> PyResult<Bound<'py, PyDict>> {
     let spec = family_arg(family)?;
     let seeds = seeds_arg("seeds", seeds)?;
     let settings = Settings {
@@ -56,58 +42,30 @@ pub fn start_episodes<'py>(
         range: (finite("low", low)?, finite("high", high)?),
     };
     let starts = py.detach(|| guarded(|| episode::start_all(&spec, &seeds, &settings)))?;
-    let (k, d) = (starts.len(), settings.width);
-    let mut target = Vec::with_capacity(k);
-    let mut adjacency = Vec::with_capacity(k * d * d);
-    let mut n_nodes = Vec::with_capacity(k);
-    let mut observations = Vec::with_capacity(k * settings.n_obs * d);
-    let mut is_linear = Vec::with_capacity(k);
-    let mut columns: [Vec<f64>; 5] = std::array::from_fn(|_| Vec::with_capacity(k * d));
-    let mut optimum = Vec::with_capacity(k * 4);
-    let mut scms = Vec::with_capacity(k);
-    for start in starts {
-        target.push(start.target as i64);
-        adjacency.extend_from_slice(&start.adjacency);
-        n_nodes.push(start.scm.d() as i64);
-        observations.extend_from_slice(&start.observations);
-        is_linear.push(start.linear.is_some());
-        match &start.linear {
-            Some(l) => {
-                for (column, part) in columns.iter_mut().zip([&l.effect, &l.mean, &l.std, &l.low, &l.high]) {
-                    column.extend_from_slice(part);
-                }
-                optimum.extend_from_slice(&l.optimum);
-            }
-            None => {
-                for (column, fill) in columns.iter_mut().zip([0.0, 0.0, 1.0, 0.0, 0.0]) {
-                    column.resize(column.len() + d, fill);
-                }
-                optimum.extend_from_slice(&[-1.0, f64::NAN, f64::NAN, f64::NAN]);
-            }
-        }
-        scms.push(PyScm::new(start.scm, start.rng));
+    // Taken apart field by field, so that a column added to `Starts` must be named here.
+    let Starts { scms, target, n_nodes, is_linear, valid, parents, effect, mean, std, low, high, optimum, observations } = starts;
+    let (k, d) = (scms.len(), settings.width);
+    let columns = PyDict::new(py);
+    columns.set_item("scms", scms.into_iter().map(|(scm, rng)| PyScm::new(scm, rng)).collect::<Vec<_>>())?;
+    columns.set_item("target", target.into_pyarray(py))?;
+    columns.set_item("n_nodes", n_nodes.into_pyarray(py))?;
+    columns.set_item("is_linear", is_linear.into_pyarray(py))?;
+    columns.set_item("valid", numpy_array(py, (k, d), valid)?)?;
+    columns.set_item("parents", numpy_array(py, (k, d), parents)?)?;
+    for (name, column) in [("effect", effect), ("mean", mean), ("std", std), ("low", low), ("high", high)] {
+        columns.set_item(name, numpy_array(py, (k, d), column)?)?;
     }
-    let [effect, mean, std, low, high] = columns;
-    let wide = |v: Vec<f64>| numpy_array(py, (k, d), v);
-    Ok((
-        scms,
-        target.into_pyarray(py),
-        numpy_array(py, (k, d, d), adjacency)?,
-        n_nodes.into_pyarray(py),
-        numpy_array(py, (k, settings.n_obs, d), observations)?,
-        is_linear.into_pyarray(py),
-        wide(effect)?,
-        wide(mean)?,
-        wide(std)?,
-        wide(low)?,
-        wide(high)?,
-        numpy_array(py, (k, 4), optimum)?,
-    ))
+    columns.set_item("optimum", numpy_array(py, (k, 4), optimum)?)?;
+    columns.set_item("observations", numpy_array(py, (k, settings.n_obs, d), observations)?)?;
+    Ok(columns)
 }
 
-/// The fields of `envs.vector.StepArrays`, read by name.
+/// The columns of `envs.episode.Episodes` that a step reads, by name: the episodes'
+/// constants and their SCMs.
 #[derive(FromPyObject)]
-pub struct StepArrays<'py> {
+pub struct Episodes<'py> {
+    #[pyo3(attribute)]
+    scms: Vec<Bound<'py, PyScm>>,
     #[pyo3(attribute)]
     valid: PyReadonlyArray2<'py, bool>,
     #[pyo3(attribute)]
@@ -128,6 +86,11 @@ pub struct StepArrays<'py> {
     is_linear: PyReadonlyArray1<'py, bool>,
     #[pyo3(attribute)]
     has_optimum: PyReadonlyArray1<'py, bool>,
+}
+
+/// The fields of `envs.vector.StepArrays`, read by name: what a step changes.
+#[derive(FromPyObject)]
+pub struct StepArrays<'py> {
     #[pyo3(attribute)]
     steps: PyReadwriteArray1<'py, i64>,
     #[pyo3(attribute)]
@@ -163,10 +126,11 @@ type Reports<'py> = (
 );
 
 /// One step of every environment k with `stepping[k]`: action row k of `actions`
-/// ((K, D + 1) float64, finite) decoded, `m` rows of `scms[k]` drawn from its own stream
-/// under that intervention and written standardised at row `n_obs + steps[k] * m` of the
-/// observation buffers of `arrays` (an `envs.vector.StepArrays`, updated in place with
-/// `steps` and `best`), all in parallel with the GIL released. `rules` is (w_target,
+/// ((K, D + 1) float64, finite) decoded against the constants of episode k of
+/// `episodes` (an `envs.episode.Episodes`), `m` rows of its SCM drawn from its own
+/// stream under that intervention and written standardised at row `n_obs + steps[k] * m`
+/// of the observation buffers of `arrays` (an `envs.vector.StepArrays`, updated in place
+/// with `steps` and `best`), all in parallel with the GIL released. `rules` is (w_target,
 /// w_parent, w_info, value clip, target clip). The single environment's arithmetic, bit
 /// for bit (`bo.rs`). Each SCM may appear once, and not while another thread uses it
 /// (`exclusive`).
@@ -174,7 +138,7 @@ type Reports<'py> = (
 #[allow(clippy::too_many_arguments)]
 pub fn step_envs<'py>(
     py: Python<'py>,
-    scms: Vec<Bound<'py, PyScm>>,
+    episodes: Episodes<'py>,
     mut arrays: StepArrays<'py>,
     actions: &Bound<'py, PyAny>,
     stepping: &Bound<'py, PyAny>,
@@ -188,23 +152,22 @@ pub fn step_envs<'py>(
     let stepping = array_arg::<bool, Ix1>("stepping", stepping, "a 1-d bool numpy array")?;
     let (w_target, w_parent, w_info, value_clip, target_clip) = rules;
     let rules = Rules { w_target, w_parent, w_info, value_clip, target_clip };
-    let width = arrays.valid.shape()[1];
-    let rows = arrays.row_mask.shape()[1];
+    let ep = &episodes;
     let consts = Constants {
-        width,
-        valid: items("valid", &arrays.valid)?,
-        parents: items("parents", &arrays.parents)?,
-        low: items("low", &arrays.low)?,
-        high: items("high", &arrays.high)?,
-        mean: items("mean", &arrays.mean)?,
-        std: items("std", &arrays.std)?,
-        effect: items("effect", &arrays.effect)?,
-        target: items("target", &arrays.target)?,
-        is_linear: items("is_linear", &arrays.is_linear)?,
-        has_optimum: items("has_optimum", &arrays.has_optimum)?,
+        width: ep.valid.shape()[1],
+        valid: items("valid", &ep.valid)?,
+        parents: items("parents", &ep.parents)?,
+        low: items("low", &ep.low)?,
+        high: items("high", &ep.high)?,
+        mean: items("mean", &ep.mean)?,
+        std: items("std", &ep.std)?,
+        effect: items("effect", &ep.effect)?,
+        target: items("target", &ep.target)?,
+        is_linear: items("is_linear", &ep.is_linear)?,
+        has_optimum: items("has_optimum", &ep.has_optimum)?,
     };
     let buffers = Buffers {
-        rows,
+        rows: arrays.row_mask.shape()[1],
         steps: items_mut("steps", &mut arrays.steps)?,
         best: items_mut("best", &mut arrays.best)?,
         values: items_mut("values", &mut arrays.values)?,
@@ -212,7 +175,7 @@ pub fn step_envs<'py>(
         row_mask: items_mut("row_mask", &mut arrays.row_mask)?,
     };
     let (actions, stepping) = (items("actions", &actions)?, items("stepping", &stepping)?);
-    let mut scms = exclusive(&scms)?;
+    let mut scms = exclusive(&ep.scms)?;
     let streams: Vec<_> = scms.iter_mut().map(|cell| cell.stream_mut()).collect();
     let outcomes = py.detach(|| guarded(|| bo::step_all(streams, &consts, buffers, actions, stepping, m, n_obs, &rules)))?;
     let column = |f: fn(&Outcome) -> f64| outcomes.iter().map(f).collect::<Vec<f64>>().into_pyarray(py);
