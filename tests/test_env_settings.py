@@ -1,9 +1,11 @@
-"""One settings object for the environment: EnvSettings is checked once and travels
-whole to the environments, and the single environment truncates at its own horizon."""
+"""One settings object for the environment: EnvSettings is checked once, is the ``env``
+section of every entry point's config, travels whole to the environments and to
+evaluate(), and the single environment truncates at its own horizon."""
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import subprocess
 import sys
 
@@ -89,6 +91,34 @@ def test_settings_are_frozen_canonical_and_picklable() -> None:
 def test_bad_settings_name_the_field_the_value_and_what_is_allowed(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EnvSettings(**changes)
+
+
+def test_every_entry_point_has_the_same_env_section() -> None:
+    """The GRPO, evaluation and SB3 schemas take EnvSettings itself as ``env``, and none
+    of them declares a settings field of its own."""
+    from agents.baselines.config import Sb3Config
+    from agents.evaluate.config import EvaluateConfig
+    from agents.grpo.config import GrpoConfig
+
+    for schema in (GrpoConfig, EvaluateConfig, Sb3Config):
+        fields = {f.name: f for f in dataclasses.fields(schema)}
+        assert fields["env"].type in ("EnvSettings", EnvSettings) and fields["env"].default_factory is EnvSettings
+        assert not set(FIELDS) & set(fields), schema
+
+
+def test_env_options_travel_whole_not_field_by_field() -> None:
+    """Adding a setting touches EnvSettings and the code that reads it: no function on the
+    way (the environments' constructors, the SB3 adapter, evaluate() and its rollout)
+    lists a setting as a parameter of its own, so none of them needs a new one."""
+    from agents.baselines.vec_env import CausalBOVecEnv
+    from agents.evaluate import evaluate
+    from agents.evaluate.rollout import make_env
+    from envs.config import EnvConfig
+
+    for function in (CausalBOEnv.__init__, CausalBOVectorEnv.__init__, CausalBOVecEnv.__init__, EnvConfig.build,
+                     evaluate, make_env):
+        parameters = inspect.signature(function).parameters
+        assert "settings" in parameters and not set(FIELDS) & set(parameters), function.__qualname__
 
 
 def test_importing_the_settings_needs_neither_torch_nor_hydra() -> None:

@@ -24,6 +24,7 @@ from agents.evaluate.sets import EVALUATION_SEED_FLOOR, EpisodeSet
 from causal_meta import config
 from causal_meta.config import ConfigError
 from envs.actions import one_hot_actions
+from envs.settings import EnvSettings
 
 
 class ChainScript:
@@ -62,7 +63,7 @@ def test_metrics_of_a_hand_worked_chain(fixed_chain) -> None:
     # 4 then 0; cumulative 4 + 0 + 4.
     # Both: parents chosen at steps 2 and 3 (rate 2/3); value entries +1, -1, 0 (range use 2/3).
     chain = EpisodeSet("chain", {"level": 1}, episodes=12, seed=EVALUATION_SEED_FLOOR)
-    env = make_env(chain, horizon=3, n_obs=10, optimum_samples=128)
+    env = make_env(chain, EnvSettings(horizon=3))
     records = run_set(lambda e: ChainScript(e), chain, env, horizon=3)
     m = episode_metrics(records, budgets=[1])
     leaf = records.target_std > 3  # sqrt 21 = 4.58 against sqrt 5 = 2.24
@@ -108,7 +109,7 @@ def test_the_across_set_figure_is_the_iqm_of_the_per_set_means() -> None:
 
 def test_the_iqm_row_can_be_checked_against_the_per_set_tables() -> None:
     sets = build_sets([1, 2, 3, 5], [], [], 8, seed=2)
-    _, scores, _ = evaluate(["greedy"], sets, horizon=5, resamples=200, budgets=[3])
+    _, scores, _ = evaluate(["greedy"], sets, settings=EnvSettings(horizon=5), resamples=200, budgets=[3])
     for key in ("normalised_simple_regret@3", "normalised_cumulative_regret"):
         per_set = [scores.sets[s.name]["greedy"][key].mean for s in sets]
         assert scores.iqm["greedy"][key].mean == pytest.approx(trim_mean(per_set, 0.25)), key
@@ -119,7 +120,7 @@ def small_sets(episodes: int = 6) -> list[EpisodeSet]:
 
 
 def test_evaluation_is_deterministic_and_vector_equals_single() -> None:
-    kwargs = dict(horizon=4, resamples=200, budgets=[1, 3])
+    kwargs = dict(settings=EnvSettings(horizon=4), resamples=200, budgets=[1, 3])
     first = evaluate(["greedy", "bo"], small_sets(), **kwargs)[0]
     again = evaluate(["greedy", "bo"], small_sets(), **kwargs)[0]
     single = evaluate(["greedy", "bo"], small_sets(), vectorised=False, **kwargs)[0]
@@ -135,7 +136,8 @@ def test_evaluation_is_deterministic_and_vector_equals_single() -> None:
 
 
 def test_oracle_and_random_anchor_the_normalised_regret() -> None:
-    _, scores, _ = evaluate(["greedy"], build_sets([3], [], [], 20, seed=1), horizon=5, resamples=200)
+    _, scores, _ = evaluate(["greedy"], build_sets([3], [], [], 20, seed=1), settings=EnvSettings(horizon=5),
+                            resamples=200)
     by_policy = scores.sets["level3"]
     assert by_policy["random"]["normalised_cumulative_regret"].mean == pytest.approx(1.0)
     assert by_policy["oracle"]["normalised_cumulative_regret"].mean == pytest.approx(0.0)
@@ -168,6 +170,9 @@ def test_cli_smoke_with_every_policy_kind(tiny_ppo_zip: Path, tmp_path: Path, ca
     (["budgets=[1,3,8]"], r"budgets = \[1, 3, 8\] is not allowed: \[8\] past the horizon 5; every budget must be "
                           r"in \[1, 5\]"),
     (["budgets=[0,3]"], r"budgets = \[0, 3\] is not allowed: \[0\] .*in \[1, 5\]"),
+    (["env.optimum_samples=0"], r"env.optimum_samples = 0 is not allowed: must be an integer >= 2 in an evaluation "
+                                r"\(regrets need the optimum\)"),
+    (["env.w_parent=inf"], r"env.w_parent = inf is not allowed: must be a finite number"),
 ])
 def test_cli_errors_name_the_field(args: list[str], message: str, tmp_path: Path,
                                    capsys: pytest.CaptureFixture) -> None:
@@ -217,18 +222,23 @@ def test_budgets_past_the_horizon_are_refused_before_anything_runs(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"budgets = \[1, 30\] is not allowed: \[30\] past the horizon 20"):
         config.load(EvaluateConfig, None, ["budgets=[1,30]"], config_package="agents.configs.evaluate")
     with pytest.raises(ValueError, match=r"budgets = \[3, 10\] is not allowed: \[10\] past the horizon 4"):
-        evaluate(["greedy"], build_sets([1], [], [], 2, seed=0), horizon=4, budgets=[3, 10])
+        evaluate(["greedy"], build_sets([1], [], [], 2, seed=0), settings=EnvSettings(horizon=4),
+                 budgets=[3, 10])
     # Budgets nobody asked for are fitted to the horizon.
-    assert config.load(EvaluateConfig, None, ["horizon=4"], config_package="agents.configs.evaluate").budgets == [1, 3]
+    assert config.load(EvaluateConfig, None, ["env.horizon=4"], config_package="agents.configs.evaluate").budgets == [1, 3]
 
 
 def test_a_policy_source_may_be_given_directly() -> None:
     source = PolicySource("centre", lambda env, seed: _Centre())
-    records, scores, _ = evaluate([source], build_sets([1], [], [], 5, seed=0), horizon=3, resamples=200)
+    records, scores, _ = evaluate([source], build_sets([1], [], [], 5, seed=0), settings=EnvSettings(horizon=3),
+                                    resamples=200)
     np.testing.assert_array_equal(records["level1"]["centre"].entry, 0.0)
     assert scores.sets["level1"]["centre"]["range_use"].mean == 0.0
+    with pytest.raises(ValueError, match=r"env.optimum_samples = 0 is not allowed: must be an integer >= 2 in an "
+                                         r"evaluation"):
+        evaluate(["greedy"], build_sets([1], [], [], 2, seed=0), settings=EnvSettings(optimum_samples=0))
     with pytest.raises(ValueError, match="each policy may appear once"):
-        evaluate(["greedy", "greedy"], build_sets([1], [], [], 2, seed=0), horizon=2)
+        evaluate(["greedy", "greedy"], build_sets([1], [], [], 2, seed=0), settings=EnvSettings(horizon=2))
     with pytest.raises(ConfigError, match="resamples = 5 is not allowed"):
         config.load(EvaluateConfig, "smoke", ["resamples=5"], config_package="agents.configs.evaluate")
 

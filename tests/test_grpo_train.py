@@ -179,6 +179,10 @@ def test_ddp_two_gloo_processes_stay_in_step(tmp_path: Path) -> None:
     (["grpo.group_sise=4"], r"unknown key 'group_sise' \(did you mean 'group_size'\?\)"),
     (["grpo.lr=1e30"], r"grpo.lr = 1e\+30 is not allowed: must be a number in \(0, 1\]"),
     (["surrogate.lr=nan"], r"surrogate.lr = nan is not allowed: must be a number in \(0, 1\]"),
+    (["env.n_obs=0"], r"env.n_obs = 0 is not allowed: must be an integer >= 1 in training"),
+    (["env.horizon=0"], r"env.horizon = 0 is not allowed: must be an integer in \[1, 65536\]"),
+    (["env.intervention_range.low=3"], r"env.intervention_range = \(3.0, 2.0\) is not allowed: needs low < high"),
+    (["env.optimum_samples=1"], r"env.optimum_samples = 1 is not allowed: must be an integer in \[2, 1048576\]"),
 ])
 def test_cli_errors_name_the_key(args: list[str], message: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture) -> None:
@@ -186,6 +190,27 @@ def test_cli_errors_name_the_key(args: list[str], message: str, tmp_path: Path,
         main(["--config", "debug", "--output", str(tmp_path), *TINY, *args])
     assert exit_info.value.code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def test_a_checkpoint_from_before_the_env_settings_resumes_and_loads(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Runs from before envs.settings.EnvSettings stored the trainer's own env section
+    (six keys, none of samples_per_step, intervention_range or optimum_grid): a run still
+    resumes from such a checkpoint (the keys that must match, env.n_obs and env.horizon,
+    are there) and its agent loads."""
+    torch.set_num_threads(1)
+    args = ["--config", "debug", "--output", str(tmp_path), *TINY, "evaluation.enabled=false", "checkpoint_every=1"]
+    main([*args, "iterations=1"])
+    last = tmp_path / "checkpoints" / "last.pt"
+    saved = torch.load(last, weights_only=True)
+    saved["config"]["env"] = {"n_obs": 10, "horizon": 4, "w_target": 0.9, "w_parent": 0.1, "w_info": 0.0,
+                              "optimum_samples": 128}
+    torch.save(saved, last)
+    capsys.readouterr()
+    main([*args, "iterations=2"])
+    captured = capsys.readouterr()
+    assert "resumed from iteration 1" in captured.out + captured.err
+    assert load_agent(last) is not None
 
 
 def test_loading_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:

@@ -72,8 +72,7 @@ def test_train_resume_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "resuming from" in second and "at step 128" in second and "trained PPO for 256 steps" in second
     policy = load_sb3(out / "model.zip")
     assert policy.model.num_timesteps == 256 and policy.width == 4
-    records, _, _ = evaluate([str(out / "model.zip")], build_sets([1, 2], [], [], 3, seed=0), horizon=20,
-                             resamples=200)
+    records, _, _ = evaluate([str(out / "model.zip")], build_sets([1, 2], [], [], 3, seed=0), resamples=200)
     assert "ppo:model" in records["level2"]
 
 
@@ -95,6 +94,8 @@ def test_sac_trains(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (["algorithm=dqn"], r"algorithm = 'dqn' is not allowed: expected one of \['ppo', 'sac'\]"),
     (["seed=4294967296"], r"seed = 4294967296 is not allowed: must be < 2\*\*32"),
     (["--timesteps"], r"--timesteps needs a value"),
+    (["env.n_obs=-1"], r"env.n_obs = -1 is not allowed: must be an integer in \[0, 65536\]"),
+    (["horizon=5"], r"unknown key 'horizon'; allowed at the top level: .*env"),
 ])
 def test_cli_errors(args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:

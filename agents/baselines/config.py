@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from causal_meta.config import option, register
+from envs.settings import EnvSettings
 
 __all__ = ["ALGORITHMS", "SCHEMA_NAME", "Sb3Config"]
 
@@ -22,8 +23,8 @@ class Sb3Config:
     levels: list[int] = option([1, 2, 3], "curriculum levels; each episode draws one uniformly (--levels 1-3)")
     timesteps: int = option(300_000, "environment steps to train for, in total over a resumed run (--timesteps N)")
     num_envs: int = option(16, "environments stepped together")
-    horizon: int = option(20, "interventions per episode")
-    n_obs: int = option(10, "observational rows an episode starts with")
+    env: EnvSettings = option(EnvSettings, "the training episodes' settings (CausalBO-v0's, as every entry point "
+                                           "has them)")
     max_nodes: int | None = option(None, "observation width (None: the widest of the levels); a model can be "
                                          "evaluated only on sets at most this wide")
     seed: int = option(0, "seed of the environments, the level draws and the networks (< 2**32)")
@@ -39,8 +40,7 @@ class Sb3Config:
             raise ValueError(f"algorithm = {self.algorithm!r} is not allowed: expected one of {list(ALGORITHMS)}")
         if not self.levels:
             raise ValueError("levels = [] is not allowed: give at least one curriculum level")
-        for name, minimum in (("timesteps", 1), ("num_envs", 1), ("horizon", 1), ("n_obs", 0),
-                              ("checkpoint_every", 0), ("seed", 0)):
+        for name, minimum in (("timesteps", 1), ("num_envs", 1), ("checkpoint_every", 0), ("seed", 0)):
             if getattr(self, name) < minimum:
                 raise ValueError(f"{name} = {getattr(self, name)} is not allowed: must be an integer >= {minimum}")
         if self.seed >= 2**32:

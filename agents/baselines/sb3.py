@@ -109,7 +109,7 @@ def _train(cfg: Sb3Config, run_dir: Path) -> None:
     from agents.baselines.load import load_sb3
     from agents.baselines.vec_env import CausalBOVecEnv
 
-    env = CausalBOVecEnv(cfg.num_envs, cfg.levels, horizon=cfg.horizon, n_obs=cfg.n_obs, max_nodes=cfg.max_nodes)
+    env = CausalBOVecEnv(cfg.num_envs, cfg.levels, settings=cfg.env, max_nodes=cfg.max_nodes)
     env.seed(cfg.seed)
     last = run_dir / "checkpoints" / "last.zip"
     if last.exists():

@@ -23,7 +23,9 @@ import gymnasium as gym
 import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
+from envs.config import EnvConfig
 from envs.curriculum import check_level
+from envs.settings import EnvSettings
 from envs.vector import CausalBOVectorEnv
 
 __all__ = ["CausalBOVecEnv"]
@@ -31,19 +33,17 @@ __all__ = ["CausalBOVecEnv"]
 
 class CausalBOVecEnv(VecEnv):
     """``num_envs`` CausalBO episodes stepped together, levels drawn from ``levels``;
-    other keyword arguments as :class:`~envs.causal_bo.CausalBOEnv` (max_nodes defaults
-    to the widest of the levels)."""
+    ``settings`` and other keyword arguments as :class:`~envs.causal_bo.CausalBOEnv`
+    (max_nodes defaults to the widest of the levels)."""
 
-    def __init__(self, num_envs: int, levels: Sequence[int], **kwargs: Any) -> None:
+    def __init__(self, num_envs: int, levels: Sequence[int], settings: EnvSettings | None = None, *,
+                 max_nodes: int | None = None, **kwargs: Any) -> None:
         if not levels:
             raise ValueError("levels = [] is not allowed: give at least one curriculum level")
         self.levels = [check_level(level, "levels entry") for level in levels]
-        if "max_nodes" not in kwargs or kwargs["max_nodes"] is None:
-            from envs.config import EnvConfig
-
-            kwargs["max_nodes"] = max(EnvConfig.build(level, **{k: v for k, v in kwargs.items() if k != "max_nodes"})
-                                      .max_nodes for level in self.levels)
-        self.env = CausalBOVectorEnv(num_envs, self.levels[0], **kwargs)
+        if max_nodes is None:
+            max_nodes = max(EnvConfig.build(level, settings, **kwargs).max_nodes for level in self.levels)
+        self.env = CausalBOVectorEnv(num_envs, self.levels[0], settings=settings, max_nodes=max_nodes, **kwargs)
         super().__init__(num_envs, self.env.single_observation_space, self.env.single_action_space)
         self.rng = np.random.default_rng()
         self._actions: np.ndarray | None = None

@@ -16,8 +16,9 @@ from collections.abc import Sequence
 
 from agents.evaluate.policies import PolicySource, resolve
 from agents.evaluate.rollout import Records, make_env, run_set
-from agents.evaluate.scores import Scores, check_budgets, default_budgets, score
+from agents.evaluate.scores import Scores, check_budgets, check_settings, default_budgets, score
 from agents.evaluate.sets import EpisodeSet, build_sets
+from envs.settings import EnvSettings
 
 __all__ = ["REFERENCES", "EpisodeSet", "PolicySource", "Records", "Scores", "build_sets", "evaluate", "resolve"]
 
@@ -25,17 +26,22 @@ REFERENCES = ("random", "oracle")
 """The policies that normalised regret is measured against; they always run."""
 
 
-def evaluate(policies: Sequence[str | PolicySource], sets: Sequence[EpisodeSet], *, horizon: int = 20,
-             n_obs: int = 10, optimum_samples: int = 128, budgets: Sequence[int] | None = None,
-             resamples: int = 2000, seed: int = 0, device: str = "cpu", progress: bool = False,
-             vectorised: bool = True) -> tuple[dict[str, dict[str, Records]], Scores, list[str]]:
-    """Run every policy on every set; returns ``records[set][policy]``, the scores and
-    notes on what was skipped. Random and oracle are added when not asked for. A policy
-    of fixed observation width (an SB3 model) skips the sets whose SCMs do not fit it;
-    ValueError if it fits none. ``vectorised=False`` runs curriculum sets on single
-    environments too (the same records, slower). ``budgets``: the steps after which
-    simple regret is reported (None: :data:`~agents.evaluate.scores.BUDGETS` within the
-    horizon); ValueError for one past the horizon, before anything runs."""
+def evaluate(policies: Sequence[str | PolicySource], sets: Sequence[EpisodeSet], *,
+             settings: EnvSettings | None = None, budgets: Sequence[int] | None = None, resamples: int = 2000,
+             seed: int = 0, device: str = "cpu", progress: bool = False, vectorised: bool = True
+             ) -> tuple[dict[str, dict[str, Records]], Scores, list[str]]:
+    """Run every policy on every set, the episodes played with ``settings`` (None:
+    EnvSettings's defaults; ValueError if they skip the optimum, as regrets need it);
+    returns ``records[set][policy]``, the scores and notes on what was skipped. Random
+    and oracle are added when not asked for. A policy of fixed observation width (an SB3
+    model) skips the sets whose SCMs do not fit it; ValueError if it fits none.
+    ``vectorised=False`` runs curriculum sets on single environments too (the same
+    records, slower). ``budgets``: the steps after which simple regret is reported
+    (None: :data:`~agents.evaluate.scores.BUDGETS` within the horizon); ValueError for
+    one past the horizon, before anything runs."""
+    settings = EnvSettings() if settings is None else settings
+    check_settings(settings)
+    horizon = settings.horizon
     budgets = default_budgets(horizon) if budgets is None else list(budgets)
     check_budgets(budgets, horizon)
     sources = [resolve(p, device) if isinstance(p, str) else p for p in policies]
@@ -44,12 +50,12 @@ def evaluate(policies: Sequence[str | PolicySource], sets: Sequence[EpisodeSet],
         raise ValueError(f"policies = {names} is not allowed: each policy may appear once")
     sources = [resolve(name) for name in REFERENCES if name not in names] + sources
     notes: list[str] = []
-    plan = _plan(sources, sets, horizon, n_obs, notes)
+    plan = _plan(sources, sets, settings.rows, notes)
     bar = _progress_bar(sum(s.episodes * horizon for _, s, _ in plan), progress)
     records: dict[str, dict[str, Records]] = {s.name: {} for s in sets}
     try:
         for source, episode_set, width in plan:
-            env = make_env(episode_set, horizon, n_obs, optimum_samples, width, vectorised)
+            env = make_env(episode_set, settings, width, vectorised)
             policy_seed = (seed * 7919 + episode_set.seed) % 2**63
             try:
                 records[episode_set.name][source.name] = run_set(
@@ -66,17 +72,17 @@ def evaluate(policies: Sequence[str | PolicySource], sets: Sequence[EpisodeSet],
     return records, scores, notes
 
 
-def _plan(sources: list[PolicySource], sets: Sequence[EpisodeSet], horizon: int, n_obs: int, notes: list[str]
+def _plan(sources: list[PolicySource], sets: Sequence[EpisodeSet], rows: int, notes: list[str]
           ) -> list[tuple[PolicySource, EpisodeSet, int | None]]:
-    """(policy, set, fixed width or None) for every pair that fits."""
+    """(policy, set, fixed width or None) for every pair that fits episodes of ``rows``
+    rows."""
     plan = []
-    rows = n_obs + horizon
     for source in sources:
         fitting = 0
         for episode_set in sets:
             if source.rows is not None and source.rows != rows:
                 notes.append(f"{source.name} skips {episode_set.name}: it reads {source.rows} rows, the episodes "
-                             f"have n_obs + horizon = {rows}")
+                             f"have n_obs + horizon * samples_per_step = {rows}")
                 continue
             if source.width is not None and source.width < episode_set.widest():
                 notes.append(f"{source.name} skips {episode_set.name}: it reads {source.width} variables, the set "

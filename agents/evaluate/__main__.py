@@ -35,10 +35,9 @@ CONFIG_PACKAGE = "agents.configs.evaluate"
 def run(cfg: EvaluateConfig, run_dir: Path) -> None:
     """Evaluate, write the report into ``run_dir`` and print it."""
     sets = build_sets(cfg.levels, cfg.heldout, cfg.named, cfg.episodes, cfg.seed)
-    records, scores, _ = evaluate(cfg.policies, sets, horizon=cfg.horizon, n_obs=cfg.n_obs,
-                                  optimum_samples=cfg.optimum_samples, budgets=cfg.budgets,
-                                  resamples=cfg.resamples, seed=cfg.seed, device=cfg.device, progress=cfg.progress)
-    paths = write_report(run_dir, config.to_plain(cfg), sets, records, scores, cfg.budgets, cfg.horizon)
+    records, scores, _ = evaluate(cfg.policies, sets, settings=cfg.env, budgets=cfg.budgets, resamples=cfg.resamples,
+                                  seed=cfg.seed, device=cfg.device, progress=cfg.progress)
+    paths = write_report(run_dir, config.to_plain(cfg), sets, records, scores, cfg.budgets, cfg.env.horizon)
     print(paths["report"].read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
 

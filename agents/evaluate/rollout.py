@@ -22,6 +22,7 @@ from gymnasium.vector import SyncVectorEnv, VectorEnv
 from agents.evaluate.sets import EpisodeSet
 from agents.policies import Policy
 from envs.causal_bo import CausalBOEnv
+from envs.settings import EnvSettings
 from envs.vector import CausalBOVectorEnv
 
 __all__ = ["Records", "make_env", "optimal_actions", "run_set"]
@@ -68,11 +69,12 @@ class Records:
                       for f in fields(cls)})
 
 
-def make_env(episode_set: EpisodeSet, horizon: int, n_obs: int, optimum_samples: int, width: int | None = None,
-             vectorised: bool = True) -> VectorEnv:
-    """A vector environment with one sub-environment per episode of the set; ``width``
-    fixes max_nodes (for policies of a fixed observation width)."""
-    kwargs = {**episode_set.env, "horizon": horizon, "n_obs": n_obs, "optimum_samples": optimum_samples}
+def make_env(episode_set: EpisodeSet, settings: EnvSettings, width: int | None = None, vectorised: bool = True
+             ) -> VectorEnv:
+    """A vector environment with one sub-environment per episode of the set, its
+    episodes played with ``settings``; ``width`` fixes max_nodes (for policies of a fixed
+    observation width)."""
+    kwargs: dict[str, Any] = {**episode_set.env, "settings": settings}
     if width is not None:
         kwargs["max_nodes"] = width
     if vectorised and episode_set.vectorised:

@@ -32,10 +32,12 @@ import numpy as np
 from scipy.stats import bootstrap, trim_mean
 
 from agents.evaluate.rollout import Records
+from causal_meta.options import require
+from envs.settings import EnvSettings
 
-__all__ = ["BUDGETS", "CONFIDENCE", "NORMALISED", "Estimate", "Scores", "budgets_for", "check_budgets", "default_budgets",
-           "episode_metrics", "iqm_interval", "mean_interval",
-           "ratio_interval", "score"]
+__all__ = ["BUDGETS", "CONFIDENCE", "NORMALISED", "Estimate", "Scores", "budgets_for", "check_budgets",
+           "check_settings", "default_budgets", "episode_metrics", "iqm_interval", "mean_interval", "ratio_interval",
+           "score"]
 
 CONFIDENCE = 0.95
 BUDGETS = (1, 3, 5, 10)
@@ -74,6 +76,14 @@ def check_budgets(budgets: Sequence[int], horizon: int) -> None:
         raise ValueError(f"budgets = {list(budgets)} is not allowed: {' and '.join(reasons)}; every budget must be "
                          f"in [1, {horizon}], from one step to the horizon (simple regret at the horizon is "
                          "reported anyway)")
+
+
+def check_settings(settings: EnvSettings) -> None:
+    """ValueError unless the episodes of ``settings`` report regrets: every score here is
+    a regret, which needs the optimum that ``env.optimum_samples = 0`` skips (a training
+    run may skip it)."""
+    require(settings.optimum_samples != 0, "env.optimum_samples", settings.optimum_samples,
+            "an integer >= 2 in an evaluation (regrets need the optimum)")
 
 
 def default_budgets(horizon: int) -> list[int]:

@@ -23,10 +23,12 @@ and oracle), whose table it prints. Running the same command again resumes from
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from agents.grpo.config import GrpoConfig
 from causal_meta import config
+from envs.settings import EnvSettings
 
 CONFIG_PACKAGE = "agents.configs.grpo"
 
@@ -62,9 +64,9 @@ def evaluate_run(cfg: GrpoConfig, run_dir: Path) -> None:
     sets = build_sets(levels, [], [], cfg.evaluation.episodes, seed=cfg.seed)
     policies = [str(run_dir / "checkpoints" / "last.pt"), *cfg.evaluation.policies]
     budgets = default_budgets(cfg.env.horizon)
-    records, scores, _ = evaluate(policies, sets, horizon=cfg.env.horizon, n_obs=cfg.env.n_obs,
-                                  optimum_samples=cfg.env.optimum_samples or 128, budgets=budgets,
-                                  progress=cfg.progress)
+    # training may skip the optimum (env.optimum_samples = 0); the evaluation's regrets need it
+    settings = dataclasses.replace(cfg.env, optimum_samples=cfg.env.optimum_samples or EnvSettings().optimum_samples)
+    records, scores, _ = evaluate(policies, sets, settings=settings, budgets=budgets, progress=cfg.progress)
     paths = write_report(run_dir / "evaluation", config.to_plain(cfg), sets, records, scores, budgets,
                          cfg.env.horizon, title="GRPO policy on held-out episodes of its levels")
     print(paths["report"].read_text())

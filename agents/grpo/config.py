@@ -10,9 +10,9 @@ from agents.grpo.curriculum import CurriculumConfig
 from agents.grpo.settings import PolicyConfig
 from causal_meta.config import option, register
 from causal_meta.options import require
+from envs.settings import EnvSettings
 
-__all__ = ["ADVANCE", "EnvSection", "EvaluationSection", "GrpoConfig", "GrpoSection", "SCHEMA_NAME",
-           "SurrogateSection"]
+__all__ = ["ADVANCE", "EvaluationSection", "GrpoConfig", "GrpoSection", "SCHEMA_NAME", "SurrogateSection"]
 
 SCHEMA_NAME = "grpo_schema"
 ADVANCE = ("best", "sampled")
@@ -70,24 +70,6 @@ class SurrogateSection:
 
 
 @dataclasses.dataclass
-class EnvSection:
-    """The training environments (CausalBO-v0 arguments)."""
-
-    n_obs: int = option(10, "observational rows an episode starts with")
-    horizon: int = option(20, "interventions per episode")
-    w_target: float = option(0.9, "reward weight of the (negated, standardised) target")
-    w_parent: float = option(0.1, "reward weight of choosing a true parent")
-    w_info: float = option(0.0, "reward weight of the surrogate's entropy drop (information gain)")
-    optimum_samples: int = option(128, "Monte Carlo samples of nonlinear SCMs' regret (0: skip it)")
-
-    def __post_init__(self) -> None:
-        require(self.n_obs >= 1, "env.n_obs", self.n_obs, "an integer >= 1 (the surrogate needs a row)")
-        require(self.horizon >= 1, "env.horizon", self.horizon, "an integer >= 1")
-        require(self.optimum_samples == 0 or self.optimum_samples >= 2, "env.optimum_samples",
-                 self.optimum_samples, "0 or an integer >= 2")
-
-
-@dataclasses.dataclass
 class EvaluationSection:
     """The evaluation after training (agents.evaluate on held-out seeds)."""
 
@@ -115,7 +97,8 @@ class GrpoConfig:
     grpo: GrpoSection = option(GrpoSection, "the GRPO update")
     surrogate: SurrogateSection = option(SurrogateSection, "the jointly trained surrogate")
     curriculum: CurriculumConfig = option(CurriculumConfig, "the adaptive curriculum")
-    env: EnvSection = option(EnvSection, "the training environments")
+    env: EnvSettings = option(EnvSettings, "the training episodes' settings (CausalBO-v0's, as every entry point "
+                                           "has them)")
     evaluation: EvaluationSection = option(EvaluationSection, "the evaluation after training")
 
     def __post_init__(self) -> None:
@@ -124,6 +107,8 @@ class GrpoConfig:
         require(0 <= self.seed < 2**32, "seed", self.seed, "an integer in [0, 2**32) (evaluation seeds lie above)")
         require(self.threads is None or self.threads >= 1, "threads", self.threads, "None or an integer >= 1")
         require(self.device in ("auto", "cpu", "cuda"), "device", self.device, "'auto', 'cpu' or 'cuda'")
+        require(self.env.n_obs >= 1, "env.n_obs", self.env.n_obs, "an integer >= 1 in training (the surrogate needs "
+                                                                  "a row)")
 
 
 register(SCHEMA_NAME, GrpoConfig)

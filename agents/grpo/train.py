@@ -132,10 +132,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(cfg.seed * 4099 + ctx.rank)
         self.rng = np.random.default_rng([cfg.seed, ctx.rank])
         width = max(EnvConfig.build(level).max_nodes for level in range(cfg.curriculum.start, cfg.curriculum.stop + 1))
-        e = cfg.env
-        self.env = CausalBOVectorEnv(cfg.num_envs, cfg.curriculum.start, max_nodes=width, horizon=e.horizon,
-                                     n_obs=e.n_obs, w_target=e.w_target, w_parent=e.w_parent, w_info=e.w_info,
-                                     optimum_samples=e.optimum_samples)
+        self.env = CausalBOVectorEnv(cfg.num_envs, cfg.curriculum.start, settings=cfg.env, max_nodes=width)
         self.iteration = 0
         self.best = -math.inf
         self.checkpoints = ckpt.CheckpointManager(run_dir / "checkpoints", keep_last_k=1)
