@@ -11,7 +11,8 @@ from pathlib import Path
 from gymnasium.vector import VectorEnv
 
 from agents.evaluate.rollout import optimal_actions
-from agents.policies import BUILTIN, GpBoPolicy, GreedyPolicy, OraclePolicy, Policy, RandomPolicy
+from agents.policies import (BUILTIN, CboPolicy, GpBoPolicy, GreedyPolicy, OraclePolicy, Policy, RandomPolicy,
+                             true_knowledge)
 
 __all__ = ["PolicySource", "resolve"]
 
@@ -34,8 +35,17 @@ def _builtin(name: str) -> PolicySource:
         "greedy": lambda env, seed: GreedyPolicy(),
         "oracle": lambda env, seed: OraclePolicy(lambda: optimal_actions(env)),
         "bo": lambda env, seed: GpBoPolicy(seed),
+        "botorch": _botorch,
+        "cbo": lambda env, seed: CboPolicy(lambda: true_knowledge(env)),
     }
     return PolicySource(name, builders[name])
+
+
+def _botorch(env: VectorEnv, seed: int) -> Policy:
+    """The BoTorch baseline, imported here: it needs the optional extra ``bo``."""
+    from agents.policies.botorch_bo import BoTorchPolicy
+
+    return BoTorchPolicy(seed)
 
 
 def resolve(spec: str, device: str = "cpu") -> PolicySource:

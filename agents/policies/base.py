@@ -6,7 +6,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Policy", "as_batch"]
+from envs.actions import one_hot_actions
+
+__all__ = ["OutcomePolicy", "Policy", "RandomStartPolicy", "as_batch"]
 
 
 class Policy(Protocol):
@@ -70,3 +72,51 @@ def outcomes(observation: dict[str, np.ndarray], i: int, history: list[tuple[int
                          "episode_start=True for environments whose episode just began")
     target = int(np.argmax(observation["target"][i]))
     return np.asarray(observation["samples"][i], np.float64)[step_rows, target].reshape(k, per_step).mean(axis=1)
+
+
+class OutcomePolicy:
+    """Base of the policies that choose from the outcomes of their own earlier actions
+    in the episode (the BO baselines): stable-baselines3's ``predict`` over a batch, the
+    actions remembered in the SB3 ``state`` (pass ``episode_start`` as SB3 does), their
+    outcomes read from the observation (:func:`outcomes`), and each environment's choice
+    left to :meth:`choose`."""
+
+    def predict(self, observation: dict[str, np.ndarray], state: Memory | None = None,
+                episode_start: np.ndarray | None = None, deterministic: bool = False) -> tuple[np.ndarray, Memory]:
+        obs, single = as_batch(observation)
+        batch, width = np.shape(obs["valid"])
+        memory = start_memory(state, episode_start, batch)
+        nodes, entries = np.zeros(batch, np.int64), np.zeros(batch)
+        for i, history in enumerate(memory):
+            nodes[i], entries[i] = self.choose(obs, i, history, outcomes(obs, i, history))
+        actions = one_hot_actions(nodes, entries, width)
+        return (actions[0] if single else actions), remember(memory, nodes, entries)
+
+    def choose(self, obs: dict[str, np.ndarray], i: int, history: list[tuple[int, float]], ys: np.ndarray
+               ) -> tuple[int, float]:
+        """The (variable, value entry in [-1, 1]) for environment ``i`` of the batch
+        ``obs``, given its remembered actions and their standardised outcomes ``ys``."""
+        raise NotImplementedError
+
+
+class RandomStartPolicy(OutcomePolicy):
+    """An :class:`OutcomePolicy` that opens each episode, before any outcome, with the
+    usual random initial design: a uniformly random valid variable and a uniform value
+    entry in [-1, 1], from the generator seeded by ``seed``; later steps are left to
+    :meth:`acquire`."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def choose(self, obs: dict[str, np.ndarray], i: int, history: list[tuple[int, float]], ys: np.ndarray
+               ) -> tuple[int, float]:
+        valid = np.flatnonzero(obs["valid"][i])
+        if not history:
+            return int(self.rng.choice(valid)), float(self.rng.uniform(-1.0, 1.0))
+        return self.acquire(obs, i, valid, history, ys)
+
+    def acquire(self, obs: dict[str, np.ndarray], i: int, valid: np.ndarray, history: list[tuple[int, float]],
+                ys: np.ndarray) -> tuple[int, float]:
+        """The choice once outcomes exist; ``valid`` holds the indices of the valid
+        variables."""
+        raise NotImplementedError

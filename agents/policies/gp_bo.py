@@ -6,14 +6,13 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from agents.policies.base import Memory, as_batch, outcomes, remember, start_memory
+from agents.policies.base import RandomStartPolicy
 from agents.policies.gp import fit_gp, posterior
-from envs.actions import one_hot_actions
 
 __all__ = ["GpBoPolicy"]
 
 
-class GpBoPolicy:
+class GpBoPolicy(RandomStartPolicy):
     """GP-based BO over (variable, value), fitted afresh on the episode's own
     interventional outcomes at every step.
 
@@ -26,7 +25,8 @@ class GpBoPolicy:
       ``xi``, maximised over every valid variable and ``grid`` evenly spaced values of u
       (ties to the lowest variable and value).
     * The first step of an episode, with no outcome yet, plays a uniformly random valid
-      variable and value (seeded by ``seed``), the usual random initial design.
+      variable and value (seeded by ``seed``), the usual random initial design
+      (:class:`~agents.policies.base.RandomStartPolicy`).
 
     The policy remembers its actions in the stable-baselines3 ``state`` (pass
     ``episode_start`` as SB3 does) and reads their outcomes from the observation.
@@ -35,26 +35,12 @@ class GpBoPolicy:
     def __init__(self, seed: int = 0, grid: int = 21, xi: float = 0.01) -> None:
         if grid < 2:
             raise ValueError(f"grid = {grid} is not allowed: must be an integer >= 2")
-        self.rng = np.random.default_rng(seed)
+        super().__init__(seed)
         self.grid = np.linspace(-1.0, 1.0, grid)
         self.xi = xi
 
-    def predict(self, observation: dict[str, np.ndarray], state: Memory | None = None,
-                episode_start: np.ndarray | None = None, deterministic: bool = False) -> tuple[np.ndarray, Memory]:
-        obs, single = as_batch(observation)
-        batch, width = np.shape(obs["valid"])
-        memory = start_memory(state, episode_start, batch)
-        nodes, entries = np.zeros(batch, np.int64), np.zeros(batch)
-        for i, history in enumerate(memory):
-            valid = np.flatnonzero(obs["valid"][i])
-            if not history:
-                nodes[i], entries[i] = self.rng.choice(valid), self.rng.uniform(-1.0, 1.0)
-            else:
-                nodes[i], entries[i] = self._acquire(valid, history, outcomes(obs, i, history))
-        actions = one_hot_actions(nodes, entries, width)
-        return (actions[0] if single else actions), remember(memory, nodes, entries)
-
-    def _acquire(self, valid: np.ndarray, history: list[tuple[int, float]], ys: np.ndarray) -> tuple[int, float]:
+    def acquire(self, obs: dict[str, np.ndarray], i: int, valid: np.ndarray, history: list[tuple[int, float]],
+                ys: np.ndarray) -> tuple[int, float]:
         fit = fit_gp(np.array([node for node, _ in history]), np.array([u for _, u in history]), ys)
         nodes = np.repeat(valid, len(self.grid))
         u = np.tile(self.grid, len(valid))
