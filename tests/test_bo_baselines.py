@@ -173,21 +173,48 @@ def test_log_expected_improvement_matches_the_closed_form_and_stays_finite() -> 
 def test_residual_gp_fit_maximises_the_likelihood() -> None:
     rng = np.random.default_rng(2)
     u = rng.uniform(-1, 1, 12)
-    s = 0.1 * np.abs(u)
+    factor = 0.1 * np.column_stack([np.ones(12), u])
     r = np.sin(3 * u) + 0.05 * rng.normal(size=12)
-    gp = fit_residual_gp(u, s, r)
-    fitted = _negative_log_likelihood(np.log([gp.a, gp.length, gp.eta]), u, s, r)
-    others = [PRIOR, (0.5, 0.2, 0.01), (2.0, 0.5, 0.001), (0.1, 2.0, 0.5)]
-    assert all(fitted <= _negative_log_likelihood(np.log(p), u, s, r) + 1e-9 for p in others)
-    assert gp.eta < 0.05 and 0.2 < gp.length < 1.0  # a smooth signal with little noise
-    mean, std = gp.posterior(u, s)
+    gp = fit_residual_gp(u, factor, r, noise_floor=1e-3)
+    fitted = _negative_log_likelihood(np.log([gp.a, gp.length, gp.eta]), u, factor, r)
+    others = [(1.0, 1.0, 0.1), (0.5, 0.2, 0.01), (2.0, 0.5, 0.002), (0.1, 2.0, 0.5)]
+    assert all(fitted <= _negative_log_likelihood(np.log(p), u, factor, r) + 1e-9 for p in others)
+    assert 1e-3 <= gp.eta < 0.05 and 0.2 < gp.length < 1.0  # a smooth signal with little noise
+    mean, std = gp.posterior(u, factor)
     np.testing.assert_allclose(mean, r, atol=0.1)
     assert (std < 0.2).all()
-    # No data: the prior, with the prior mean's standard error added to the variance.
-    prior = fit_residual_gp(np.zeros(0), np.zeros(0), np.zeros(0))
-    mean, std = prior.posterior(np.array([0.0, 0.5]), np.array([0.0, 2.0]))
+    # The noise floor holds even where the likelihood would go lower, and one outcome
+    # (its residual 0: the likelihood's best is a = eta = 0) leaves the GP unsure of the
+    # other end of the range when the estimate's errors there are correlated (an
+    # intercept error, factor 1 at both ends); with eta = 0 it would be certain.
+    assert fit_residual_gp(u, factor, r, noise_floor=0.3).eta >= 0.3
+    ends, ones = np.array([-1.0, 1.0]), np.ones((2, 1))
+    one = fit_residual_gp(ends[:1], ones[:1], np.zeros(1), noise_floor=0.5)
+    _, std = one.posterior(ends, ones)
+    assert std[1] > 0.5, (one, std)
+    # No data: the prior, with the do-estimate's error variance added.
+    prior = fit_residual_gp(np.zeros(0), np.zeros((0, 2)), np.zeros(0), noise_floor=0.1)
+    mean, std = prior.posterior(np.array([0.0, 0.5]), np.array([[0.0, 0.0], [1.0, 1.0]]))
     np.testing.assert_allclose(mean, 0.0)
-    np.testing.assert_allclose(std, np.sqrt(PRIOR[0] + np.array([0.0, 4.0])))
+    np.testing.assert_allclose(std, np.sqrt(PRIOR[0] + np.array([0.0, 2.0])))
+
+
+def test_the_do_estimate_error_covariance_is_the_regressions() -> None:
+    # The kernel term F F^T equals phi^T C phi, and its diagonal the squared standard
+    # error; errors at the two ends of a slope are anti-correlated, which the rank-one
+    # s(x) s(x') of Aglietti et al. would make +1.
+    rng = np.random.default_rng(4)
+    rows = np.column_stack([rng.normal(size=30), np.zeros(30)])
+    rows[:, 1] = 0.7 * rows[:, 0] + 0.5 * rng.normal(size=30)
+    prior = adjusted_prior(rows, node=0, parents=np.zeros(0, np.int64), target=1)
+    x = np.array([-3.0, 3.0])
+    features = np.column_stack([np.ones(2), x])
+    covariance = prior.factor(x) @ prior.factor(x).T
+    np.testing.assert_allclose(covariance, features @ prior.cov @ features.T, rtol=1e-10)
+    np.testing.assert_allclose(np.sqrt(np.diag(covariance)), prior.stderr(x), rtol=1e-10)
+    assert covariance[0, 1] < 0
+    # One outcome under do(x) varies by about the residual variance 0.25 here.
+    assert 0.15 < prior.outcome_variance < 0.4
 
 
 def test_cbo_explores_only_ancestors_of_the_target() -> None:

@@ -15,16 +15,26 @@ What it does, per environment and step:
   there are no hidden confounders): a linear regression of Y on (1, X, pa(X)), its
   prediction averaged over the observational pa(X), which for a linear regression is
   its prediction at their mean (:func:`adjusted_prior`). It is exact in expectation for
-  linear SCMs; the GP below corrects it elsewhere. On the named CompleteGraph, whose
-  hidden confounders the given graph omits, the adjustment is biased.
+  linear SCMs; elsewhere the GP below has to correct it, which 20 noisy steps may not
+  do: on the named ToyGraph (cos and exp mechanisms, and a range of Z far beyond its
+  observational values) the linear estimate sends CBO to the ends of the ranges and it
+  ends worse than random. On the named CompleteGraph, whose hidden confounders the
+  given graph omits, the adjustment is biased.
 * **Surrogate**: for each X, a GP on the residuals of its interventional outcomes
-  against that prior mean, with Aglietti et al.'s causal kernel
-  ``a * RBF_l(u, u') + s(u) s(u')`` (s: the prior mean's standard error, so the GP
-  trusts the do-estimate as far as the observational rows support it) plus noise
-  ``eta``; u in [-1, 1] is the value's position in X's range. (a, l, eta) maximise the
-  marginal likelihood (L-BFGS-B from two starts, within :data:`BOUNDS`), separately for
-  each X once it has outcomes; before that X's GP is the prior, a = 1 (the outcomes'
-  unit, the target's observational standard deviation) and l = 1 (half the range).
+  against that prior mean, with Aglietti et al.'s causal kernel: an RBF term
+  ``a * RBF_l(u, u')`` (u in [-1, 1]: the value's position in X's range) plus the
+  do-estimate's own error covariance, so that the GP trusts the prior mean as far as
+  the observational rows support it. Aglietti et al. write that term s(x) s(x') (s:
+  the estimate's standard error), which takes the errors at any two values as fully
+  correlated; the regression gives their covariance exactly, ``phi(x)^T C phi(x')``
+  (C: the coefficients' posterior covariance), and that is used. Noise ``eta``. (a, l,
+  eta) maximise the marginal likelihood (L-BFGS-B from two starts; a and l within
+  :data:`BOUNDS`, eta at least the variance of one outcome that the regression
+  implies, divided by the rows per step), separately for each X once it has outcomes.
+  Without that floor one or two outcomes read as noise-free make the GP certain of the
+  residual everywhere (on PSA that left CBO worse than random after 20 steps). Before
+  X has outcomes its GP is the prior, a = 1 (the outcomes' unit, the target's
+  observational standard deviation) and l = 1 (half the range).
 * **Acquisition**: expected improvement (its logarithm, computed stably) below the
   lowest outcome so far, or before any outcome below the target's observational mean,
   maximised over every (X, u) of the exploration set and a grid of ``grid`` evenly
@@ -53,22 +63,25 @@ from agents.policies.base import Memory, OutcomePolicy, as_batch
 from envs.causal_bo import CausalBOEnv
 from envs.vector import CausalBOVectorEnv
 
-__all__ = ["BOUNDS", "PRIOR", "RIDGE", "AdjustedPrior", "CausalKnowledge", "CboPolicy", "ResidualGp",
+__all__ = ["BOUNDS", "MIN_NOISE", "PRIOR", "RIDGE", "AdjustedPrior", "CausalKnowledge", "CboPolicy", "ResidualGp",
            "adjusted_prior", "ancestors", "fit_residual_gp", "log_expected_improvement", "true_knowledge"]
 
 RIDGE = 0.1
 """Prior precision of the adjustment regression's coefficients (in units of its noise
 variance): weak, so that a few observational rows and several parents stay well posed."""
 
-PRIOR = (1.0, 1.0, 0.1)
-"""(a, l, eta) of a variable's residual GP before it has outcomes, and the first start
-of the marginal-likelihood fit."""
+PRIOR = (1.0, 1.0)
+"""(a, l) of a variable's residual GP before it has outcomes, and the first start of
+the marginal-likelihood fit."""
 
-BOUNDS = ((1e-4, 10.0), (0.05, 4.0), (1e-4, 2.0))
-"""The ranges of (a, l, eta) that the marginal-likelihood fit searches."""
+BOUNDS = ((1e-4, 10.0), (0.05, 4.0))
+"""The ranges of (a, l) that the marginal-likelihood fit searches."""
 
-_SECOND_START = (0.01, 0.3, 0.5)
-"""The other start of the fit: a GP that trusts the prior mean and blames noise."""
+MIN_NOISE = 1e-4
+"""The lowest noise variance eta of a residual GP, whatever the regression says."""
+
+_SECOND_START = (0.01, 0.3)
+"""The other start of the fit: a GP that trusts the prior mean."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +138,20 @@ def ancestors(adjacency: np.ndarray, node: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class AdjustedPrior:
-    """E[Y | do(X = x)] estimated by back-door adjustment: a linear regression of Y on
-    features (1, x, pa(X)) evaluated at the observational mean of pa(X), with the
-    standard error of that prediction from the coefficients' posterior covariance."""
+    """E[Y | do(X = x)] estimated by back-door adjustment: a Bayesian linear regression
+    of Y on the features phi(x) = (1, x, pa(X)) evaluated at the observational mean of
+    pa(X). Its error is Gaussian with covariance ``phi(x)^T cov phi(x')`` between any two
+    values, so it enters the GP as a kernel (:meth:`factor`)."""
 
     coef: np.ndarray
     cov: np.ndarray
+    """The coefficients' posterior covariance."""
     adjustment: np.ndarray
     """The observational mean of each variable of pa(X)."""
+    outcome_variance: float
+    """The variance of one outcome Y under do(X = x) that the regression implies: its
+    residual variance plus the variance that pa(X) contributes through its coefficients
+    (exact for a linear Gaussian SCM). The floor of the GP's noise."""
 
     def _features(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float64)
@@ -141,9 +160,12 @@ class AdjustedPrior:
     def mean(self, x: np.ndarray) -> np.ndarray:
         return self._features(x) @ self.coef
 
+    def factor(self, x: np.ndarray) -> np.ndarray:
+        """(len(x), p) F with F F^T the covariance of the estimate's errors at x."""
+        return self._features(x) @ np.linalg.cholesky(self.cov)
+
     def stderr(self, x: np.ndarray) -> np.ndarray:
-        features = self._features(x)
-        return np.sqrt(np.maximum(np.einsum("np,pq,nq->n", features, self.cov, features), 0.0))
+        return np.sqrt((self.factor(x) ** 2).sum(axis=1))
 
 
 def adjusted_prior(rows: np.ndarray, node: int, parents: np.ndarray, target: int) -> AdjustedPrior:
@@ -162,62 +184,69 @@ def adjusted_prior(rows: np.ndarray, node: int, parents: np.ndarray, target: int
     residual = y - features @ coef
     noise = float(residual @ residual) / (n - p) if n > p else 1.0
     adjustment = rows[:, parents].mean(axis=0) if n else np.zeros(len(parents))
-    return AdjustedPrior(coef, noise * np.linalg.inv(gram), adjustment)
+    spread = coef[2:] @ np.atleast_2d(np.cov(rows[:, parents], rowvar=False)) @ coef[2:] if n > 1 and len(parents) else 0.0
+    return AdjustedPrior(coef, noise * np.linalg.inv(gram), adjustment, noise + float(spread))
 
 
 @dataclass(frozen=True)
 class ResidualGp:
-    """A GP over u in [-1, 1] with the causal kernel ``a * RBF_l + s s^T`` and noise
-    ``eta``, conditioned on residuals ``r`` at ``u`` (none: the prior)."""
+    """A GP over u in [-1, 1] with the kernel ``a * RBF_l(u, u') + F(u) F(u')^T`` (F: the
+    do-estimate's error factor at the value of u, :meth:`AdjustedPrior.factor`) and
+    noise ``eta``, conditioned on residuals ``r`` at ``u`` (none: the prior)."""
 
     a: float
     length: float
     eta: float
     u: np.ndarray
-    s: np.ndarray
+    factor: np.ndarray
     r: np.ndarray
 
-    def cross(self, u: np.ndarray, s: np.ndarray) -> np.ndarray:
-        """The kernel between the training inputs and (u, s): (n, len(u))."""
-        return self.a * np.exp(-((self.u[:, None] - u[None, :]) ** 2) / (2.0 * self.length**2)) + np.outer(self.s, s)
+    def cross(self, u: np.ndarray, factor: np.ndarray) -> np.ndarray:
+        """The kernel between the training inputs and (u, factor): (n, len(u))."""
+        rbf = np.exp(-((self.u[:, None] - u[None, :]) ** 2) / (2.0 * self.length**2))
+        return self.a * rbf + self.factor @ factor.T
 
-    def posterior(self, u: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def posterior(self, u: np.ndarray, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the latent residual (noise excluded) at the
-        inputs u whose prior-mean standard errors are s."""
-        prior = self.a + s**2
+        inputs u whose error factors are ``factor``."""
+        prior = self.a + (factor**2).sum(axis=1)
         if not len(self.u):
             return np.zeros_like(u), np.sqrt(prior)
-        chol = np.linalg.cholesky(self.cross(self.u, self.s) + self.eta * np.eye(len(self.u)))
-        cross = self.cross(u, s)
+        chol = np.linalg.cholesky(self.cross(self.u, self.factor) + self.eta * np.eye(len(self.u)))
+        cross = self.cross(u, factor)
         v = np.linalg.solve(chol, cross)
         return cross.T @ cho_solve((chol, True), self.r), np.sqrt(np.maximum(prior - (v**2).sum(axis=0), 0.0))
 
 
-def _negative_log_likelihood(log_params: np.ndarray, u: np.ndarray, s: np.ndarray, r: np.ndarray) -> float:
+def _negative_log_likelihood(log_params: np.ndarray, u: np.ndarray, factor: np.ndarray, r: np.ndarray) -> float:
     a, length, eta = np.exp(log_params)
-    gp = ResidualGp(a, length, eta, u, s, r)
+    gp = ResidualGp(a, length, eta, u, factor, r)
     try:
-        chol = np.linalg.cholesky(gp.cross(u, s) + eta * np.eye(len(u)))
+        chol = np.linalg.cholesky(gp.cross(u, factor) + eta * np.eye(len(u)))
     except np.linalg.LinAlgError:
         return np.inf
     return 0.5 * float(r @ cho_solve((chol, True), r)) + float(np.log(np.diag(chol)).sum())
 
 
-def fit_residual_gp(u: np.ndarray, s: np.ndarray, r: np.ndarray) -> ResidualGp:
+def fit_residual_gp(u: np.ndarray, factor: np.ndarray, r: np.ndarray, noise_floor: float) -> ResidualGp:
     """The residual GP whose (a, l, eta) maximise the marginal likelihood of ``r`` at
-    ``u`` (prior-mean standard errors ``s``); the prior hyperparameters without data."""
-    u, s, r = (np.asarray(x, np.float64) for x in (u, s, r))
+    ``u`` (error factors ``factor``), a and l within :data:`BOUNDS` and eta at least
+    ``noise_floor`` (and at most 10 or the floor); the prior (:data:`PRIOR`) without
+    data. The floor keeps one or two outcomes from being read as noise-free, which
+    would make the GP certain of the residual everywhere."""
+    u, factor, r = np.asarray(u, np.float64), np.asarray(factor, np.float64), np.asarray(r, np.float64)
+    floor = max(noise_floor, MIN_NOISE)
     if not len(u):
-        return ResidualGp(*PRIOR, u, s, r)
-    log_bounds = [tuple(np.log(bound)) for bound in BOUNDS]
+        return ResidualGp(*PRIOR, floor, u, factor, r)
+    log_bounds = [tuple(np.log(bound)) for bound in (*BOUNDS, (floor, max(10.0, floor)))]
     best = None
-    for start in (PRIOR, _SECOND_START):
-        result = minimize(_negative_log_likelihood, np.log(start), args=(u, s, r), method="L-BFGS-B",
-                          bounds=log_bounds)
+    for a, length in (PRIOR, _SECOND_START):
+        start = np.log([a, length, min(2.0 * floor, max(10.0, floor))])
+        result = minimize(_negative_log_likelihood, start, args=(u, factor, r), method="L-BFGS-B", bounds=log_bounds)
         if best is None or result.fun < best.fun:
             best = result
     a, length, eta = np.exp(best.x)
-    return ResidualGp(float(a), float(length), float(eta), u, s, r)
+    return ResidualGp(float(a), float(length), float(eta), u, factor, r)
 
 
 def log_expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.ndarray:
@@ -266,6 +295,7 @@ class CboPolicy(OutcomePolicy):
         best = float(ys.min()) if len(ys) else float(observational[:, target].mean()) if len(observational) else 0.0
         nodes = np.array([node for node, _ in history], np.int64)
         entries = np.array([u for _, u in history])
+        per_step = _rows_per_step(obs, i, len(history))
         scores = np.empty((len(candidates), len(self.grid)))
         for k, node in enumerate(candidates.tolist()):
             low, high = known.low[i, node], known.high[i, node]
@@ -273,11 +303,19 @@ class CboPolicy(OutcomePolicy):
             mine = nodes == node
             x_seen = low + (entries[mine] + 1.0) / 2.0 * (high - low)
             x_grid = low + (self.grid + 1.0) / 2.0 * (high - low)
-            gp = fit_residual_gp(entries[mine], prior.stderr(x_seen), ys[mine] - prior.mean(x_seen))
-            residual, std = gp.posterior(self.grid, prior.stderr(x_grid))
+            gp = fit_residual_gp(entries[mine], prior.factor(x_seen), ys[mine] - prior.mean(x_seen),
+                                 prior.outcome_variance / per_step)
+            residual, std = gp.posterior(self.grid, prior.factor(x_grid))
             scores[k] = log_expected_improvement(prior.mean(x_grid) + residual, std, best)
         k, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
         return int(candidates[k]), float(self.grid[j])
+
+
+def _rows_per_step(obs: dict[str, np.ndarray], i: int, steps: int) -> int:
+    """How many rows each step added to environment ``i``'s observation (the
+    environment's ``samples_per_step``; 1 before any step): an outcome is their mean."""
+    rows = np.asarray(obs["row_mask"][i], bool) & np.asarray(obs["intervened"][i], bool).any(axis=1)
+    return max(int(rows.sum()) // steps, 1) if steps else 1
 
 
 def _checked(known: CausalKnowledge, shape: tuple[int, int]) -> CausalKnowledge:
