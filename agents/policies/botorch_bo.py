@@ -61,7 +61,7 @@ class BoTorchPolicy(RandomStartPolicy):
     Randomness (the initial design; the fit's restarts from prior samples when an
     attempt fails) comes from ``seed``: each acquisition runs under a torch seed drawn
     from the policy's generator, inside ``torch.random.fork_rng``, so the same seed gives
-    the same actions and the global torch generator is left as it was. Cost: about 0.5 s
+    the same actions and the global torch generator is left as it was. Cost: about 0.4 s
     per step and environment on one CPU core (README, "Speed"), most of it the
     marginal-likelihood fit; it is an evaluation baseline, not a training one.
     """

