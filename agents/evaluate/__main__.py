@@ -2,7 +2,8 @@
 
     python -m agents.evaluate [--policy P ...] [--output DIR] [--config PRESET] [key=value ...] [--multirun]
 
-P is ``random``, ``greedy``, ``oracle``, ``bo``, the path of a stable-baselines3 zip
+P is ``random``, ``greedy``, ``oracle``, ``bo``, ``botorch`` (BoTorch BO), ``cbo`` (causal BO given
+the true graph), the path of a stable-baselines3 zip
 (``python -m agents.baselines.sb3`` trains one) or of a GRPO checkpoint
 (``python -m agents.grpo`` writes them); each --policy adds one, and without any the
 preset's list runs. Random and oracle always run: normalised regret is

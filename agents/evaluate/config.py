@@ -20,9 +20,9 @@ class EvaluateConfig:
     """Which policies, on which episode sets, scored how."""
 
     policies: list[str] = option(["random", "greedy", "oracle", "bo"],
-                                 "policies: random, greedy, oracle, bo, or the path of an SB3 zip or a GRPO "
-                                 "checkpoint (--policy P adds one); random and oracle always run, as the references "
-                                 "of normalised regret")
+                                 "policies: random, greedy, oracle, bo, botorch (slow: about 0.4 s a step), cbo, or "
+                                 "the path of an SB3 zip or a GRPO checkpoint (--policy P adds one); random and "
+                                 "oracle always run, as the references of normalised regret")
     episodes: int = option(100, f"episodes per set (at most {MAX_EPISODES})")
     env: EnvSettings = option(EnvSettings, "the episodes' settings (CausalBO-v0's, as every entry point has them)")
     levels: list[int] = option([1, 2, 3, 5, 7, 10], "curriculum levels, one set each")
