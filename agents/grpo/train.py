@@ -2,7 +2,9 @@
 
 Each iteration plays ``num_envs`` episodes per rank side by side on the engine-batched
 vector environment, at levels the curriculum chooses. At every step of every episode it
-samples G = ``grpo.group_size`` candidate actions from the policy, scores all of them
+asks the surrogate for the parent probabilities (every ``surrogate.query_every`` steps,
+held in between), encodes the step's new rows with the policy (its rollout cache: each
+row once), samples G = ``grpo.group_size`` candidate actions from the policy, scores all of them
 with the environment's what-if (one engine call; it reads the true SCM, so it exists
 only in training: a trained agent acts alone, and evaluation never calls it), and turns
 each group's rewards into advantages (r - mean) / max(std, 1e-3). Groups whose rewards
@@ -17,7 +19,9 @@ After the episodes, the surrogate (:class:`causal_meta.surrogate.ParentSurrogate
 any registered model: ``surrogate.checkpoint`` may be AVICI's or BCNP's) is scored (edge
 F1, AUROC) on their true graphs and trained on them through its model's own loss; then
 the policy takes ``grpo.epochs`` passes over the iteration's (state, candidates,
-advantages) in minibatches with PPO's clipped objective, an entropy bonus on the
+advantages) in minibatches of whole episodes, each episode's states scored in one pass
+(``grpo.one_pass``; the per-state reference path takes minibatches of states), with
+PPO's clipped objective, an entropy bonus on the
 variable choice, an optional KL to the initial policy (log-ratios clamped before exp),
 gradient clipping, and an early stop once the approximate KL passes
 ``grpo.target_kl``. Adam with a cosine schedule over the iterations.
