@@ -89,8 +89,9 @@ class GrpoConfig:
     num_envs: int = option(16, "environments per rank")
     seed: int = option(0, "seed of the networks and the training episodes (< 2**32)")
     device: str = option("auto", "'auto' (cuda if available), 'cpu' or 'cuda'")
-    threads: int | None = option(1, "torch CPU threads (None: torch's default, one per core); 1 measured fastest "
-                                    "on 2-core machines, idle or busy (benchmarks/grpo.py --threads-study)")
+    threads: int | None = option(1, "torch CPU threads (None: torch's default, one per core); 1 by measurement: "
+                                    "2 threads are 1.3-1.7x faster on an idle 2-core machine but 2-2.7x slower "
+                                    "beside one busy process (benchmarks/grpo.py --threads-study)")
     checkpoint_every: int = option(10, "iterations between checkpoints (last.pt, and best.pt when best)")
     log_steps: bool = option(False, "print every environment step (debugging)")
     progress: bool = option(True, "show a progress bar")
